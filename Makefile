@@ -1,0 +1,50 @@
+# Top-level entry points. `make demo` and `make test` are all a new user
+# needs: both install missing build prerequisites first.
+
+CARGO ?= cargo
+DEMO_VCPUS ?= 4
+APT_PACKAGES := cmake libclang-dev gcc make binutils
+
+.PHONY: all prereqs image build demo test bench lint fmt clean
+
+all: build
+
+# Unicorn's bindings need cmake and libclang at build time; mini-xen needs
+# gcc and binutils. apt-get runs only for what is missing.
+prereqs:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing build prerequisites:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+image: prereqs
+	$(MAKE) -C mini-xen
+
+build: image
+	$(CARGO) build --release --bins
+
+demo: build
+	./target/release/testbed boot --vcpus $(DEMO_VCPUS) --seed 1 --time 20ms --keys hx
+
+test: build
+	$(CARGO) test --release --workspace
+
+bench: build
+	$(CARGO) bench --workspace
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(MAKE) -C mini-xen clean
+	$(CARGO) clean

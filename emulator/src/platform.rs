@@ -1,0 +1,262 @@
+//! The machine contract shared with mini-xen, mirrored from
+//! `mini-xen/include/public/platform.h`. A test parses the header and checks
+//! that every value here matches it.
+
+/// Size of guest RAM, mapped at physical address 0.
+pub const RAM_SIZE: u64 = 0x0400_0000;
+/// Where the emulator writes [`BootInfo`] before the first instruction.
+pub const BOOT_INFO: u64 = 0x0000_7000;
+/// Load address and entry point of the flat image.
+pub const IMAGE_BASE: u64 = 0x0010_0000;
+/// The image, including its bss, ends below this address.
+pub const IMAGE_LIMIT: u64 = 0x0100_0000;
+/// Area where mini-xen places live-patch payloads.
+pub const LIVEPATCH_BASE: u64 = 0x0100_0000;
+/// Size of the payload area.
+pub const LIVEPATCH_SIZE: u64 = 0x0080_0000;
+/// Start of the guest memory windows.
+pub const DOMAIN_BASE: u64 = 0x0200_0000;
+/// Size of one domain's window.
+pub const DOMAIN_SIZE: u64 = 0x0020_0000;
+/// Number of simulated domains booted by default.
+pub const NR_DOMAINS: u32 = 3;
+/// Most vCPUs a machine can have.
+pub const MAX_CPUS: usize = 64;
+
+/// Console data port (COM1).
+pub const PORT_COM1_DATA: u16 = 0x3f8;
+/// Console line-status port.
+pub const PORT_COM1_LSR: u16 = 0x3fd;
+/// Virtual time in ns, low half; reading it latches the high half.
+pub const PORT_TIME_LO: u16 = 0x510;
+/// Virtual time, high half.
+pub const PORT_TIME_HI: u16 = 0x514;
+/// One-shot timer of the writing vCPU, relative ns (0 cancels).
+pub const PORT_TIMER: u16 = 0x518;
+/// Inter-processor interrupt: vector | dest << 8 | ALL_BUT_SELF.
+pub const PORT_IPI: u16 = 0x51c;
+/// Starts the AP whose number is written.
+pub const PORT_CPU_START: u16 = 0x520;
+/// Hypervisor panic: address of a `struct cpu_user_regs`, or 0.
+pub const PORT_PANIC: u16 = 0x524;
+/// Flag in a [`PORT_IPI`] value: every vCPU but the sender.
+pub const IPI_ALL_BUT_SELF: u32 = 1 << 16;
+
+/// Non-maskable interrupt vector.
+pub const TRAP_NMI: u8 = 2;
+/// Invalid opcode (#UD), used by BUG/WARN.
+pub const TRAP_INVALID_OP: u8 = 6;
+/// Double fault.
+pub const TRAP_DOUBLE_FAULT: u8 = 8;
+/// General protection fault.
+pub const TRAP_GP_FAULT: u8 = 13;
+/// Page fault.
+pub const TRAP_PAGE_FAULT: u8 = 14;
+/// Machine check.
+pub const TRAP_MACHINE_CHECK: u8 = 18;
+/// `int $0x82`: the hypercall gate.
+pub const HYPERCALL_VECTOR: u8 = 0x82;
+/// Per-vCPU timer interrupt.
+pub const TIMER_VECTOR: u8 = 0xf0;
+/// Raised on CPU 0 when console input arrives.
+pub const SERIAL_VECTOR: u8 = 0xf3;
+
+/// `struct boot_info` magic ("MXBI").
+pub const BOOT_INFO_MAGIC: u32 = 0x4942_584d;
+/// Boot flag: guests never block.
+pub const BOOT_BUSY_GUESTS: u32 = 1;
+
+/// Mailbox states.
+pub const MBOX_IDLE: u32 = 0;
+/// The host has posted a request.
+pub const MBOX_REQUEST: u32 = 1;
+/// The guest has stored the result.
+pub const MBOX_DONE: u32 = 2;
+/// Offset of `buf` inside `struct mailbox`.
+pub const MBOX_BUF_OFFSET: u64 = 1024;
+/// Size of `buf`.
+pub const MBOX_BUF_SIZE: usize = 3072;
+
+/// Guest memory window of domain `domid`; its first page is the mailbox.
+pub const fn domain_window(domid: u32) -> u64 {
+    DOMAIN_BASE + domid as u64 * DOMAIN_SIZE
+}
+
+/// `struct boot_info`, written at [`BOOT_INFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootInfo {
+    /// [`BOOT_INFO_MAGIC`].
+    pub magic: u32,
+    /// Number of vCPUs.
+    pub nr_cpus: u32,
+    /// `BOOT_*` flags.
+    pub flags: u32,
+    /// Number of domains to create.
+    pub nr_domains: u32,
+}
+
+impl BootInfo {
+    /// Little-endian bytes as laid out in guest memory.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        for (i, v) in [self.magic, self.nr_cpus, self.flags, self.nr_domains]
+            .into_iter()
+            .enumerate()
+        {
+            b[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+}
+
+/// `struct cpu_user_regs`: the frame saved on every hypervisor entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuUserRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub error_code: u32,
+    pub entry_vector: u32,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+impl CpuUserRegs {
+    /// Size of the structure in guest memory.
+    pub const SIZE: usize = std::mem::size_of::<CpuUserRegs>();
+
+    /// Decodes the structure from guest memory bytes.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> CpuUserRegs {
+        let q = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
+        let codes = q(15);
+        CpuUserRegs {
+            r15: q(0),
+            r14: q(1),
+            r13: q(2),
+            r12: q(3),
+            rbp: q(4),
+            rbx: q(5),
+            r11: q(6),
+            r10: q(7),
+            r9: q(8),
+            r8: q(9),
+            rax: q(10),
+            rcx: q(11),
+            rdx: q(12),
+            rsi: q(13),
+            rdi: q(14),
+            error_code: codes as u32,
+            entry_vector: (codes >> 32) as u32,
+            rip: q(16),
+            cs: q(17),
+            rflags: q(18),
+            rsp: q(19),
+            ss: q(20),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn header_defines() -> HashMap<String, String> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../mini-xen/include/public/platform.h"
+        );
+        let text = std::fs::read_to_string(path).expect("platform.h is part of the tree");
+        text.lines()
+            .filter_map(|l| l.strip_prefix("#define "))
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?.to_string(), it.next()?.to_string()))
+            })
+            .collect()
+    }
+
+    fn num(defs: &HashMap<String, String>, name: &str) -> u64 {
+        let raw = defs.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        let raw = raw.trim_end_matches(['U', 'L', 'u']);
+        match raw.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).expect("hex"),
+            None => raw.parse().expect("decimal"),
+        }
+    }
+
+    #[test]
+    fn constants_match_the_c_header() {
+        let d = header_defines();
+        let pairs: &[(&str, u64)] = &[
+            ("PLAT_RAM_SIZE", RAM_SIZE),
+            ("PLAT_BOOT_INFO", BOOT_INFO),
+            ("PLAT_IMAGE_BASE", IMAGE_BASE),
+            ("PLAT_IMAGE_LIMIT", IMAGE_LIMIT),
+            ("PLAT_LIVEPATCH_BASE", LIVEPATCH_BASE),
+            ("PLAT_LIVEPATCH_SIZE", LIVEPATCH_SIZE),
+            ("PLAT_DOMAIN_BASE", DOMAIN_BASE),
+            ("PLAT_DOMAIN_SIZE", DOMAIN_SIZE),
+            ("PLAT_NR_DOMAINS", NR_DOMAINS as u64),
+            ("PLAT_MAX_CPUS", MAX_CPUS as u64),
+            ("PORT_COM1_DATA", PORT_COM1_DATA as u64),
+            ("PORT_COM1_LSR", PORT_COM1_LSR as u64),
+            ("PORT_TIME_LO", PORT_TIME_LO as u64),
+            ("PORT_TIME_HI", PORT_TIME_HI as u64),
+            ("PORT_TIMER", PORT_TIMER as u64),
+            ("PORT_IPI", PORT_IPI as u64),
+            ("PORT_CPU_START", PORT_CPU_START as u64),
+            ("PORT_PANIC", PORT_PANIC as u64),
+            ("TRAP_nmi", TRAP_NMI as u64),
+            ("TRAP_invalid_op", TRAP_INVALID_OP as u64),
+            ("TRAP_double_fault", TRAP_DOUBLE_FAULT as u64),
+            ("TRAP_gp_fault", TRAP_GP_FAULT as u64),
+            ("TRAP_page_fault", TRAP_PAGE_FAULT as u64),
+            ("TRAP_machine_check", TRAP_MACHINE_CHECK as u64),
+            ("HYPERCALL_VECTOR", HYPERCALL_VECTOR as u64),
+            ("TIMER_VECTOR", TIMER_VECTOR as u64),
+            ("SERIAL_VECTOR", SERIAL_VECTOR as u64),
+            ("BOOT_INFO_MAGIC", BOOT_INFO_MAGIC as u64),
+            ("MBOX_IDLE", MBOX_IDLE as u64),
+            ("MBOX_REQUEST", MBOX_REQUEST as u64),
+            ("MBOX_DONE", MBOX_DONE as u64),
+            ("MBOX_BUF_SIZE", MBOX_BUF_SIZE as u64),
+        ];
+        for (name, value) in pairs {
+            assert_eq!(num(&d, name), *value, "{name}");
+        }
+        assert_eq!(d.get("BOOT_BUSY_GUESTS").map(String::as_str), Some("(1u"));
+    }
+
+    #[test]
+    fn struct_layouts_match_the_c_header() {
+        assert_eq!(std::mem::size_of::<BootInfo>(), 16);
+        assert_eq!(CpuUserRegs::SIZE, 21 * 8);
+        assert_eq!(std::mem::offset_of!(CpuUserRegs, error_code), 15 * 8);
+        assert_eq!(std::mem::offset_of!(CpuUserRegs, rip), 16 * 8);
+        assert_eq!(std::mem::offset_of!(CpuUserRegs, ss), 20 * 8);
+        // struct mailbox: 64-byte header, buf at 1024, 4 KiB in all.
+        assert_eq!(MBOX_BUF_OFFSET as usize + MBOX_BUF_SIZE, 4096);
+    }
+}
