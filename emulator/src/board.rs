@@ -2,7 +2,9 @@
 //! on: serial console, virtual time and timers, IPIs, AP start-up, the
 //! panic port, and the hooks that route exceptions to the guest IDT.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+
+use iced_x86::{Decoder, DecoderOptions};
 
 use unicorn_engine::{RegisterX86, Unicorn};
 
@@ -122,6 +124,10 @@ pub struct BoardState {
     pub addr_triggers: Vec<AddrTrigger>,
     /// Hypercalls and exceptions delivered (for the run digest).
     pub deliveries: u64,
+    /// Instructions the current slot may run (block-quantum mode).
+    pub slot_budget: u64,
+    /// Instructions of the blocks the current slot has entered.
+    pub slot_used: u64,
 }
 
 /// The data attached to the engine.
@@ -132,6 +138,10 @@ pub struct Board {
     pub calib: Calibration,
     /// Scratch context for fault bookkeeping (taken while in use).
     pub scratch: Option<SavedContext>,
+    /// Instruction count of each translated block, by start address and
+    /// size. Cleared when code is written and on snapshot restore, so it is
+    /// a pure function of memory contents.
+    pub block_insns: HashMap<u64, (u32, u64)>,
     /// The rest.
     pub st: BoardState,
 }
@@ -151,7 +161,9 @@ fn stop(u: &mut Unicorn<Board>, why: Stop) {
 
 /// OUT instruction.
 pub fn on_out(u: &mut Unicorn<Board>, port: u32, _size: usize, value: u32) {
-    let Ok(port) = u16::try_from(port) else { return };
+    let Ok(port) = u16::try_from(port) else {
+        return;
+    };
     let b = u.get_data_mut();
     match port {
         PORT_COM1_DATA => b.st.console.push(value as u8),
@@ -264,11 +276,13 @@ pub fn deliver_fault(u: &mut Unicorn<Board>, vector: u8) -> Result<(), String> {
 /// Reads the last error code and resets `old_exception` to "none".
 fn reset_fault_state(u: &mut Unicorn<Board>) -> Result<u32, crate::engine::EngineError> {
     let calib = u.get_data().calib;
-    let mut scratch = u
-        .get_data_mut()
-        .scratch
-        .take()
-        .ok_or(crate::engine::EngineError::Calibration("scratch context in use"))?;
+    let mut scratch =
+        u.get_data_mut()
+            .scratch
+            .take()
+            .ok_or(crate::engine::EngineError::Calibration(
+                "scratch context in use",
+            ))?;
     let result = scratch.save(u).and_then(|()| {
         let code = scratch.read_i32(calib.error_code) as u32;
         scratch.write_i32(calib.old_exception, -1);
@@ -317,4 +331,52 @@ pub fn on_trigger(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
 /// Reads a general register of the loaded vCPU (0 if the engine refuses).
 pub fn reg(u: &Unicorn<Board>, r: RegisterX86) -> u64 {
     u.reg_read(r).unwrap_or(0)
+}
+
+/// Block hook: accounts the block's instructions against the slot budget
+/// and ends the slot before a block that would exceed it.
+pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
+    let b = u.get_data_mut();
+    let n = match b.block_insns.get(&addr) {
+        Some(&(s, n)) if s == size => n,
+        _ => {
+            let n = count_insns(b.ram, addr, size);
+            b.block_insns.insert(addr, (size, n));
+            n
+        }
+    };
+    let st = &mut b.st;
+    if st.slot_used > 0 && st.slot_used + n > st.slot_budget {
+        // The engine stops before this block executes.
+        let _ = u.emu_stop();
+        return;
+    }
+    st.slot_used += n;
+}
+
+fn count_insns(ram: Ram, addr: u64, size: u32) -> u64 {
+    let mut code = vec![0u8; size as usize];
+    if ram.read(addr, &mut code).is_err() {
+        return 1;
+    }
+    let mut dec = Decoder::with_ip(64, &code, addr, DecoderOptions::NONE);
+    let mut n = 0;
+    while dec.can_decode() {
+        let _ = dec.decode();
+        n += 1;
+    }
+    n.max(1)
+}
+
+/// Memory-write hook on code ranges: forget instruction counts of blocks
+/// whose bytes may have changed.
+pub fn on_code_write(
+    u: &mut Unicorn<Board>,
+    _kind: unicorn_engine::MemType,
+    _addr: u64,
+    _size: usize,
+    _value: i64,
+) -> bool {
+    u.get_data_mut().block_insns.clear();
+    true
 }

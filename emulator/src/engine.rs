@@ -52,13 +52,7 @@ pub fn read_mmr<D>(u: &Unicorn<D>, reg: RegisterX86) -> Result<Mmr, EngineError>
     // SAFETY: `m` is a valid, writable `uc_x86_mmr`, which is exactly what
     // uc_reg_read writes for GDTR/IDTR/TR/LDTR; the handle is live for the
     // duration of the borrow of `u`.
-    let err = unsafe {
-        uc_reg_read(
-            u.get_handle(),
-            reg as i32,
-            (&raw mut m).cast::<c_void>(),
-        )
-    };
+    let err = unsafe { uc_reg_read(u.get_handle(), reg as i32, (&raw mut m).cast::<c_void>()) };
     if err != uc_error::OK {
         return Err(EngineError::Unicorn {
             what: "read mmr",
@@ -100,10 +94,12 @@ impl SavedContext {
         // SAFETY: `ptr` was allocated for this engine's architecture and is
         // exclusively ours.
         let err = unsafe { uc_context_save(u.get_handle(), self.ptr) };
-        (err == uc_error::OK).then_some(()).ok_or(EngineError::Unicorn {
-            what: "context save",
-            err,
-        })
+        (err == uc_error::OK)
+            .then_some(())
+            .ok_or(EngineError::Unicorn {
+                what: "context save",
+                err,
+            })
     }
 
     /// Loads this state into the engine's CPU.
@@ -111,10 +107,12 @@ impl SavedContext {
         // SAFETY: `ptr` holds a context saved from an engine of the same
         // architecture and mode.
         let err = unsafe { uc_context_restore(u.get_handle(), self.ptr) };
-        (err == uc_error::OK).then_some(()).ok_or(EngineError::Unicorn {
-            what: "context restore",
-            err,
-        })
+        (err == uc_error::OK)
+            .then_some(())
+            .ok_or(EngineError::Unicorn {
+                what: "context restore",
+                err,
+            })
     }
 
     /// The whole context as bytes.

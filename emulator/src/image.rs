@@ -61,8 +61,17 @@ pub struct SymbolTable {
 
 impl SymbolTable {
     /// Builds a table from symbols in any order.
+    /// Symbols without a size (assembler labels) extend to the next one.
     pub fn new(mut syms: Vec<Symbol>) -> SymbolTable {
         syms.sort_by(|a, b| (a.addr, &a.name).cmp(&(b.addr, &b.name)));
+        for i in 0..syms.len() {
+            if syms[i].size == 0 {
+                let addr = syms[i].addr;
+                if let Some(next) = syms[i + 1..].iter().find(|s| s.addr > addr) {
+                    syms[i].size = next.addr - addr;
+                }
+            }
+        }
         let by_name = syms
             .iter()
             .enumerate()
@@ -160,7 +169,10 @@ impl Image {
             source,
         })?;
         if platform::IMAGE_BASE + flat.len() as u64 > platform::IMAGE_LIMIT {
-            return Err(layout(format!("flat image of {} bytes is too big", flat.len())));
+            return Err(layout(format!(
+                "flat image of {} bytes is too big",
+                flat.len()
+            )));
         }
         let build_id = file
             .build_id()

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use unicorn_engine::{Arch, Mode, Prot, RegisterX86, Unicorn};
+use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, Unicorn};
 
 use crate::board::{self, AddrTrigger, Board, BoardState, Stop, VcpuState};
 use crate::deliver::{deliver, Kind};
@@ -142,6 +142,8 @@ pub struct Machine {
     hooked: BTreeSet<u64>,
     step_ranges: Vec<(u64, u64)>,
     single_step: bool,
+    /// The last slot ran with Unicorn's instruction count.
+    exact_mode: bool,
     stats: Stats,
 }
 
@@ -178,6 +180,7 @@ impl Machine {
             ram,
             calib,
             scratch: None,
+            block_insns: Default::default(),
             st,
         };
         let mut engine =
@@ -193,10 +196,26 @@ impl Machine {
         engine
             .add_insn_invalid_hook(board::on_invalid)
             .map_err(uc("invalid hook"))?;
-        engine.add_insn_in_hook(board::on_in).map_err(uc("in hook"))?;
+        engine
+            .add_insn_in_hook(board::on_in)
+            .map_err(uc("in hook"))?;
         engine
             .add_insn_out_hook(board::on_out)
             .map_err(uc("out hook"))?;
+        // Every block, for block-granular quanta (`begin > end`: all code).
+        engine
+            .add_block_hook(1, 0, board::on_block)
+            .map_err(uc("block hook"))?;
+        let code_ranges = image
+            .text
+            .iter()
+            .copied()
+            .chain([(LIVEPATCH_BASE, LIVEPATCH_BASE + LIVEPATCH_SIZE)]);
+        for (start, end) in code_ranges {
+            engine
+                .add_mem_hook(HookType::MEM_WRITE, start, end - 1, board::on_code_write)
+                .map_err(uc("code write hook"))?;
+        }
         for &a in &image.hlt_sites {
             engine
                 .add_code_hook(a, a, board::on_hlt)
@@ -242,6 +261,7 @@ impl Machine {
             hooked: BTreeSet::new(),
             step_ranges: Vec::new(),
             single_step: false,
+            exact_mode: false,
             stats: Stats::default(),
         })
     }
@@ -314,7 +334,12 @@ impl Machine {
     }
 
     /// Injects `irq` into `vcpu` when it has run `cycle` cycles.
-    pub fn inject_at_cycle(&mut self, vcpu: usize, cycle: u64, irq: Irq) -> Result<(), MachineError> {
+    pub fn inject_at_cycle(
+        &mut self,
+        vcpu: usize,
+        cycle: u64,
+        irq: Irq,
+    ) -> Result<(), MachineError> {
         self.vcpu_mut(vcpu)?;
         self.cycle_triggers.push(CycleTrigger { vcpu, cycle, irq });
         Ok(())
@@ -433,7 +458,9 @@ impl Machine {
         for e in due {
             match e {
                 TimedEvent::Input(bytes) => self.send_input(&bytes),
-                TimedEvent::Irq { vcpu, irq } => irq.post(&mut self.engine.get_data_mut().st.vcpus[vcpu]),
+                TimedEvent::Irq { vcpu, irq } => {
+                    irq.post(&mut self.engine.get_data_mut().st.vcpus[vcpu])
+                }
             }
         }
         let st = &mut self.engine.get_data_mut().st;
@@ -480,12 +507,14 @@ impl Machine {
             } else {
                 self.rng.gen_range(q_round / 2..=q_round)
             };
+            let mut exact = fine;
             for t in self.cycle_triggers.iter().filter(|t| t.vcpu == v) {
-                if t.cycle > cycles {
-                    q = q.min(t.cycle - cycles);
+                if t.cycle > cycles && t.cycle - cycles <= q {
+                    q = t.cycle - cycles;
+                    exact = true;
                 }
             }
-            self.run_slot(v, q)?;
+            self.run_slot(v, q, exact)?;
         }
         self.stats.rounds += 1;
         let now = self.now() + q_round;
@@ -541,7 +570,11 @@ impl Machine {
         Ok(())
     }
 
-    fn run_slot(&mut self, v: usize, q: u64) -> Result<(), MachineError> {
+    /// Runs vCPU `v` for `q` instructions: exactly (Unicorn's instruction
+    /// count, used for single steps and injection points), or at block
+    /// granularity (a block hook ends the slot before the block that would
+    /// exceed `q`; several times faster).
+    fn run_slot(&mut self, v: usize, q: u64, exact: bool) -> Result<(), MachineError> {
         self.load(v)?;
         if let Err(why) = deliver_pending(&mut self.engine) {
             return Err(self.crash(v, CrashReason::TripleFault(why), None));
@@ -550,11 +583,29 @@ impl Machine {
             self.engine.get_data_mut().st.vcpus[v].cycles += q;
             return Ok(());
         }
-        self.engine.get_data_mut().st.halting_at = None;
+        {
+            let st = &mut self.engine.get_data_mut().st;
+            st.halting_at = None;
+            st.slot_used = 0;
+            // In exact mode the block hook is only a backstop.
+            st.slot_budget = q;
+        }
+        if exact && !self.exact_mode {
+            // Unicorn adds its instruction-count hook on the first counted
+            // run; blocks translated before do not call it.
+            self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
+        }
+        self.exact_mode = exact;
         let rip = board::reg(&self.engine, RegisterX86::RIP);
-        let result = self.engine.emu_start(rip, 0, 0, q as usize);
+        let count = if exact { q as usize } else { 0 };
+        let result = self.engine.emu_start(rip, 0, 0, count);
+        let retired = if exact {
+            q
+        } else {
+            self.engine.get_data().st.slot_used
+        };
         self.stats.slots += 1;
-        self.stats.instructions += q;
+        self.stats.instructions += retired;
         let stop = self.engine.get_data_mut().st.stop.take();
         match stop {
             Some(Stop::Fault { vector }) => {
@@ -585,13 +636,14 @@ impl Machine {
             s.halted = true;
             s.halted_if = rflags & (1 << 9) != 0;
         }
-        s.cycles += q;
+        // A vCPU that halted idles for the rest of its slot.
+        s.cycles += if s.halted { q } else { retired };
         if cs & 3 == 3 || (s.halted && s.halted_if) {
             self.last_progress = now;
         }
         self.last_rip[v] = rip_after;
         self.trace.update(&[v as u8]);
-        self.trace.update(&q.to_le_bytes());
+        self.trace.update(&retired.to_le_bytes());
         self.trace.update(&rip_after.to_le_bytes());
         Ok(())
     }
@@ -689,6 +741,7 @@ impl Machine {
             c.bytes_mut().copy_from_slice(bytes);
         }
         self.engine.get_data_mut().st = snap.st.clone();
+        self.engine.get_data_mut().block_insns.clear();
         self.rng = snap.rng.clone();
         self.trace = snap.trace.clone();
         self.last_progress = snap.last_progress;
@@ -700,6 +753,7 @@ impl Machine {
         self.contexts[self.loaded].restore(&self.engine)?;
         self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
         self.engine.ctl_flush_tlb().map_err(uc("flush tlb"))?;
+        self.exact_mode = false;
         Ok(())
     }
 

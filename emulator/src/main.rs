@@ -10,7 +10,11 @@ use emulator::{Config, Image, Machine, MachineError};
 const DEBUG_KEYS: &str = "hdCx";
 
 #[derive(Parser)]
-#[command(name = "testbed", version, about = "Emulated testbed for Xen-style live patching")]
+#[command(
+    name = "testbed",
+    version,
+    about = "Emulated testbed for Xen-style live patching"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -66,7 +66,11 @@ pub struct Crash {
 impl fmt::Display for Crash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.regs;
-        writeln!(f, "*** testbed: vCPU {} stopped: {} ***", self.vcpu, self.reason)?;
+        writeln!(
+            f,
+            "*** testbed: vCPU {} stopped: {} ***",
+            self.vcpu, self.reason
+        )?;
         writeln!(
             f,
             "RIP: {:04x}:[<{:016x}>] {}",
@@ -74,7 +78,11 @@ impl fmt::Display for Crash {
             r.rip,
             self.function.as_deref().unwrap_or("?")
         )?;
-        writeln!(f, "RFLAGS: {:016x}  CS: {:04x}  SS: {:04x}", r.rflags, r.cs, r.ss)?;
+        writeln!(
+            f,
+            "RFLAGS: {:016x}  CS: {:04x}  SS: {:04x}",
+            r.rflags, r.cs, r.ss
+        )?;
         let rows = [
             ("rax", r.rax, "rbx", r.rbx, "rcx", r.rcx),
             ("rdx", r.rdx, "rsi", r.rsi, "rdi", r.rdi),

@@ -1,0 +1,65 @@
+//! Speed of the emulated machine running mini-xen: guest instructions per
+//! second (coarse quanta and single-step) and host time from power-on until
+//! every vCPU is idle.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use emulator::{Config, Image, Machine};
+
+fn image() -> Image {
+    Image::load(&Image::default_path()).expect("run `make image` first")
+}
+
+/// A machine with CPU-bound guests, booted and warmed up.
+fn busy_machine(vcpus: usize) -> Machine {
+    let mut cfg = Config::new(vcpus, 1);
+    cfg.busy_guests = true;
+    let mut m = Machine::new(image(), cfg).expect("machine");
+    m.run_for(5_000_000).expect("boot");
+    m
+}
+
+fn instructions(c: &mut Criterion) {
+    let mut g = c.benchmark_group("guest_instructions");
+    g.sample_size(10).measurement_time(Duration::from_secs(4));
+    for vcpus in [1usize, 4, 64] {
+        for single in [false, true] {
+            let mut m = busy_machine(vcpus);
+            m.set_single_step(single);
+            let span = if single { 20_000 } else { 2_000_000 };
+            let snap = m.snapshot().expect("snapshot");
+            let before = m.stats().instructions;
+            m.run_for(span).expect("probe run");
+            let per_run = m.stats().instructions - before;
+            g.throughput(Throughput::Elements(per_run));
+            let mode = if single { "single_step" } else { "coarse" };
+            g.bench_function(BenchmarkId::new(mode, vcpus), |b| {
+                b.iter(|| {
+                    m.restore(&snap).expect("restore");
+                    m.run_for(span).expect("run");
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn boot_to_idle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("boot_to_all_idle");
+    g.sample_size(10);
+    let img = image();
+    for vcpus in [4usize, 64] {
+        g.bench_function(BenchmarkId::from_parameter(vcpus), |b| {
+            b.iter(|| {
+                let mut m = Machine::new(img.clone(), Config::new(vcpus, 1)).expect("machine");
+                let idle = m.run_until(1_000_000_000, Machine::all_idle).expect("boot");
+                assert!(idle, "never idle");
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, instructions, boot_to_idle);
+criterion_main!(benches);
