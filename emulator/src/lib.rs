@@ -5,6 +5,7 @@
 pub mod board;
 pub mod deliver;
 pub mod engine;
+pub mod hypercall;
 pub mod image;
 pub mod machine;
 pub mod platform;

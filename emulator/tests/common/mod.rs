@@ -58,3 +58,9 @@ pub fn asm_image(name: &str, source: &str) -> Image {
         .arg(&bin));
     Image::load(&elf).expect("test image")
 }
+
+/// Runs `f` on the machine and unwraps like [`ok`].
+pub fn run<T>(m: &mut Machine, f: impl FnOnce(&mut Machine) -> Result<T, MachineError>) -> T {
+    let r = f(m);
+    ok(m, r)
+}

@@ -1,0 +1,119 @@
+//! The `testbed` command line: exit statuses, output shape, and a snapshot
+//! of a boot console.
+
+use std::process::{Command, Output};
+
+fn testbed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args(args)
+        .output()
+        .expect("testbed runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn zero_or_65_vcpus_is_a_usage_error() {
+    for n in ["0", "65"] {
+        let o = testbed(&["boot", "--vcpus", n, "--seed", "1"]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("--vcpus"), "{err}");
+    }
+}
+
+#[test]
+fn unknown_debug_key_is_a_usage_error() {
+    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--keys", "hq"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("unknown debug key 'q'"), "{err}");
+}
+
+#[test]
+fn bad_duration_is_a_usage_error() {
+    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--time", "5 parsecs"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn missing_image_is_a_clear_error() {
+    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--image", "/nonexistent/xen"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("/nonexistent/xen"), "{err}");
+}
+
+#[test]
+fn a_boot_ends_with_the_digest() {
+    let o = testbed(&["boot", "--vcpus", "2", "--seed", "9", "--time", "5ms"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let last = out.lines().last().unwrap_or_default();
+    let hex = last.strip_prefix("digest: ").unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(hex.len(), 64);
+    assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+#[test]
+fn crash_key_exits_3_with_a_report() {
+    let o = testbed(&["boot", "--vcpus", "2", "--seed", "1", "--time", "2ms", "--keys", "C"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("Call trace"), "{out}");
+    assert!(out.contains("=> "), "{out}");
+    assert!(!out.contains("digest: "), "{out}");
+}
+
+/// Replaces what changes with every build (build-id, digest, addresses).
+fn stable(console: &str) -> String {
+    console
+        .lines()
+        .map(|l| {
+            if let Some((head, _)) = l.split_once("build-id: ") {
+                return format!("{head}build-id: <build-id>");
+            }
+            if l.starts_with("digest: ") {
+                return "digest: <digest>".to_string();
+            }
+            redact_hex(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs of 6 or more hex digits become `<hex>`.
+fn redact_hex(line: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in line.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 6 {
+            out.push_str("<hex>");
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+#[test]
+fn boot_console_snapshot() {
+    let o = testbed(&["boot", "--vcpus", "2", "--seed", "1", "--time", "3ms", "--keys", "h"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    insta::with_settings!({snapshot_path => "../../snapshots/emulator"}, {
+        insta::assert_snapshot!("boot_2_vcpus_seed_1", stable(&out));
+    });
+}
