@@ -66,7 +66,6 @@ pub fn has_error_code(vector: u8) -> bool {
 
 const RFLAGS_IF: u64 = 1 << 9;
 const RFLAGS_CLEARED: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17);
-const CR0_PE: u64 = 1;
 
 fn reg(u: &Unicorn<Board>, r: RegisterX86) -> Result<u64, EngineError> {
     u.reg_read(r).map_err(crate::engine::uc("reg read"))
@@ -151,16 +150,24 @@ pub fn deliver(u: &mut Unicorn<Board>, vector: u8, kind: Kind) -> Result<(), Del
 
 /// Switches the CPU from ring 3 to ring 0 with code selector `cs`.
 ///
-/// The API only loads segments with the architectural privilege checks,
-/// which forbid raising CPL; CPL follows SS's DPL. So SS is loaded for a
-/// moment with CR0.PE clear (real-mode rules: DPL 0, hence CPL 0), then PE
-/// is restored and CS and a null SS are loaded with the normal checks, as a
-/// 64-bit interrupt gate leaves them.
+/// In 64-bit mode Unicorn's register API loads only segment selectors and
+/// never changes the privilege level, so the CPL bits of QEMU's `hflags`
+/// are cleared in the saved CPU state (offset found by calibration), then
+/// CS and a null SS are written as a 64-bit interrupt gate leaves them.
 fn enter_ring0(u: &mut Unicorn<Board>, cs: u64) -> Result<(), EngineError> {
-    let cr0 = reg(u, RegisterX86::CR0)?;
-    set(u, RegisterX86::CR0, cr0 & !CR0_PE)?;
-    set(u, RegisterX86::SS, 0)?;
-    set(u, RegisterX86::CR0, cr0)?;
+    let off = u.get_data().calib.hflags;
+    let mut scratch = u
+        .get_data_mut()
+        .scratch
+        .take()
+        .ok_or(EngineError::Calibration("scratch context in use"))?;
+    let result = scratch.save(u).and_then(|()| {
+        let h = scratch.read_i32(off);
+        scratch.write_i32(off, h & !3);
+        scratch.restore(u)
+    });
+    u.get_data_mut().scratch = Some(scratch);
+    result?;
     set(u, RegisterX86::CS, cs)?;
     set(u, RegisterX86::SS, 0)?;
     Ok(())

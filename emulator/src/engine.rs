@@ -160,6 +160,10 @@ pub struct Calibration {
     /// Exception in flight; must be reset to -1 after each fault we handle,
     /// or the next fault is reported as a double fault.
     pub old_exception: usize,
+    /// QEMU's `hflags`, whose two low bits are the CPL. In 64-bit mode the
+    /// API loads only segment selectors, so raising CPL from 3 to 0 for an
+    /// interrupt from ring 3 means writing these bits.
+    pub hflags: usize,
 }
 
 const CAL_BASE: u64 = 0x1000;
@@ -232,9 +236,11 @@ pub fn calibrate() -> Result<Calibration, EngineError> {
             let second = snap.borrow().last().cloned();
             if let Some((13, bytes)) = second {
                 if i32_at(&bytes, err) == i32::from(CAL_SEL_B) {
+                    let hflags = calibrate_hflags(&mut u, &snap)?;
                     return Ok(Calibration {
                         error_code: err,
                         old_exception: old,
+                        hflags,
                     });
                 }
             }
@@ -245,6 +251,87 @@ pub fn calibrate() -> Result<Calibration, EngineError> {
     ))
 }
 
+type Snaps = std::rc::Rc<std::cell::RefCell<Vec<(u32, Vec<u8>)>>>;
+
+/// Finds `hflags` by saving the CPU state in ring 0 and, after an `iretq`,
+/// in ring 3: the one 32-bit field whose value differs by exactly CPL 0 to
+/// CPL 3. Checked by clearing those bits in the ring-3 state and running a
+/// privileged instruction.
+fn calibrate_hflags(u: &mut Unicorn<()>, snap: &Snaps) -> Result<usize, EngineError> {
+    const GDT: u64 = CAL_BASE + 0x800;
+    const GDTR: u64 = CAL_BASE + 0xa00;
+    const RING0: u64 = CAL_BASE + 0x100;
+    const IRET: u64 = CAL_BASE + 0x200;
+    const USER: u64 = CAL_BASE + 0x300;
+    const PRIV: u64 = CAL_BASE + 0x400;
+    let gdt: [u64; 5] = [
+        0,
+        0x00af_9a00_0000_ffff, // 0x08 ring 0 code
+        0x00cf_9200_0000_ffff, // 0x10 ring 0 data
+        0x00cf_f200_0000_ffff, // 0x18 ring 3 data
+        0x00af_fa00_0000_ffff, // 0x20 ring 3 code
+    ];
+    let gdt_bytes: Vec<u8> = gdt.iter().flat_map(|d| d.to_le_bytes()).collect();
+    let mut gdtr = vec![0x27, 0x00];
+    gdtr.extend_from_slice(&GDT.to_le_bytes());
+    let pieces: [(u64, Vec<u8>); 6] = [
+        (GDT, gdt_bytes),
+        (GDTR, gdtr),
+        // lgdt [GDTR]; int3
+        (RING0, vec![0x0f, 0x01, 0x14, 0x25, 0x00, 0x1a, 0x00, 0x00, 0xcc]),
+        // push 0x1b; push 0x2800; push 2; push 0x23; push USER; iretq
+        (
+            IRET,
+            vec![
+                0x6a, 0x1b, 0x68, 0x00, 0x28, 0x00, 0x00, 0x6a, 0x02, 0x6a, 0x23, 0x68, 0x00,
+                0x13, 0x00, 0x00, 0x48, 0xcf,
+            ],
+        ),
+        (USER, vec![0xcc]),
+        // mov rax, cr3; int3
+        (PRIV, vec![0x0f, 0x20, 0xd8, 0xcc]),
+    ];
+    for (at, bytes) in &pieces {
+        u.mem_write(*at, bytes).map_err(uc("write"))?;
+    }
+    let last = |snap: &Snaps| snap.borrow().last().cloned();
+    u.reg_write(RegisterX86::RSP, CAL_BASE + 0x1f00)
+        .map_err(uc("rsp"))?;
+    snap.borrow_mut().clear();
+    u.emu_start(RING0, 0, 0, 2).map_err(uc("run"))?;
+    let (_, ring0) = last(snap).ok_or(EngineError::Calibration("no ring-0 state"))?;
+    snap.borrow_mut().clear();
+    u.emu_start(IRET, 0, 0, 7).map_err(uc("run"))?;
+    let (n, ring3) = last(snap).ok_or(EngineError::Calibration("no ring-3 state"))?;
+    if n != 3 {
+        return Err(EngineError::Calibration("iretq to ring 3 faulted"));
+    }
+    let u32_at = |b: &[u8], off: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[off..off + 4]);
+        u32::from_ne_bytes(w)
+    };
+    let len = ring0.len().min(ring3.len());
+    let candidates: Vec<usize> = (0..len - 4)
+        .step_by(4)
+        .filter(|&o| u32_at(&ring0, o) & 3 == 0 && u32_at(&ring0, o) ^ u32_at(&ring3, o) == 3)
+        .collect();
+    for off in candidates {
+        let mut ctx = SavedContext::new(u)?;
+        let n = ring3.len().min(ctx.bytes().len());
+        ctx.bytes_mut()[..n].copy_from_slice(&ring3[..n]);
+        let v = ctx.read_i32(off);
+        ctx.write_i32(off, v & !3);
+        ctx.restore(u)?;
+        snap.borrow_mut().clear();
+        u.emu_start(PRIV, 0, 0, 2).map_err(uc("run"))?;
+        if last(snap).is_some_and(|(n, _)| n == 3) {
+            return Ok(off);
+        }
+    }
+    Err(EngineError::Calibration("no offset for hflags"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +340,7 @@ mod tests {
     fn calibration_finds_both_fields() {
         let c = calibrate().expect("calibration");
         assert_ne!(c.error_code, c.old_exception);
+        assert_ne!(c.hflags, c.error_code);
+        assert_ne!(c.hflags, c.old_exception);
     }
 }

@@ -114,6 +114,11 @@ impl<'m> Guest<'m> {
         Machine::mailbox_buf(self.domid)
     }
 
+    /// The machine, to run it between hypercalls.
+    pub fn machine(&mut self) -> &mut Machine {
+        self.m
+    }
+
     /// Issues hypercall `op` with `args`; `data` starts the mailbox buffer.
     pub fn call(
         &mut self,

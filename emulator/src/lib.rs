@@ -7,10 +7,12 @@ pub mod deliver;
 pub mod engine;
 pub mod hypercall;
 pub mod image;
+pub mod livepatch;
 pub mod machine;
 pub mod platform;
 pub mod ram;
 pub mod report;
+pub mod shell;
 
 pub use image::Image;
 pub use machine::{Config, Irq, Machine, MachineError, Snapshot};

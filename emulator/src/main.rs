@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use emulator::{Config, Image, Machine, MachineError};
 
 /// Debug keys mini-xen handles.
-const DEBUG_KEYS: &str = "hdCx";
+const DEBUG_KEYS: &str = "hdCxnrte";
 
 #[derive(Parser)]
 #[command(
@@ -34,7 +34,7 @@ enum Cmd {
         #[arg(long)]
         seed: u64,
         /// Virtual time to run the guests for (e.g. 50ms, 1s, 200us).
-        #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+        #[arg(long, default_value = "50ms", value_parser = emulator::shell::parse_duration)]
         time: u64,
         /// Debug keys to press after that, as with `xl debug-keys`.
         #[arg(long, default_value = "", value_parser = parse_keys)]
@@ -43,31 +43,84 @@ enum Cmd {
         #[arg(long)]
         busy: bool,
     },
+    /// Boot, then run xen-livepatch / xl / guest commands from a script or stdin.
+    Shell {
+        /// mini-xen ELF (its flat image is PATH.bin); default: the `make image` build.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// Number of vCPUs (1 to 64).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        vcpus: u16,
+        /// Scheduler seed.
+        #[arg(long)]
+        seed: u64,
+        /// Commands, one per line (default: standard input).
+        #[arg(long)]
+        script: Option<PathBuf>,
+    },
 }
 
-fn parse_duration(s: &str) -> Result<u64, String> {
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("'{s}' has no unit: use ns, us, ms or s"))?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' does not start with a number"))?;
-    let scale = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        _ => return Err(format!("unknown unit '{unit}': use ns, us, ms or s")),
+/// Virtual time the shell lets mini-xen boot before the first command.
+const SHELL_BOOT_NS: u64 = 5_000_000;
+
+fn shell(
+    image: Option<PathBuf>,
+    vcpus: u16,
+    seed: u64,
+    script: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let path = image.unwrap_or_else(Image::default_path);
+    let image = Image::load(&path)?;
+    let mut m = Machine::new(image, Config::new(usize::from(vcpus), seed))?;
+    let booted = m.run_for(SHELL_BOOT_NS);
+    let mut sh = emulator::shell::Shell::new(m, std::io::stdout().lock());
+    if let Err(e) = booted {
+        return finish(&mut sh, Err(e.into()));
+    }
+    let lines: Vec<String> = match &script {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| anyhow::anyhow!("cannot read script {}: {e}", p.display()))?
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        None => std::io::stdin().lock().lines().collect::<Result<_, _>>()?,
     };
-    n.checked_mul(scale)
-        .ok_or_else(|| format!("'{s}' is too long"))
+    for line in &lines {
+        if script.is_some() && !line.trim().is_empty() {
+            use std::io::Write;
+            writeln!(sh.output(), "$ {line}")?;
+        }
+        match sh.exec(line) {
+            Ok(None) => break,
+            Ok(Some(0)) => {}
+            Ok(Some(code)) => return Ok(ExitCode::from(code as u8)),
+            Err(e) => return finish(&mut sh, Err(e)),
+        }
+    }
+    finish(&mut sh, Ok(()))
+}
+
+/// Ends a shell session: a crash prints the console and the report (exit 3).
+fn finish<W: std::io::Write>(
+    sh: &mut emulator::shell::Shell<W>,
+    result: Result<(), emulator::shell::ShellError>,
+) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(emulator::shell::ShellError::Machine(MachineError::Crash(c))) => {
+            let console = String::from_utf8_lossy(sh.machine().console()).into_owned();
+            write!(sh.output(), "{console}{c}")?;
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn parse_keys(s: &str) -> Result<String, String> {
     match s.chars().find(|c| !DEBUG_KEYS.contains(*c)) {
         Some(c) => Err(format!(
-            "unknown debug key '{c}': mini-xen handles h (help), d (dump vCPUs), C (crash), x (live patch)"
+            "unknown debug key '{c}': mini-xen handles h (help), d (dump vCPUs), C (crash), x (live patch), n (NMI/MCE counts), r (run queues), t (timers), e (domains and events)"
         )),
         None => Ok(s.to_string()),
     }
@@ -122,6 +175,12 @@ fn main() -> ExitCode {
             keys,
             busy,
         } => boot(image, vcpus, seed, time, &keys, busy),
+        Cmd::Shell {
+            image,
+            vcpus,
+            seed,
+            script,
+        } => shell(image, vcpus, seed, script),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * livepatch.h
+ *
+ * XEN_SYSCTL_livepatch_op: the guest-visible live-patch interface, laid
+ * out as in current Xen (payload version 2, LIST with total sizes).  Guest
+ * handles are 64-bit guest addresses.  Mirrored by
+ * emulator/src/livepatch.rs; tests compare sizes and offsets.
+ */
+#ifndef __XEN_PUBLIC_LIVEPATCH_H__
+#define __XEN_PUBLIC_LIVEPATCH_H__
+
+#define XEN_SYSCTL_livepatch_op         27
+
+#define XEN_LIVEPATCH_NAME_SIZE         128     /* including the NUL */
+#define LIVEPATCH_PAYLOAD_VERSION       2
+#define LIVEPATCH_MAX_SIZE              (2u << 20)
+
+#define XEN_SYSCTL_LIVEPATCH_UPLOAD     0
+#define XEN_SYSCTL_LIVEPATCH_GET        1
+#define XEN_SYSCTL_LIVEPATCH_LIST       2
+#define XEN_SYSCTL_LIVEPATCH_ACTION     3
+
+#define LIVEPATCH_FLAG_FORCE            (1u << 0)
+
+#define LIVEPATCH_STATE_CHECKED         1
+#define LIVEPATCH_STATE_APPLIED         2
+
+#define LIVEPATCH_ACTION_UNLOAD         1
+#define LIVEPATCH_ACTION_REVERT         2
+#define LIVEPATCH_ACTION_APPLY          3
+#define LIVEPATCH_ACTION_REPLACE        4
+#define LIVEPATCH_ACTION_APPLY_NODEPS   (1u << 0)
+
+#define LIVEPATCH_LIST_MAX              1024
+
+#ifndef __ASSEMBLY__
+#include <stdint.h>
+
+struct xen_livepatch_name {
+    uint64_t name;              /* IN: guest address of the name */
+    uint16_t size;              /* IN: strlen + 1, 1 .. XEN_LIVEPATCH_NAME_SIZE */
+    uint16_t pad[3];            /* IN: must be zero */
+};
+
+struct xen_sysctl_livepatch_upload {
+    struct xen_livepatch_name name;
+    uint64_t size;              /* IN: payload size, 1 .. LIVEPATCH_MAX_SIZE */
+    uint64_t payload;           /* IN: guest address of the ELF */
+};
+
+struct xen_livepatch_status {
+    uint32_t state;             /* OUT: LIVEPATCH_STATE_* */
+    int32_t rc;                 /* OUT: result of the last action, -EAGAIN while pending */
+};
+
+struct xen_sysctl_livepatch_get {
+    struct xen_livepatch_name name;
+    struct xen_livepatch_status status;
+};
+
+struct xen_sysctl_livepatch_list {
+    uint32_t version;           /* OUT: bumped on every upload and unload */
+    uint32_t idx;               /* IN: first payload */
+    uint32_t nr;                /* IN: max entries; OUT: remaining */
+    uint32_t pad;               /* IN: must be zero */
+    uint32_t name_total_size;   /* IN: size of name buffer; OUT: bytes used */
+    uint32_t metadata_total_size; /* IN: size of metadata buffer; OUT: bytes used */
+    uint64_t status;            /* OUT: struct xen_livepatch_status[nr] */
+    uint64_t name;              /* OUT: names, NUL-terminated, back to back */
+    uint64_t len;               /* OUT: uint32_t[nr], name lengths incl. NUL */
+    uint64_t metadata;          /* OUT: .modinfo contents, back to back */
+    uint64_t metadata_len;      /* OUT: uint32_t[nr] */
+};
+
+struct xen_sysctl_livepatch_action {
+    struct xen_livepatch_name name;
+    uint32_t cmd;               /* IN: LIVEPATCH_ACTION_* */
+    uint32_t timeout;           /* IN: ns, 0 = 30 ms of virtual time */
+    uint32_t flags;             /* IN: LIVEPATCH_ACTION_APPLY_NODEPS */
+    uint32_t pad;               /* IN: must be zero */
+};
+
+struct xen_sysctl_livepatch_op {
+    uint32_t cmd;               /* IN: XEN_SYSCTL_LIVEPATCH_* */
+    uint32_t flags;             /* IN: LIVEPATCH_FLAG_* */
+    union {
+        struct xen_sysctl_livepatch_upload upload;
+        struct xen_sysctl_livepatch_list list;
+        struct xen_sysctl_livepatch_get get;
+        struct xen_sysctl_livepatch_action action;
+    } u;
+};
+
+/*
+ * struct livepatch_func as it appears in a payload's .livepatch.funcs
+ * section (version 2: 104 bytes).
+ */
+struct livepatch_expectation {
+    uint8_t enabled : 1;
+    uint8_t len : 5;            /* bytes of data[] to compare */
+    uint8_t rsv : 2;
+    uint8_t data[31];
+};
+
+struct livepatch_func {
+    uint64_t name;              /* const char * */
+    uint64_t new_addr;          /* 0: NOP out old_addr */
+    uint64_t old_addr;          /* 0: resolve name */
+    uint32_t new_size;
+    uint32_t old_size;
+    uint8_t version;            /* LIVEPATCH_PAYLOAD_VERSION */
+    uint8_t _pad[39];
+    struct livepatch_expectation expect;
+};
+#endif /* __ASSEMBLY__ */
+
+#endif /* __XEN_PUBLIC_LIVEPATCH_H__ */
