@@ -40,6 +40,9 @@ pub struct VcpuState {
     pub nmis_delivered: u64,
     /// Machine checks delivered so far.
     pub mces_delivered: u64,
+    /// Held by the host until this time, as if spinning with interrupts
+    /// off: not scheduled, interrupts stay pending.
+    pub held_until: Option<u64>,
 }
 
 impl VcpuState {

@@ -116,12 +116,25 @@ pub struct Snapshot {
     contexts: Vec<Vec<u8>>,
     st: BoardState,
     rng: ChaCha8Rng,
-    trace: blake3::Hasher,
+    trace: Trace,
     last_progress: u64,
     last_rip: Vec<u64>,
     cycle_triggers: Vec<CycleTrigger>,
     timed: Vec<(u64, TimedEvent)>,
     stats: Stats,
+}
+
+/// A running hash of the schedule: every slot's vCPU, instruction count
+/// and final RIP. Cheap enough to update per single-stepped instruction;
+/// folded into the run digest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Trace(u64, u64);
+
+impl Trace {
+    fn mix(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+        self.1 = self.1.wrapping_add(self.0 ^ (x << 1 | 1)).rotate_left(17);
+    }
 }
 
 /// The machine.
@@ -134,7 +147,7 @@ pub struct Machine {
     contexts: Vec<SavedContext>,
     loaded: usize,
     rng: ChaCha8Rng,
-    trace: blake3::Hasher,
+    trace: Trace,
     last_progress: u64,
     last_rip: Vec<u64>,
     cycle_triggers: Vec<CycleTrigger>,
@@ -241,10 +254,14 @@ impl Machine {
             contexts.push(c);
         }
         contexts[0].restore(&engine)?;
-        let mut trace = blake3::Hasher::new();
-        trace.update(&image.build_id);
-        trace.update(&(cfg.vcpus as u64).to_le_bytes());
-        trace.update(&cfg.seed.to_le_bytes());
+        let mut trace = Trace::default();
+        for chunk in image.build_id.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            trace.mix(u64::from_le_bytes(w));
+        }
+        trace.mix(cfg.vcpus as u64);
+        trace.mix(cfg.seed);
         Ok(Machine {
             engine,
             _ram: ram_block,
@@ -386,6 +403,14 @@ impl Machine {
         self.inject_at_addr(vcpu, addr + offset, irq)
     }
 
+    /// Holds `vcpu` until virtual time `until`, as if it spun with
+    /// interrupts off: it runs nothing and takes no interrupt (they stay
+    /// pending), so rendezvous and IPIs that need it wait or time out.
+    pub fn hold_vcpu(&mut self, vcpu: usize, until: u64) -> Result<(), MachineError> {
+        self.vcpu_mut(vcpu)?.held_until = Some(until);
+        Ok(())
+    }
+
     /// Types `bytes` on the console (debug keys) now.
     pub fn send_input(&mut self, bytes: &[u8]) {
         let st = &mut self.engine.get_data_mut().st;
@@ -494,11 +519,15 @@ impl Machine {
             .collect();
         order.shuffle(&mut self.rng);
         for v in order {
-            let (halted, wake, cycles) = {
-                let s = &self.engine.get_data().st.vcpus[v];
-                (s.halted, s.can_wake(), s.cycles)
+            let now = self.now();
+            let (halted, wake, cycles, held) = {
+                let s = &mut self.engine.get_data_mut().st.vcpus[v];
+                if s.held_until.is_some_and(|t| t <= now) {
+                    s.held_until = None;
+                }
+                (s.halted, s.can_wake(), s.cycles, s.held_until.is_some())
             };
-            if halted && !wake {
+            if (halted && !wake) || held {
                 self.engine.get_data_mut().st.vcpus[v].cycles += q_round;
                 continue;
             }
@@ -540,7 +569,7 @@ impl Machine {
         let asleep = st
             .vcpus
             .iter()
-            .all(|v| !v.started || (v.halted && !v.can_wake()));
+            .all(|v| !v.started || (v.halted && !v.can_wake() && v.held_until.is_none()));
         if !asleep {
             return Ok(());
         }
@@ -642,9 +671,9 @@ impl Machine {
             self.last_progress = now;
         }
         self.last_rip[v] = rip_after;
-        self.trace.update(&[v as u8]);
-        self.trace.update(&retired.to_le_bytes());
-        self.trace.update(&rip_after.to_le_bytes());
+        self.trace.mix(v as u64);
+        self.trace.mix(retired);
+        self.trace.mix(rip_after);
         Ok(())
     }
 
@@ -722,7 +751,7 @@ impl Machine {
             contexts: self.contexts.iter().map(|c| c.bytes().to_vec()).collect(),
             st: self.engine.get_data().st.clone(),
             rng: self.rng.clone(),
-            trace: self.trace.clone(),
+            trace: self.trace,
             last_progress: self.last_progress,
             last_rip: self.last_rip.clone(),
             cycle_triggers: self.cycle_triggers.clone(),
@@ -743,7 +772,7 @@ impl Machine {
         self.engine.get_data_mut().st = snap.st.clone();
         self.engine.get_data_mut().block_insns.clear();
         self.rng = snap.rng.clone();
-        self.trace = snap.trace.clone();
+        self.trace = snap.trace;
         self.last_progress = snap.last_progress;
         self.last_rip = snap.last_rip.clone();
         self.cycle_triggers = snap.cycle_triggers.clone();
@@ -760,7 +789,9 @@ impl Machine {
     /// A hash of the whole run so far: the schedule, every vCPU's registers
     /// and interrupt state, RAM and the console.
     pub fn digest(&mut self) -> Result<String, MachineError> {
-        let mut h = self.trace.clone();
+        let mut h = blake3::Hasher::new();
+        h.update(&self.trace.0.to_le_bytes());
+        h.update(&self.trace.1.to_le_bytes());
         let original = self.loaded;
         for v in 0..self.cfg.vcpus {
             self.load(v)?;
@@ -808,6 +839,10 @@ const DIGEST_REGS: [RegisterX86; 22] = [
 /// NMI, then machine check, then the highest maskable vector if RFLAGS.IF.
 pub fn deliver_pending(u: &mut Unicorn<Board>) -> Result<(), String> {
     let cur = u.get_data().st.current;
+    let s = &u.get_data().st.vcpus[cur];
+    if s.nmi_pending == 0 && s.mce_pending == 0 && s.pending == [0; 4] {
+        return Ok(());
+    }
     let rflags = board::reg(u, RegisterX86::RFLAGS);
     let s = &u.get_data().st.vcpus[cur];
     let (vector, irq) = if s.nmi_pending > 0 && !s.nmi_blocked {
