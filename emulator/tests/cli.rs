@@ -117,3 +117,12 @@ fn boot_console_snapshot() {
         insta::assert_snapshot!("boot_2_vcpus_seed_1", stable(&out));
     });
 }
+
+#[test]
+fn two_processes_with_the_same_seed_print_the_same_run() {
+    let args = ["boot", "--vcpus", "4", "--seed", "11", "--time", "10ms", "--keys", "d"];
+    let a = testbed(&args);
+    let b = testbed(&args);
+    assert_eq!(a.status.code(), Some(0));
+    assert_eq!(a.stdout, b.stdout);
+}
