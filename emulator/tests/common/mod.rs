@@ -36,7 +36,12 @@ pub fn ok<T>(m: &Machine, r: Result<T, MachineError>) -> T {
 /// Assembles a tiny flat test program (GNU as, AT&T) linked at the image
 /// base, and loads it like a mini-xen build.
 pub fn asm_image(name: &str, source: &str) -> Image {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    // Tests run in parallel and may assemble the same program: one
+    // directory per call.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let src = dir.join("t.S");
     std::fs::write(&src, source).expect("write source");
