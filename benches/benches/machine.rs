@@ -59,5 +59,15 @@ fn boot_to_idle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, instructions, boot_to_idle);
+fn snapshots(c: &mut Criterion) {
+    let mut g = c.benchmark_group("snapshot");
+    g.sample_size(20);
+    let mut m = busy_machine(4);
+    let snap = m.snapshot().expect("snapshot");
+    g.bench_function("take_4_vcpus", |b| b.iter(|| m.snapshot().expect("snapshot")));
+    g.bench_function("restore_4_vcpus", |b| b.iter(|| m.restore(&snap).expect("restore")));
+    g.finish();
+}
+
+criterion_group!(benches, instructions, boot_to_idle, snapshots);
 criterion_main!(benches);

@@ -1,0 +1,160 @@
+//! `create-diff-object ORIG.o PATCHED.o XEN-SYMS OUT.o`
+//!
+//! Exit codes (as livepatch-build-tools): 0 = payload object written,
+//! 1 = error (unreadable or malformed input, symbol lookup failure),
+//! 2 = unpatchable difference (changed data, function too small, ...),
+//! 3 = no functional change (nothing written).
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use payloads::report::Report;
+use payloads::special::SpecialSizes;
+use payloads::symtab::XenSymbols;
+use payloads::{diff_objects, DiffError, DiffOptions};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+/// Build a live-patch payload object from an original and a patched object.
+#[derive(Debug, Parser)]
+#[command(name = "create-diff-object", version)]
+struct Cli {
+    /// Also print every differing unit and internal counts.
+    #[arg(short, long)]
+    debug: bool,
+    /// Accepted for compatibility: old addresses are always taken from XEN-SYMS.
+    #[arg(short, long)]
+    resolve: bool,
+    /// Report format printed on standard output.
+    #[arg(long, value_enum, default_value = "text")]
+    report: ReportFormat,
+    /// Refuse R_X86_64_32/32S relocations (Xen's loader does not accept them).
+    #[arg(long)]
+    strict_relocs: bool,
+    /// Size of struct bug_frame [env: BUG_STRUCT_SIZE, default 8].
+    #[arg(long)]
+    bug_frame_size: Option<u64>,
+    /// Size of struct exception_table_entry [env: EX_STRUCT_SIZE, default 8].
+    #[arg(long)]
+    ex_table_size: Option<u64>,
+    /// Size of struct alt_instr [env: ALT_STRUCT_SIZE, default 14].
+    #[arg(long)]
+    alt_instr_size: Option<u64>,
+    /// Object from the original build.
+    orig: PathBuf,
+    /// Object from the patched build.
+    patched: PathBuf,
+    /// Hypervisor ELF with symbols (xen-syms).
+    xen_syms: PathBuf,
+    /// Payload object to write.
+    output: PathBuf,
+}
+
+fn size_option(flag: Option<u64>, var: &str, default: u64) -> Result<u64, String> {
+    if let Some(v) = flag {
+        return Ok(v);
+    }
+    match std::env::var(var) {
+        Ok(s) if !s.trim().is_empty() => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("environment variable {var}={s:?} is not a number")),
+        _ => Ok(default),
+    }
+}
+
+fn read(path: &Path, obj: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("ERROR: {obj}: cannot read {}: {e}", path.display()))
+}
+
+fn print_report(report: &Report, format: ReportFormat) {
+    match format {
+        ReportFormat::Json => print!("{}", report.to_json()),
+        ReportFormat::Text => match report.to_text() {
+            Ok(t) => print!("{t}"),
+            Err(e) => eprintln!("warning: {e}"),
+        },
+    }
+}
+
+fn run(cli: &Cli) -> Result<u8, (u8, String)> {
+    let obj = cli
+        .orig
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| cli.orig.display().to_string());
+    let fail = |msg: String| (1u8, msg);
+    let sizes = SpecialSizes {
+        bug_frame: size_option(cli.bug_frame_size, "BUG_STRUCT_SIZE", 8)
+            .map_err(|e| fail(format!("ERROR: {obj}: {e}")))?,
+        ex_table: size_option(cli.ex_table_size, "EX_STRUCT_SIZE", 8)
+            .map_err(|e| fail(format!("ERROR: {obj}: {e}")))?,
+        alt_instr: size_option(cli.alt_instr_size, "ALT_STRUCT_SIZE", 14)
+            .map_err(|e| fail(format!("ERROR: {obj}: {e}")))?,
+    };
+    let orig = read(&cli.orig, &obj).map_err(fail)?;
+    let patched = read(&cli.patched, &obj).map_err(fail)?;
+    let xen_bytes = read(&cli.xen_syms, &obj).map_err(fail)?;
+    let xen_name = cli.xen_syms.display().to_string();
+    let xen =
+        XenSymbols::parse(&xen_bytes, &xen_name).map_err(|e| fail(format!("ERROR: {obj}: {e}")))?;
+    let mut opts = DiffOptions::new(&obj);
+    opts.special_sizes = sizes;
+    opts.output.strict_relocs = cli.strict_relocs;
+    opts.debug = cli.debug;
+    match diff_objects(&orig, &patched, &xen, &opts) {
+        Ok(out) => {
+            print_report(&out.report, cli.report);
+            match out.object_bytes {
+                Some(bytes) => {
+                    std::fs::write(&cli.output, bytes).map_err(|e| {
+                        fail(format!(
+                            "ERROR: {obj}: cannot write {}: {e}",
+                            cli.output.display()
+                        ))
+                    })?;
+                    Ok(0)
+                }
+                None => {
+                    eprintln!("{obj}: no functional changes found");
+                    Ok(3)
+                }
+            }
+        }
+        Err(e) => {
+            let code = u8::try_from(e.exit_code()).unwrap_or(1);
+            if let DiffError::Unpatchable { report, .. } = &e {
+                print_report(report, cli.report);
+            }
+            let mut msg = format!("ERROR: {obj}: {e}");
+            if code == 2 {
+                msg.push_str("\ncreate-diff-object: unpatchable difference");
+            }
+            Err((code, msg))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err((code, msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(code)
+        }
+    }
+}

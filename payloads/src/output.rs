@@ -1,0 +1,1094 @@
+//! Building and writing the payload object.
+//!
+//! [`plan`] decides the output sections (whole copies, or packed ranges for
+//! partially included sections), the symbols (defined copies, section
+//! symbols, and undefined references resolved by the loader against the
+//! hypervisor), the rewritten relocations and the `.livepatch.funcs`
+//! entries. [`OutputPlan::write`] serialises it with `object`'s ELF writer,
+//! which also handles extended section numbering.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use object::elf;
+use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
+use object::Endianness;
+
+use crate::analysis::{Analysis, SecKind, Target};
+use crate::compare::{Comparison, Status};
+use crate::correlate::Correlation;
+use crate::elf::{reloc_name, SymIdx};
+use crate::include::Inclusion;
+use crate::insn::unrelocated_escape;
+use crate::names::mangle_local;
+use crate::report::Problem;
+use crate::special::merge_ranges;
+use crate::symtab::{LocalLookup, XenSymbols};
+
+/// Size of `struct livepatch_func` (payload version 2).
+pub const LIVEPATCH_FUNC_SIZE: usize = 104;
+/// `LIVEPATCH_PAYLOAD_VERSION`.
+pub const LIVEPATCH_PAYLOAD_VERSION: u8 = 2;
+/// Size of the jump written over the old function.
+pub const PATCH_INSN_SIZE: u64 = 5;
+/// Minimum size when the old function starts with ENDBR64.
+pub const PATCH_INSN_SIZE_ENDBR: u64 = 9;
+
+/// Errors writing the payload.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The ELF writer failed.
+    #[error("{file}: cannot write the payload object: {what}")]
+    Write {
+        /// Object name.
+        file: String,
+        /// Cause.
+        what: String,
+    },
+    /// An input section has an alignment the writer cannot honour.
+    #[error("{file}: section {section} has invalid alignment {align}")]
+    BadAlignment {
+        /// Object name.
+        file: String,
+        /// Section.
+        section: String,
+        /// Alignment.
+        align: u64,
+    },
+}
+
+/// Output policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Refuse `R_X86_64_32`/`32S` (Xen's loader accepts only NONE, 64, PC32,
+    /// PLT32); by default they are passed through with a warning, for
+    /// hypervisors linked below 4 GiB and built with `-fno-pic`.
+    pub strict_relocs: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SymRef {
+    SectionSym(usize),
+    Defined(usize),
+    External(usize),
+}
+
+#[derive(Debug, Clone)]
+struct OutReloc {
+    offset: u64,
+    r_type: u32,
+    sym: SymRef,
+    addend: i64,
+}
+
+#[derive(Debug)]
+struct OutSection<'a> {
+    name: String,
+    sh_type: u32,
+    flags: u64,
+    align: u64,
+    entsize: u64,
+    data: Cow<'a, [u8]>,
+    size: u64,
+    /// (input start, input end, output start)
+    map: Vec<(u64, u64, u64)>,
+    /// Copied whole (offsets unchanged).
+    whole: bool,
+    relocs: Vec<OutReloc>,
+}
+
+impl OutSection<'_> {
+    fn map_off(&self, off: i64) -> Option<i64> {
+        if self.whole {
+            // A whole copy keeps every offset, including the biased addends
+            // of PC-relative data (`.long sym - frame_start`).
+            return Some(off);
+        }
+        let uoff = u64::try_from(off).ok()?;
+        let idx = self.map.partition_point(|&(s, _, _)| s <= uoff);
+        let &(s, e, o) = self.map.get(idx.checked_sub(1)?)?;
+        if uoff <= e {
+            i64::try_from(o + (uoff - s)).ok()
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DefinedSym {
+    src: SymIdx,
+    name: String,
+    kind: u8,
+    bind: u8,
+    other: u8,
+    section: usize,
+    value: u64,
+    size: u64,
+}
+
+/// A reference the loader resolves against the hypervisor.
+#[derive(Debug, Clone)]
+pub struct ExternalSym {
+    /// Patched symbol.
+    pub src: SymIdx,
+    /// Run-time name.
+    pub name: String,
+    /// `STT_*` in the object.
+    pub kind: u8,
+    /// Users.
+    pub referrers: Vec<String>,
+    /// Defined (unchanged) in the object, as opposed to an `extern`.
+    pub defined_in_object: bool,
+    /// Address in XEN-SYMS.
+    pub addr: Option<u64>,
+}
+
+/// One `.livepatch.funcs` entry.
+#[derive(Debug, Clone)]
+pub struct FuncEntry {
+    /// Patched function symbol.
+    pub src: SymIdx,
+    /// Name string.
+    pub name: String,
+    /// Old address (absolute, from XEN-SYMS).
+    pub old_addr: u64,
+    /// Old size.
+    pub old_size: u64,
+    /// New size.
+    pub new_size: u64,
+}
+
+/// Everything needed to write the payload object.
+#[derive(Debug)]
+pub struct OutputPlan<'a> {
+    file_sym: Option<String>,
+    sections: Vec<OutSection<'a>>,
+    defined: Vec<DefinedSym>,
+    defined_of: HashMap<SymIdx, usize>,
+    /// References left to the hypervisor, sorted by name.
+    pub externals: Vec<ExternalSym>,
+    /// `.livepatch.funcs` entries.
+    pub funcs: Vec<FuncEntry>,
+    /// Problems found while planning.
+    pub problems: Vec<Problem>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    os_abi: u8,
+    abi_version: u8,
+    e_flags: u32,
+    file: String,
+}
+
+fn align_up(v: u64, a: u64) -> u64 {
+    if a <= 1 {
+        v
+    } else {
+        v.div_ceil(a).saturating_mul(a)
+    }
+}
+
+const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+
+/// Plan the payload object.
+pub fn plan<'a>(
+    p: &Analysis<'a>,
+    o: &Analysis<'_>,
+    corr: &Correlation,
+    cmp: &Comparison,
+    inc: &Inclusion,
+    xen: &XenSymbols,
+    opts: &OutputOptions,
+) -> Result<OutputPlan<'a>, OutputError> {
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    let nsec = p.obj.sections.len();
+    let mut sec_pos: Vec<Option<usize>> = vec![None; nsec];
+    let mut sections: Vec<OutSection<'a>> = Vec::new();
+
+    // 1. Sections.
+    for (si, sec) in p.obj.sections.iter().enumerate() {
+        let ranges: Vec<(u64, u64)> = match p.kinds.get(si) {
+            Some(SecKind::Plain | SecKind::Mergeable { .. }) => merge_ranges(
+                p.units_of(si)
+                    .filter(|&u| inc.unit_in.get(u).copied().unwrap_or(false))
+                    .filter_map(|u| p.units.get(u).map(|x| (x.start, x.end)))
+                    .collect(),
+            ),
+            Some(SecKind::Special(_) | SecKind::Companion(_) | SecKind::Hook) => {
+                inc.ranges.get(&si).cloned().unwrap_or_default()
+            }
+            _ => continue,
+        };
+        if ranges.is_empty() {
+            continue;
+        }
+        if sec.grouped {
+            problems.push(Problem::GroupedSection {
+                section: sec.name.to_string(),
+            });
+        }
+        if !sec.align.is_power_of_two() || sec.align > (1 << 20) {
+            return Err(OutputError::BadAlignment {
+                file: p.obj.file.clone(),
+                section: sec.name.to_string(),
+                align: sec.align,
+            });
+        }
+        let whole = ranges.as_slice() == [(0, sec.size)];
+        if !whole && sec.is_exec() {
+            let relocs = &sec.relocs;
+            for &(s, e) in &ranges {
+                let has_reloc = |a: u64, b: u64| {
+                    let i = relocs.partition_point(|r| r.offset < a);
+                    relocs.get(i).is_some_and(|r| r.offset < b)
+                };
+                if let Some((at, target)) = unrelocated_escape(sec.data, s, e, has_reloc) {
+                    problems.push(Problem::BadReference {
+                        location: format!("{}+{at:#x}", sec.name),
+                        what: format!(
+                            "PC-relative reference to {}+{target:#x} resolved by the assembler, outside the part copied into the payload",
+                            sec.name
+                        ),
+                    });
+                }
+            }
+        }
+        let (data, size, map) = if whole {
+            (Cow::Borrowed(sec.data), sec.size, vec![(0, sec.size, 0)])
+        } else {
+            let mut buf: Vec<u8> = Vec::new();
+            let mut map = Vec::with_capacity(ranges.len());
+            let mut cursor = 0u64;
+            for &(s, e) in &ranges {
+                cursor = align_up(cursor, sec.align);
+                map.push((s, e, cursor));
+                if !sec.is_nobits() {
+                    let (Ok(us), Ok(ue), Ok(uc)) = (
+                        usize::try_from(s),
+                        usize::try_from(e),
+                        usize::try_from(cursor),
+                    ) else {
+                        continue;
+                    };
+                    buf.resize(uc, 0);
+                    buf.extend_from_slice(sec.data.get(us..ue).unwrap_or(&[]));
+                }
+                cursor += e - s;
+            }
+            (Cow::Owned(buf), cursor, map)
+        };
+        sec_pos[si] = Some(sections.len());
+        sections.push(OutSection {
+            name: sec.name.to_string(),
+            sh_type: sec.sh_type,
+            flags: sec.flags & !u64::from(elf::SHF_GROUP),
+            align: sec.align,
+            entsize: sec.entsize,
+            data,
+            size,
+            map,
+            whole,
+            relocs: Vec::new(),
+        });
+    }
+
+    // 2. Defined symbols (patched index order).
+    let mut defined: Vec<DefinedSym> = Vec::new();
+    for sym in &p.obj.symbols {
+        if !sym.is_named_entity() {
+            continue;
+        }
+        let Some(si) = sym.defined_in() else { continue };
+        let Some(pos) = sec_pos.get(si).copied().flatten() else {
+            continue;
+        };
+        if matches!(
+            p.kinds.get(si),
+            Some(SecKind::Plain | SecKind::Mergeable { .. })
+        ) {
+            let included = p
+                .unit_of_sym(sym.index)
+                .and_then(|u| inc.unit_in.get(u).copied())
+                .unwrap_or(false);
+            if !included {
+                continue;
+            }
+        }
+        let Some(out) = sections.get(pos) else {
+            continue;
+        };
+        let Some(value) = i64::try_from(sym.value).ok().and_then(|v| out.map_off(v)) else {
+            continue;
+        };
+        defined.push(DefinedSym {
+            src: sym.index,
+            name: String::new(),
+            kind: sym.kind,
+            bind: sym.bind,
+            other: sym.other,
+            section: pos,
+            value: u64::try_from(value).unwrap_or(0),
+            size: sym.size,
+        });
+    }
+    let defined_set: HashSet<SymIdx> = defined.iter().map(|d| d.src).collect();
+
+    // 3. .livepatch.funcs entries: changed functions (not cold parts).
+    let mut funcs: Vec<FuncEntry> = Vec::new();
+    let mut overriding: HashSet<SymIdx> = HashSet::new();
+    for (u, unit) in p.units.iter().enumerate() {
+        if !inc.unit_in.get(u).copied().unwrap_or(false)
+            || cmp.units.get(u).map(|s| s.status) != Some(Status::Changed)
+            || !p.unit_is_func(u)
+        {
+            continue;
+        }
+        let Some(owner) = unit.owner else { continue };
+        if p.cold_parent.get(owner).copied().flatten().is_some() || !defined_set.contains(&owner) {
+            continue;
+        }
+        let Some(os) = corr.sym_p2o.get(owner).copied().flatten() else {
+            continue;
+        };
+        let Some(osym) = o.obj.symbols.get(os) else {
+            continue;
+        };
+        let (name, found) = if osym.is_local() {
+            let name = mangle_local(osym.file, osym.name);
+            match xen.lookup_local(osym.file, osym.name) {
+                LocalLookup::Found(x) => (name, Some(x)),
+                LocalLookup::Missing => (name, None),
+                LocalLookup::Ambiguous(n) => {
+                    problems.push(Problem::AmbiguousInXenSyms {
+                        symbol: name,
+                        count: n,
+                    });
+                    continue;
+                }
+            }
+        } else {
+            if osym.bind == elf::STB_WEAK && xen.lookup_strong(osym.name).is_some() {
+                problems.push(Problem::BadReference {
+                    location: osym.name.to_string(),
+                    what: "changed weak function is overridden by a strong definition in XEN-SYMS; the entry would patch the other function".into(),
+                });
+                continue;
+            }
+            (osym.name.to_string(), xen.lookup_global(osym.name))
+        };
+        let Some(x) = found else {
+            problems.push(Problem::NotInXenSyms {
+                symbol: name,
+                needed_by: format!(
+                    "the .livepatch.funcs entry of changed function `{}`",
+                    p.sym_name(owner)
+                ),
+            });
+            continue;
+        };
+        let old_size = if x.size != 0 { x.size } else { osym.size };
+        let endbr = o
+            .unit_of_sym(os)
+            .map(|ou| o.unit_bytes(ou).starts_with(&ENDBR64))
+            .unwrap_or(false);
+        let needed = if endbr {
+            PATCH_INSN_SIZE_ENDBR
+        } else {
+            PATCH_INSN_SIZE
+        };
+        if old_size < needed {
+            problems.push(Problem::TooSmall {
+                function: name.clone(),
+                size: old_size,
+                needed,
+            });
+        }
+        let psym_size = p.obj.symbols.get(owner).map(|s| s.size).unwrap_or(0);
+        let new_size = if psym_size != 0 {
+            psym_size
+        } else {
+            unit.end - unit.start
+        };
+        if u32::try_from(new_size).is_err() || u32::try_from(old_size).is_err() {
+            problems.push(Problem::BadReference {
+                location: name.clone(),
+                what: "function size does not fit struct livepatch_func".into(),
+            });
+        }
+        overriding.insert(owner);
+        funcs.push(FuncEntry {
+            src: owner,
+            name,
+            old_addr: x.addr,
+            old_size,
+            new_size,
+        });
+    }
+
+    // 4. Names of defined symbols; locals first.
+    let mut used: HashSet<String> = HashSet::new();
+    for d in &mut defined {
+        let Some(sym) = p.obj.symbols.get(d.src) else {
+            continue;
+        };
+        let twin = corr
+            .sym_p2o
+            .get(d.src)
+            .copied()
+            .flatten()
+            .and_then(|os| o.obj.symbols.get(os));
+        if !sym.is_local() {
+            d.name = sym.name.to_string();
+            let is_new = p
+                .unit_of_sym(d.src)
+                .and_then(|u| cmp.units.get(u))
+                .map(|s| s.status == Status::New)
+                .unwrap_or(twin.is_none());
+            if is_new && xen.contains(&d.name) {
+                problems.push(Problem::NewSymbolClash {
+                    symbol: d.name.clone(),
+                });
+            }
+        } else {
+            let base = match twin {
+                Some(t) => mangle_local(t.file, t.name),
+                None => mangle_local(sym.file, sym.name),
+            };
+            let mut name = base.clone();
+            if !overriding.contains(&d.src) {
+                let mut k = 1;
+                while xen.contains(&name) || used.contains(&name) {
+                    name = if k == 1 {
+                        format!("{base}.new")
+                    } else {
+                        format!("{base}.new{k}")
+                    };
+                    k += 1;
+                }
+            }
+            d.name = name;
+        }
+        used.insert(d.name.clone());
+    }
+    defined.sort_by_key(|d| {
+        let local = p
+            .obj
+            .symbols
+            .get(d.src)
+            .map(|s| s.is_local())
+            .unwrap_or(false);
+        (!local, d.src)
+    });
+    let defined_of: HashMap<SymIdx, usize> = defined
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.src, i))
+        .collect();
+
+    // 5. Relocations and external references.
+    let mut externals: Vec<ExternalSym> = Vec::new();
+    let mut ext_of_sym: HashMap<SymIdx, usize> = HashMap::new();
+    let mut ext_by_name: HashMap<String, usize> = HashMap::new();
+    let mut narrow: Vec<String> = Vec::new();
+    for (si, pos) in sec_pos.iter().enumerate() {
+        let Some(pos) = *pos else { continue };
+        let map = sections.get(pos).map(|s| s.map.clone()).unwrap_or_default();
+        let mut out_relocs: Vec<OutReloc> = Vec::new();
+        for &(s, e, _) in &map {
+            for (r, t) in p.range_relocs(si, s, e) {
+                let location = format!("{}+{:#x}", p.sec_name(si), r.offset);
+                let Some(offset) = i64::try_from(r.offset)
+                    .ok()
+                    .and_then(|x| sections.get(pos).and_then(|sec| sec.map_off(x)))
+                    .and_then(|x| u64::try_from(x).ok())
+                else {
+                    continue;
+                };
+                match r.r_type {
+                    elf::R_X86_64_NONE => continue,
+                    elf::R_X86_64_64 | elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {}
+                    elf::R_X86_64_32 | elf::R_X86_64_32S if !opts.strict_relocs => {
+                        if !narrow.contains(&location) && narrow.len() < 1000 {
+                            narrow.push(format!("{location} {}", reloc_name(r.r_type)));
+                        }
+                    }
+                    other => {
+                        problems.push(Problem::UnsupportedRelocation {
+                            location,
+                            r_type: reloc_name(other),
+                        });
+                        continue;
+                    }
+                }
+                let referrer = || match p.unit_at(si, i64::try_from(r.offset).unwrap_or(-1)) {
+                    Some(u) => p.unit_name(u),
+                    None => p.sec_name(si).to_string(),
+                };
+                let (sym, addend) = match t {
+                    Target::Sym { sym, addend } => {
+                        if let Some(&d) = defined_of.get(&sym) {
+                            (SymRef::Defined(d), addend)
+                        } else {
+                            let idx = match ext_of_sym.get(&sym) {
+                                Some(&i) => i,
+                                None => {
+                                    let ext = make_external(
+                                        p,
+                                        o,
+                                        corr,
+                                        xen,
+                                        sym,
+                                        &mut problems,
+                                        &mut warnings,
+                                        &referrer(),
+                                    );
+                                    let i = match ext_by_name.get(&ext.name) {
+                                        Some(&i) => i,
+                                        None => {
+                                            ext_by_name.insert(ext.name.clone(), externals.len());
+                                            externals.push(ext);
+                                            externals.len() - 1
+                                        }
+                                    };
+                                    ext_of_sym.insert(sym, i);
+                                    i
+                                }
+                            };
+                            if let Some(ext) = externals.get_mut(idx) {
+                                let who = referrer();
+                                if !ext.referrers.contains(&who) && ext.referrers.len() < 16 {
+                                    ext.referrers.push(who);
+                                }
+                            }
+                            (SymRef::External(idx), addend)
+                        }
+                    }
+                    Target::Sec { sec, addend, off } => {
+                        let mapped = sec_pos.get(sec).copied().flatten().and_then(|tp| {
+                            sections
+                                .get(tp)
+                                .and_then(|ts| ts.map_off(off))
+                                .map(|m| (tp, m))
+                        });
+                        match mapped {
+                            Some((tp, m)) => (
+                                SymRef::SectionSym(tp),
+                                addend.wrapping_add(m.wrapping_sub(off)),
+                            ),
+                            None => {
+                                problems.push(Problem::BadReference {
+                                    location,
+                                    what: format!(
+                                        "refers to {}{off:+#x}, which is not part of the payload",
+                                        p.sec_name(sec)
+                                    ),
+                                });
+                                continue;
+                            }
+                        }
+                    }
+                    Target::None => {
+                        problems.push(Problem::BadReference {
+                            location,
+                            what: "relocation without symbol (STN_UNDEF)".into(),
+                        });
+                        continue;
+                    }
+                };
+                out_relocs.push(OutReloc {
+                    offset,
+                    r_type: r.r_type,
+                    sym,
+                    addend,
+                });
+            }
+        }
+        if let Some(sec) = sections.get_mut(pos) {
+            sec.relocs = out_relocs;
+        }
+    }
+    if !narrow.is_empty() {
+        let n = narrow.len();
+        let shown: Vec<&str> = narrow.iter().take(3).map(String::as_str).collect();
+        warnings.push(format!(
+            "{n} absolute 32-bit relocation(s) ({}{}) are not accepted by Xen's loader; the hypervisor and payload must live below 4 GiB (or build with -fpic / -mcmodel=large)",
+            shown.join(", "),
+            if n > 3 { ", ..." } else { "" }
+        ));
+    }
+
+    // Sort externals by name; remap references.
+    let mut order: Vec<usize> = (0..externals.len()).collect();
+    order.sort_by(|&a, &b| {
+        let na = externals.get(a).map(|e| e.name.as_str()).unwrap_or("");
+        let nb = externals.get(b).map(|e| e.name.as_str()).unwrap_or("");
+        na.cmp(nb)
+    });
+    let mut new_pos = vec![0usize; externals.len()];
+    for (newi, &oldi) in order.iter().enumerate() {
+        if let Some(slot) = new_pos.get_mut(oldi) {
+            *slot = newi;
+        }
+    }
+    let mut sorted: Vec<ExternalSym> = Vec::with_capacity(externals.len());
+    for &oldi in &order {
+        if let Some(e) = externals.get(oldi) {
+            sorted.push(e.clone());
+        }
+    }
+    for sec in &mut sections {
+        for r in &mut sec.relocs {
+            if let SymRef::External(i) = r.sym {
+                r.sym = SymRef::External(new_pos.get(i).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    Ok(OutputPlan {
+        file_sym: p.obj.first_file().map(str::to_string),
+        sections,
+        defined,
+        defined_of,
+        externals: sorted,
+        funcs,
+        problems,
+        warnings,
+        os_abi: p.obj.os_abi,
+        abi_version: p.obj.abi_version,
+        e_flags: p.obj.e_flags,
+        file: p.obj.file.clone(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_external(
+    p: &Analysis<'_>,
+    o: &Analysis<'_>,
+    corr: &Correlation,
+    xen: &XenSymbols,
+    sym: SymIdx,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+    referrer: &str,
+) -> ExternalSym {
+    let psym = p.obj.symbols.get(sym);
+    let defined_in_object = psym.map(|s| s.defined_in().is_some()).unwrap_or(false);
+    let kind = psym.map(|s| s.kind).unwrap_or(elf::STT_NOTYPE);
+    let local = psym.map(|s| s.is_local()).unwrap_or(false);
+    let (name, addr) = if local {
+        let twin = corr
+            .sym_p2o
+            .get(sym)
+            .copied()
+            .flatten()
+            .and_then(|os| o.obj.symbols.get(os));
+        let (file, plain) = match (twin, psym) {
+            (Some(t), _) => (t.file, t.name),
+            (None, Some(s)) => (s.file, s.name),
+            (None, None) => (None, ""),
+        };
+        let name = mangle_local(file, plain);
+        let addr = match xen.lookup_local(file, plain) {
+            LocalLookup::Found(x) => Some(x.addr),
+            LocalLookup::Missing => {
+                problems.push(Problem::NotInXenSyms {
+                    symbol: name.clone(),
+                    needed_by: referrer.to_string(),
+                });
+                None
+            }
+            LocalLookup::Ambiguous(n) => {
+                problems.push(Problem::AmbiguousInXenSyms {
+                    symbol: name.clone(),
+                    count: n,
+                });
+                None
+            }
+        };
+        (name, addr)
+    } else {
+        let name = psym.map(|s| s.name).unwrap_or("").to_string();
+        let addr = xen.lookup_global(&name).map(|x| x.addr);
+        if addr.is_none() {
+            if defined_in_object {
+                problems.push(Problem::NotInXenSyms {
+                    symbol: name.clone(),
+                    needed_by: referrer.to_string(),
+                });
+            } else {
+                warnings.push(format!(
+                    "undefined symbol `{name}` (used by {referrer}) is not in XEN-SYMS; another payload object must provide it"
+                ));
+            }
+        }
+        (name, addr)
+    };
+    ExternalSym {
+        src: sym,
+        name,
+        kind,
+        referrers: Vec::new(),
+        defined_in_object,
+        addr,
+    }
+}
+
+impl OutputPlan<'_> {
+    /// Payload name of a defined (copied) patched symbol.
+    pub fn defined_name(&self, sym: SymIdx) -> Option<&str> {
+        self.defined_of
+            .get(&sym)
+            .and_then(|&i| self.defined.get(i))
+            .map(|d| d.name.as_str())
+    }
+
+    /// Serialise the payload object.
+    pub fn write(&self) -> Result<Vec<u8>, OutputError> {
+        let werr = |what: String| OutputError::Write {
+            file: self.file.clone(),
+            what,
+        };
+        // .livepatch.strings / .livepatch.funcs contents.
+        let mut strings: Vec<u8> = Vec::new();
+        let mut string_off: HashMap<&str, u64> = HashMap::new();
+        let mut funcs_data: Vec<u8> = Vec::with_capacity(self.funcs.len() * LIVEPATCH_FUNC_SIZE);
+        let mut funcs_relocs: Vec<(u64, bool, usize, i64)> = Vec::new(); // (offset, to_strings, defined idx, addend)
+        for (i, f) in self.funcs.iter().enumerate() {
+            let soff = match string_off.get(f.name.as_str()) {
+                Some(&o) => o,
+                None => {
+                    let o = strings.len() as u64;
+                    strings.extend_from_slice(f.name.as_bytes());
+                    strings.push(0);
+                    string_off.insert(f.name.as_str(), o);
+                    o
+                }
+            };
+            let base = (i * LIVEPATCH_FUNC_SIZE) as u64;
+            let mut entry = [0u8; LIVEPATCH_FUNC_SIZE];
+            entry[16..24].copy_from_slice(&f.old_addr.to_le_bytes());
+            entry[24..28]
+                .copy_from_slice(&u32::try_from(f.new_size).unwrap_or(u32::MAX).to_le_bytes());
+            entry[28..32]
+                .copy_from_slice(&u32::try_from(f.old_size).unwrap_or(u32::MAX).to_le_bytes());
+            entry[32] = LIVEPATCH_PAYLOAD_VERSION;
+            funcs_data.extend_from_slice(&entry);
+            let soff_i = i64::try_from(soff).map_err(|_| werr("string table too large".into()))?;
+            funcs_relocs.push((base, true, 0, soff_i));
+            let d = self.defined_of.get(&f.src).copied().ok_or_else(|| {
+                werr(format!(
+                    "function `{}` is not defined in the payload",
+                    f.name
+                ))
+            })?;
+            funcs_relocs.push((base + 8, false, d, 0));
+        }
+        let have_funcs = !self.funcs.is_empty();
+
+        let rela_names: Vec<String> = self
+            .sections
+            .iter()
+            .map(|s| format!(".rela{}", s.name))
+            .collect();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut w = Writer::new(Endianness::Little, true, &mut buf);
+        w.reserve_file_header();
+
+        // Section indices, in header order.
+        let mut sec_idx: Vec<SectionIndex> = Vec::with_capacity(self.sections.len());
+        let mut sec_name_id = Vec::with_capacity(self.sections.len());
+        let mut rela_idx: Vec<Option<(SectionIndex, object::write::StringId)>> = Vec::new();
+        for (s, rname) in self.sections.iter().zip(rela_names.iter()) {
+            sec_name_id.push(w.add_section_name(s.name.as_bytes()));
+            sec_idx.push(w.reserve_section_index());
+            if s.relocs.is_empty() {
+                rela_idx.push(None);
+            } else {
+                let id = w.add_section_name(rname.as_bytes());
+                rela_idx.push(Some((w.reserve_section_index(), id)));
+            }
+        }
+        let lp = if have_funcs {
+            let sname = w.add_section_name(b".livepatch.strings");
+            let sidx = w.reserve_section_index();
+            let fname = w.add_section_name(b".livepatch.funcs");
+            let fidx = w.reserve_section_index();
+            let rname = w.add_section_name(b".rela.livepatch.funcs");
+            let ridx = w.reserve_section_index();
+            Some((sname, sidx, fname, fidx, rname, ridx))
+        } else {
+            None
+        };
+        let symtab_idx = w.reserve_symtab_section_index();
+        let total_sections = self.sections.len() * 2 + 8;
+        if total_sections >= usize::from(elf::SHN_LORESERVE) - 16 {
+            w.reserve_symtab_shndx_section_index();
+        }
+        w.reserve_strtab_section_index();
+        w.reserve_shstrtab_section_index();
+
+        // Symbols.
+        w.reserve_null_symbol_index();
+        let mut num_local: u32 = 1;
+        let file_str = self.file_sym.as_ref().map(|f| w.add_string(f.as_bytes()));
+        if file_str.is_some() {
+            w.reserve_symbol_index(None);
+            num_local += 1;
+        }
+        let mut secsym: Vec<u32> = Vec::with_capacity(self.sections.len());
+        for &idx in &sec_idx {
+            secsym.push(w.reserve_symbol_index(Some(idx)).0);
+            num_local += 1;
+        }
+        let lp_secsyms = lp.map(|(_, sidx, _, fidx, _, _)| {
+            let a = w.reserve_symbol_index(Some(sidx)).0;
+            let b = w.reserve_symbol_index(Some(fidx)).0;
+            (a, b)
+        });
+        if lp_secsyms.is_some() {
+            num_local += 2;
+        }
+        let mut def_idx: Vec<u32> = Vec::with_capacity(self.defined.len());
+        let mut def_str = Vec::with_capacity(self.defined.len());
+        for d in &self.defined {
+            def_str.push(w.add_string(d.name.as_bytes()));
+            let sidx = sec_idx.get(d.section).copied();
+            def_idx.push(w.reserve_symbol_index(sidx).0);
+            if d.bind == elf::STB_LOCAL {
+                num_local += 1;
+            }
+        }
+        let mut ext_idx: Vec<u32> = Vec::with_capacity(self.externals.len());
+        let mut ext_str = Vec::with_capacity(self.externals.len());
+        for e in &self.externals {
+            ext_str.push(w.add_string(e.name.as_bytes()));
+            ext_idx.push(w.reserve_symbol_index(None).0);
+        }
+
+        // File ranges.
+        let mut sec_off: Vec<usize> = Vec::with_capacity(self.sections.len());
+        let mut rela_off: Vec<usize> = Vec::with_capacity(self.sections.len());
+        for s in &self.sections {
+            let align = usize::try_from(s.align).unwrap_or(1).max(1);
+            if s.sh_type == elf::SHT_NOBITS {
+                sec_off.push(w.reserved_len());
+            } else {
+                sec_off.push(w.reserve(s.data.len(), align));
+            }
+            rela_off.push(if s.relocs.is_empty() {
+                0
+            } else {
+                w.reserve_relocations(s.relocs.len(), true)
+            });
+        }
+        let lp_off = if have_funcs {
+            let so = w.reserve(strings.len(), 1);
+            let fo = w.reserve(funcs_data.len(), 8);
+            let ro = w.reserve_relocations(funcs_relocs.len(), true);
+            Some((so, fo, ro))
+        } else {
+            None
+        };
+        w.reserve_symtab();
+        w.reserve_symtab_shndx();
+        w.reserve_strtab();
+        w.reserve_shstrtab();
+        w.reserve_section_headers();
+
+        // Write.
+        w.write_file_header(&FileHeader {
+            os_abi: self.os_abi,
+            abi_version: self.abi_version,
+            e_type: elf::ET_REL,
+            e_machine: elf::EM_X86_64,
+            e_entry: 0,
+            e_flags: self.e_flags,
+        })
+        .map_err(|e| werr(e.to_string()))?;
+        let sym_index = |r: &SymRef| -> u32 {
+            match *r {
+                SymRef::SectionSym(i) => secsym.get(i).copied().unwrap_or(0),
+                SymRef::Defined(i) => def_idx.get(i).copied().unwrap_or(0),
+                SymRef::External(i) => ext_idx.get(i).copied().unwrap_or(0),
+            }
+        };
+        for s in &self.sections {
+            if s.sh_type != elf::SHT_NOBITS {
+                w.write_align(usize::try_from(s.align).unwrap_or(1).max(1));
+                w.write(&s.data);
+            }
+            if !s.relocs.is_empty() {
+                w.write_align_relocation();
+                for r in &s.relocs {
+                    w.write_relocation(
+                        true,
+                        &Rel {
+                            r_offset: r.offset,
+                            r_sym: sym_index(&r.sym),
+                            r_type: r.r_type,
+                            r_addend: r.addend,
+                        },
+                    );
+                }
+            }
+        }
+        if let Some((str_sym, _)) = lp_secsyms {
+            w.write(&strings);
+            w.write_align(8);
+            w.write(&funcs_data);
+            w.write_align_relocation();
+            for &(off, to_strings, d, addend) in &funcs_relocs {
+                let r_sym = if to_strings {
+                    str_sym
+                } else {
+                    def_idx.get(d).copied().unwrap_or(0)
+                };
+                w.write_relocation(
+                    true,
+                    &Rel {
+                        r_offset: off,
+                        r_sym,
+                        r_type: elf::R_X86_64_64,
+                        r_addend: addend,
+                    },
+                );
+            }
+        }
+
+        w.write_null_symbol();
+        if let Some(id) = file_str {
+            w.write_symbol(&Sym {
+                name: Some(id),
+                section: None,
+                st_info: (elf::STB_LOCAL << 4) | elf::STT_FILE,
+                st_other: 0,
+                st_shndx: elf::SHN_ABS,
+                st_value: 0,
+                st_size: 0,
+            });
+        }
+        let section_sym = |idx: SectionIndex| Sym {
+            name: None,
+            section: Some(idx),
+            st_info: (elf::STB_LOCAL << 4) | elf::STT_SECTION,
+            st_other: 0,
+            st_shndx: 0,
+            st_value: 0,
+            st_size: 0,
+        };
+        for &idx in &sec_idx {
+            w.write_symbol(&section_sym(idx));
+        }
+        if let Some((_, sidx, _, fidx, _, _)) = lp {
+            w.write_symbol(&section_sym(sidx));
+            w.write_symbol(&section_sym(fidx));
+        }
+        for (d, id) in self.defined.iter().zip(def_str.iter()) {
+            w.write_symbol(&Sym {
+                name: Some(*id),
+                section: sec_idx.get(d.section).copied(),
+                st_info: (d.bind << 4) | (d.kind & 0xf),
+                st_other: d.other,
+                st_shndx: 0,
+                st_value: d.value,
+                st_size: d.size,
+            });
+        }
+        for (e, id) in self.externals.iter().zip(ext_str.iter()) {
+            let kind = if e.kind == elf::STT_SECTION || e.kind == elf::STT_FILE {
+                elf::STT_NOTYPE
+            } else {
+                e.kind
+            };
+            w.write_symbol(&Sym {
+                name: Some(*id),
+                section: None,
+                st_info: (elf::STB_GLOBAL << 4) | kind,
+                st_other: 0,
+                st_shndx: elf::SHN_UNDEF,
+                st_value: 0,
+                st_size: 0,
+            });
+        }
+        w.write_symtab_shndx();
+        w.write_strtab();
+        w.write_shstrtab();
+
+        // Section headers, same order as the indices.
+        w.write_null_section_header();
+        for (i, s) in self.sections.iter().enumerate() {
+            let (Some(&name), Some(&off)) = (sec_name_id.get(i), sec_off.get(i)) else {
+                continue;
+            };
+            w.write_section_header(&SectionHeader {
+                name: Some(name),
+                sh_type: s.sh_type,
+                sh_flags: s.flags,
+                sh_addr: 0,
+                sh_offset: off as u64,
+                sh_size: if s.sh_type == elf::SHT_NOBITS {
+                    s.size
+                } else {
+                    s.data.len() as u64
+                },
+                sh_link: 0,
+                sh_info: 0,
+                sh_addralign: s.align,
+                sh_entsize: s.entsize,
+            });
+            if let (Some(Some((_, rname))), Some(&roff), Some(&base)) =
+                (rela_idx.get(i), rela_off.get(i), sec_idx.get(i))
+            {
+                w.write_relocation_section_header(
+                    *rname,
+                    base,
+                    symtab_idx,
+                    roff,
+                    s.relocs.len(),
+                    true,
+                );
+            }
+        }
+        if let (Some((sname, _, fname, fidx, rname, _)), Some((so, fo, ro))) = (lp, lp_off) {
+            w.write_section_header(&SectionHeader {
+                name: Some(sname),
+                sh_type: elf::SHT_PROGBITS,
+                sh_flags: u64::from(elf::SHF_ALLOC),
+                sh_addr: 0,
+                sh_offset: so as u64,
+                sh_size: strings.len() as u64,
+                sh_link: 0,
+                sh_info: 0,
+                sh_addralign: 1,
+                sh_entsize: 0,
+            });
+            w.write_section_header(&SectionHeader {
+                name: Some(fname),
+                sh_type: elf::SHT_PROGBITS,
+                sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
+                sh_addr: 0,
+                sh_offset: fo as u64,
+                sh_size: funcs_data.len() as u64,
+                sh_link: 0,
+                sh_info: 0,
+                sh_addralign: 8,
+                sh_entsize: LIVEPATCH_FUNC_SIZE as u64,
+            });
+            w.write_relocation_section_header(
+                rname,
+                fidx,
+                symtab_idx,
+                ro,
+                funcs_relocs.len(),
+                true,
+            );
+        }
+        w.write_symtab_section_header(num_local);
+        w.write_symtab_shndx_section_header();
+        w.write_strtab_section_header();
+        w.write_shstrtab_section_header();
+        drop(w);
+        Ok(buf)
+    }
+}

@@ -1,0 +1,199 @@
+//! Symbol lookup in the hypervisor ELF (`xen-syms`).
+//!
+//! Globals are looked up by name; static symbols by Xen's run-time name
+//! `<file>#<name>`, where `<file>` is the `STT_FILE` symbol that precedes the
+//! symbol in the hypervisor's symbol table (the same string GCC put into the
+//! object's `STT_FILE`).
+
+use std::collections::{HashMap, HashSet};
+
+use object::elf;
+use object::read::elf::{FileHeader, Sym as _};
+use object::LittleEndian as LE;
+
+use crate::names::mangle_local;
+
+/// Errors reading the hypervisor symbol table.
+#[derive(Debug, thiserror::Error)]
+pub enum SymtabError {
+    /// Not an ELF file.
+    #[error("{file}: not an ELF file")]
+    NotElf {
+        /// File name.
+        file: String,
+    },
+    /// Unsupported or malformed ELF.
+    #[error("{file}: {what}")]
+    Bad {
+        /// File name.
+        file: String,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// One hypervisor symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XenSym {
+    /// Address (`st_value`).
+    pub addr: u64,
+    /// Size (`st_size`).
+    pub size: u64,
+    /// `STT_*`.
+    pub kind: u8,
+}
+
+/// Result of looking up a static symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalLookup {
+    /// Exactly one match.
+    Found(XenSym),
+    /// No match.
+    Missing,
+    /// More than one symbol of that name in that file.
+    Ambiguous(usize),
+}
+
+/// The hypervisor's symbols, indexed for lookup.
+#[derive(Debug, Clone, Default)]
+pub struct XenSymbols {
+    globals: HashMap<String, XenSym>,
+    weaks: HashMap<String, XenSym>,
+    locals: HashMap<String, Vec<XenSym>>,
+    names: HashSet<String>,
+}
+
+impl XenSymbols {
+    /// An empty table (every lookup fails).
+    pub fn empty() -> Self {
+        XenSymbols::default()
+    }
+
+    /// Add a symbol (used by tests and by `parse`). `file` is the current
+    /// `STT_FILE` name for locals.
+    pub fn insert(&mut self, name: &str, file: Option<&str>, bind: u8, sym: XenSym) {
+        if name.is_empty() {
+            return;
+        }
+        match bind {
+            elf::STB_LOCAL => {
+                let key = mangle_local(file, name);
+                self.names.insert(key.clone());
+                self.locals.entry(key).or_default().push(sym);
+            }
+            elf::STB_WEAK => {
+                self.names.insert(name.to_string());
+                self.weaks.entry(name.to_string()).or_insert(sym);
+            }
+            _ => {
+                self.names.insert(name.to_string());
+                self.globals.entry(name.to_string()).or_insert(sym);
+            }
+        }
+    }
+
+    /// Read the `.symtab` of an ELF64 x86-64 file (executable or relocatable).
+    pub fn parse(data: &[u8], file: &str) -> Result<Self, SymtabError> {
+        let bad = |what: String| SymtabError::Bad {
+            file: file.to_string(),
+            what,
+        };
+        if data.get(0..4) != Some(&elf::ELFMAG[..]) {
+            return Err(SymtabError::NotElf {
+                file: file.to_string(),
+            });
+        }
+        if data.get(4) != Some(&elf::ELFCLASS64) || data.get(5) != Some(&elf::ELFDATA2LSB) {
+            return Err(bad("not a 64-bit little-endian ELF file".into()));
+        }
+        let header = elf::FileHeader64::<LE>::parse(data).map_err(|e| bad(e.to_string()))?;
+        let endian = header.endian().map_err(|e| bad(e.to_string()))?;
+        if header.e_machine(endian) != elf::EM_X86_64 {
+            return Err(bad(format!(
+                "machine {} is not x86-64",
+                header.e_machine(endian)
+            )));
+        }
+        let sections = header
+            .sections(endian, data)
+            .map_err(|e| bad(format!("section table: {e}")))?;
+        let symtab = sections
+            .symbols(endian, data, elf::SHT_SYMTAB)
+            .map_err(|e| bad(format!("symbol table: {e}")))?;
+        if symtab.is_empty() {
+            return Err(bad(
+                "no .symtab (the hypervisor ELF must not be stripped)".into()
+            ));
+        }
+        let mut out = XenSymbols::default();
+        let mut current_file: Option<String> = None;
+        for sym in symtab.iter() {
+            let name = symtab
+                .symbol_name(endian, sym)
+                .map_err(|e| bad(format!("symbol name: {e}")))?;
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            let kind = sym.st_type();
+            if kind == elf::STT_FILE {
+                current_file = Some(name.to_string());
+                continue;
+            }
+            if kind == elf::STT_SECTION || sym.st_shndx(endian) == elf::SHN_UNDEF {
+                continue;
+            }
+            out.insert(
+                name,
+                current_file.as_deref(),
+                sym.st_bind(),
+                XenSym {
+                    addr: sym.st_value(endian),
+                    size: sym.st_size(endian),
+                    kind,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Defined global (or, failing that, weak) symbol.
+    pub fn lookup_global(&self, name: &str) -> Option<XenSym> {
+        self.globals
+            .get(name)
+            .or_else(|| self.weaks.get(name))
+            .copied()
+    }
+
+    /// Defined strong (`STB_GLOBAL`) symbol only.
+    pub fn lookup_strong(&self, name: &str) -> Option<XenSym> {
+        self.globals.get(name).copied()
+    }
+
+    /// Static symbol `name` of source file `file`.
+    pub fn lookup_local(&self, file: Option<&str>, name: &str) -> LocalLookup {
+        match self
+            .locals
+            .get(&mangle_local(file, name))
+            .map(Vec::as_slice)
+        {
+            None | Some([]) => LocalLookup::Missing,
+            Some([one]) => LocalLookup::Found(*one),
+            Some(many) => LocalLookup::Ambiguous(many.len()),
+        }
+    }
+
+    /// Is this run-time name (`name` or `file#name`) taken?
+    pub fn contains(&self, runtime_name: &str) -> bool {
+        self.names.contains(runtime_name)
+    }
+
+    /// Number of distinct names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// No symbols at all.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
