@@ -66,7 +66,10 @@ fn apply_latency(c: &mut Criterion) {
         assert_eq!(rc, 0);
         let snap = m.snapshot().expect("snapshot");
         let virt = apply(&mut m);
-        eprintln!("apply on {vcpus} vCPUs: {:.1} virtual us", virt as f64 / 1e3);
+        eprintln!(
+            "apply on {vcpus} vCPUs: {:.1} virtual us",
+            virt as f64 / 1e3
+        );
         g.bench_function(BenchmarkId::from_parameter(vcpus), |b| {
             b.iter(|| {
                 m.restore(&snap).expect("restore");

@@ -64,8 +64,12 @@ fn snapshots(c: &mut Criterion) {
     g.sample_size(20);
     let mut m = busy_machine(4);
     let snap = m.snapshot().expect("snapshot");
-    g.bench_function("take_4_vcpus", |b| b.iter(|| m.snapshot().expect("snapshot")));
-    g.bench_function("restore_4_vcpus", |b| b.iter(|| m.restore(&snap).expect("restore")));
+    g.bench_function("take_4_vcpus", |b| {
+        b.iter(|| m.snapshot().expect("snapshot"))
+    });
+    g.bench_function("restore_4_vcpus", |b| {
+        b.iter(|| m.restore(&snap).expect("restore"))
+    });
     g.finish();
 }
 

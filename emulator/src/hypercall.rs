@@ -186,7 +186,11 @@ impl<'m> Guest<'m> {
         let buf = self.buf();
         let len = text.len() as u64;
         Ok(self
-            .call(nr::CONSOLE_IO, [CONSOLEIO_WRITE, len, buf, 0, 0], text.as_bytes())?
+            .call(
+                nr::CONSOLE_IO,
+                [CONSOLEIO_WRITE, len, buf, 0, 0],
+                text.as_bytes(),
+            )?
             .0)
     }
 
@@ -273,7 +277,11 @@ mod tests {
             (&xen, "__HYPERVISOR_xen_version", nr::XEN_VERSION as i64),
             (&xen, "__HYPERVISOR_console_io", nr::CONSOLE_IO as i64),
             (&xen, "__HYPERVISOR_sched_op", nr::SCHED_OP as i64),
-            (&xen, "__HYPERVISOR_event_channel_op", nr::EVENT_CHANNEL_OP as i64),
+            (
+                &xen,
+                "__HYPERVISOR_event_channel_op",
+                nr::EVENT_CHANNEL_OP as i64,
+            ),
             (&xen, "__HYPERVISOR_sysctl", nr::SYSCTL as i64),
             (&xen, "CONSOLEIO_write", CONSOLEIO_WRITE as i64),
         ];

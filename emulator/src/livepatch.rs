@@ -160,7 +160,11 @@ impl<'m> Client<'m> {
     pub fn upload(&mut self, name: &str, payload: &[u8]) -> Result<i64, LivepatchError> {
         let area = domain_window(0) + UPLOAD_AREA;
         let fit = payload.len().min(UPLOAD_AREA_SIZE as usize);
-        self.guest.machine().ram().write(area, &payload[..fit]).map_err(MachineError::from)?;
+        self.guest
+            .machine()
+            .ram()
+            .write(area, &payload[..fit])
+            .map_err(MachineError::from)?;
         let mut body = Self::name_handle(name)?.to_vec();
         body.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         body.extend_from_slice(&area.to_le_bytes());
@@ -308,18 +312,36 @@ mod tests {
     #[test]
     fn constants_match_the_header() {
         let h = header();
-        assert_eq!(define(&h, "XEN_SYSCTL_livepatch_op"), u64::from(XEN_SYSCTL_LIVEPATCH_OP));
+        assert_eq!(
+            define(&h, "XEN_SYSCTL_livepatch_op"),
+            u64::from(XEN_SYSCTL_LIVEPATCH_OP)
+        );
         assert_eq!(define(&h, "XEN_LIVEPATCH_NAME_SIZE"), NAME_SIZE as u64);
-        assert_eq!(define(&h, "XEN_SYSCTL_LIVEPATCH_UPLOAD"), u64::from(OP_UPLOAD));
+        assert_eq!(
+            define(&h, "XEN_SYSCTL_LIVEPATCH_UPLOAD"),
+            u64::from(OP_UPLOAD)
+        );
         assert_eq!(define(&h, "XEN_SYSCTL_LIVEPATCH_GET"), u64::from(OP_GET));
         assert_eq!(define(&h, "XEN_SYSCTL_LIVEPATCH_LIST"), u64::from(OP_LIST));
-        assert_eq!(define(&h, "XEN_SYSCTL_LIVEPATCH_ACTION"), u64::from(OP_ACTION));
-        assert_eq!(define(&h, "LIVEPATCH_STATE_CHECKED"), u64::from(STATE_CHECKED));
-        assert_eq!(define(&h, "LIVEPATCH_STATE_APPLIED"), u64::from(STATE_APPLIED));
+        assert_eq!(
+            define(&h, "XEN_SYSCTL_LIVEPATCH_ACTION"),
+            u64::from(OP_ACTION)
+        );
+        assert_eq!(
+            define(&h, "LIVEPATCH_STATE_CHECKED"),
+            u64::from(STATE_CHECKED)
+        );
+        assert_eq!(
+            define(&h, "LIVEPATCH_STATE_APPLIED"),
+            u64::from(STATE_APPLIED)
+        );
         assert_eq!(define(&h, "LIVEPATCH_ACTION_UNLOAD"), Action::Unload as u64);
         assert_eq!(define(&h, "LIVEPATCH_ACTION_REVERT"), Action::Revert as u64);
         assert_eq!(define(&h, "LIVEPATCH_ACTION_APPLY"), Action::Apply as u64);
-        assert_eq!(define(&h, "LIVEPATCH_ACTION_REPLACE"), Action::Replace as u64);
+        assert_eq!(
+            define(&h, "LIVEPATCH_ACTION_REPLACE"),
+            Action::Replace as u64
+        );
         assert_eq!(define(&h, "LIVEPATCH_LIST_MAX"), u64::from(LIST_MAX));
         assert_eq!(define(&h, "LIVEPATCH_PAYLOAD_VERSION"), 2);
     }

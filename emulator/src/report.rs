@@ -158,7 +158,7 @@ pub fn build(
     }];
     let mut rbp = regs.rbp;
     for _ in 0..32 {
-        if rbp == 0 || rbp % 8 != 0 || rbp + 16 > RAM_SIZE {
+        if rbp == 0 || !rbp.is_multiple_of(8) || rbp + 16 > RAM_SIZE {
             break;
         }
         let (Ok(next), Ok(ret)) = (ram.read_u64(rbp), ram.read_u64(rbp + 8)) else {

@@ -192,9 +192,7 @@ impl<W: Write> Shell<W> {
             ["replace", name] => self.act(name, Action::Replace, 0),
             ["unload", name] => self.act(name, Action::Unload, 0),
             ["load", file] => self.load(file, 0),
-            ["load", file, "--nodeps"] => {
-                self.load(file, crate::livepatch::ACTION_APPLY_NODEPS)
-            }
+            ["load", file, "--nodeps"] => self.load(file, crate::livepatch::ACTION_APPLY_NODEPS),
             _ => self.usage(&format!("xen-livepatch: bad arguments: {}", args.join(" "))),
         }
     }

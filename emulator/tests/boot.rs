@@ -14,7 +14,10 @@ fn check_boot(vcpus: usize) {
     let c = console(&m);
     assert!(c.contains(&format!("Brought up {vcpus} CPUs")), "{c}");
     for cpu in 1..vcpus {
-        assert!(c.contains(&format!("CPU{cpu}: online")), "CPU{cpu} missing:\n{c}");
+        assert!(
+            c.contains(&format!("CPU{cpu}: online")),
+            "CPU{cpu} missing:\n{c}"
+        );
     }
     for d in 0..3 {
         assert!(c.contains(&format!("(d{d}) ")), "no output from d{d}:\n{c}");

@@ -43,7 +43,15 @@ fn bad_duration_is_a_usage_error() {
 
 #[test]
 fn missing_image_is_a_clear_error() {
-    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--image", "/nonexistent/xen"]);
+    let o = testbed(&[
+        "boot",
+        "--vcpus",
+        "1",
+        "--seed",
+        "1",
+        "--image",
+        "/nonexistent/xen",
+    ]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("/nonexistent/xen"), "{err}");
@@ -55,14 +63,18 @@ fn a_boot_ends_with_the_digest() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     let last = out.lines().last().unwrap_or_default();
-    let hex = last.strip_prefix("digest: ").unwrap_or_else(|| panic!("{out}"));
+    let hex = last
+        .strip_prefix("digest: ")
+        .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(hex.len(), 64);
     assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
 }
 
 #[test]
 fn crash_key_exits_3_with_a_report() {
-    let o = testbed(&["boot", "--vcpus", "2", "--seed", "1", "--time", "2ms", "--keys", "C"]);
+    let o = testbed(&[
+        "boot", "--vcpus", "2", "--seed", "1", "--time", "2ms", "--keys", "C",
+    ]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(3), "{out}");
     assert!(out.contains("Call trace"), "{out}");
@@ -110,7 +122,9 @@ fn redact_hex(line: &str) -> String {
 
 #[test]
 fn boot_console_snapshot() {
-    let o = testbed(&["boot", "--vcpus", "2", "--seed", "1", "--time", "3ms", "--keys", "h"]);
+    let o = testbed(&[
+        "boot", "--vcpus", "2", "--seed", "1", "--time", "3ms", "--keys", "h",
+    ]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     insta::with_settings!({snapshot_path => "../../snapshots/emulator"}, {
@@ -120,7 +134,9 @@ fn boot_console_snapshot() {
 
 #[test]
 fn two_processes_with_the_same_seed_print_the_same_run() {
-    let args = ["boot", "--vcpus", "4", "--seed", "11", "--time", "10ms", "--keys", "d"];
+    let args = [
+        "boot", "--vcpus", "4", "--seed", "11", "--time", "10ms", "--keys", "d",
+    ];
     let a = testbed(&args);
     let b = testbed(&args);
     assert_eq!(a.status.code(), Some(0));

@@ -46,7 +46,14 @@ fn a_code_write_by_one_vcpu_is_seen_by_the_others() {
         assert!(patched, "CPU 0 never patched f");
         let calls = m.ram().read_u64(0x9010).expect("ram");
         m.run_for(1_000_000).expect("run");
-        assert!(m.ram().read_u64(0x9010).expect("ram") > calls, "CPU 1 stopped");
-        assert_eq!(m.ram().read_u64(0x9000), Ok(2), "seed {seed}: stale code on CPU 1");
+        assert!(
+            m.ram().read_u64(0x9010).expect("ram") > calls,
+            "CPU 1 stopped"
+        );
+        assert_eq!(
+            m.ram().read_u64(0x9000),
+            Ok(2),
+            "seed {seed}: stale code on CPU 1"
+        );
     }
 }

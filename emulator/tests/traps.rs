@@ -15,7 +15,9 @@ fn every_injected_nmi_is_handled_once() {
     ok(&m, r);
     let start = m.vcpu(1).map(|v| v.cycles).unwrap_or(0);
     for i in 0..7u64 {
-        run(&mut m, |m| m.inject_at_cycle(1, start + 100_000 + i * 37_001, Irq::Nmi));
+        run(&mut m, |m| {
+            m.inject_at_cycle(1, start + 100_000 + i * 37_001, Irq::Nmi)
+        });
     }
     let r = m.run_for(5 * MS);
     ok(&m, r);
@@ -41,7 +43,9 @@ fn nmi_in_a_hypercall_path_is_handled() {
     let mut m = boot(1, 3);
     let r = m.run_for(2 * MS);
     ok(&m, r);
-    run(&mut m, |m| m.inject_at_symbol(0, "do_xen_version", 0, Irq::Nmi));
+    run(&mut m, |m| {
+        m.inject_at_symbol(0, "do_xen_version", 0, Irq::Nmi)
+    });
     let v = run(&mut m, |m| Guest::new(m, 1).version());
     assert_eq!(v, (4, 21));
     assert_eq!(run(&mut m, |m| m.read_symbol_u64("nmi_count", 0)), 1);
@@ -152,7 +156,10 @@ fn sysctl_is_for_dom0_only() {
     let info = run(&mut m, |m| Guest::new(m, 0).physinfo()).expect("dom0 may");
     assert_eq!(info.nr_cpus, 4);
     assert_eq!(info.nr_domains, 3);
-    assert_eq!(run(&mut m, |m| Guest::new(m, 1).physinfo()), Err(-errno::EPERM));
+    assert_eq!(
+        run(&mut m, |m| Guest::new(m, 1).physinfo()),
+        Err(-errno::EPERM)
+    );
     assert_eq!(
         run(&mut m, |m| Guest::new(m, 0).physinfo_with_version(1)),
         Err(-errno::EACCES)
