@@ -203,12 +203,6 @@ impl Image {
     pub fn build_id_hex(&self) -> String {
         self.build_id.iter().map(|b| format!("{b:02x}")).collect()
     }
-
-    /// Bytes of the flat image at `addr`, if it lies inside it.
-    pub fn bytes_at(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        let off = usize::try_from(addr.checked_sub(platform::IMAGE_BASE)?).ok()?;
-        self.flat.get(off..off.checked_add(len)?)
-    }
 }
 
 fn read_symbols(file: &object::File) -> Vec<Symbol> {

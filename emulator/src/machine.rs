@@ -93,9 +93,9 @@ struct CycleTrigger {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum TimedEvent {
-    Input(Vec<u8>),
-    Irq { vcpu: usize, irq: Irq },
+struct TimedEvent {
+    vcpu: usize,
+    irq: Irq,
 }
 
 /// Counters of the scheduler.
@@ -365,7 +365,7 @@ impl Machine {
     /// Injects `irq` into `vcpu` at virtual time `at`.
     pub fn inject_at_time(&mut self, at: u64, vcpu: usize, irq: Irq) -> Result<(), MachineError> {
         self.vcpu_mut(vcpu)?;
-        self.timed.push((at, TimedEvent::Irq { vcpu, irq }));
+        self.timed.push((at, TimedEvent { vcpu, irq }));
         Ok(())
     }
 
@@ -416,11 +416,6 @@ impl Machine {
         let st = &mut self.engine.get_data_mut().st;
         st.serial_in.extend(bytes.iter().copied());
         st.vcpus[0].raise(SERIAL_VECTOR);
-    }
-
-    /// Types `bytes` on the console at virtual time `at`.
-    pub fn send_input_at(&mut self, at: u64, bytes: &[u8]) {
-        self.timed.push((at, TimedEvent::Input(bytes.to_vec())));
     }
 
     fn vcpu_mut(&mut self, vcpu: usize) -> Result<&mut VcpuState, MachineError> {
@@ -481,12 +476,7 @@ impl Machine {
             }
         });
         for e in due {
-            match e {
-                TimedEvent::Input(bytes) => self.send_input(&bytes),
-                TimedEvent::Irq { vcpu, irq } => {
-                    irq.post(&mut self.engine.get_data_mut().st.vcpus[vcpu])
-                }
-            }
+            e.irq.post(&mut self.engine.get_data_mut().st.vcpus[e.vcpu]);
         }
         let st = &mut self.engine.get_data_mut().st;
         for v in st.vcpus.iter_mut() {

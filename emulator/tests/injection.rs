@@ -85,3 +85,39 @@ fn nmi_at_an_address_interrupts_there() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn nmi_at_a_time_is_delivered_then() {
+    let img = common::asm_image("counter_time", COUNTER);
+    let mut m = Machine::new(img, Config::new(1, 5)).expect("machine");
+    m.inject_at_time(200_000, 0, Irq::Nmi).expect("inject");
+    m.run_for(150_000).expect("before the NMI");
+    match m.run_for(1_000_000) {
+        Err(MachineError::Crash(c)) => {
+            assert_eq!(c.reason, CrashReason::Panic, "{c}");
+            // 200 µs is 20 rounds; a vCPU runs Q/2..Q instructions a round,
+            // two per iteration.
+            assert!((50_000..=100_000).contains(&c.regs.r12), "{}", c.regs.r12);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn step_range_single_steps_every_vcpu_inside_it() {
+    let img = common::asm_image("counter_step", COUNTER);
+    let count = img
+        .symbols
+        .iter()
+        .find(|s| s.name.ends_with("count"))
+        .map(|s| s.addr)
+        .expect("count label");
+    let mut m = Machine::new(img, Config::new(1, 5)).expect("machine");
+    m.run_for(50_000).expect("warm up");
+    m.add_step_range(count, count + 16);
+    let before = m.stats();
+    m.run_for(2_000).expect("stepping");
+    let after = m.stats();
+    assert_eq!(after.rounds - before.rounds, 2_000);
+    assert_eq!(after.instructions - before.instructions, 2_000);
+}
