@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_VCPUS ?= 4
 APT_PACKAGES := cmake libclang-dev gcc make binutils
 
-.PHONY: all prereqs image build demo test bench lint fmt clean
+.PHONY: all prereqs image test-payloads build demo test bench lint fmt clean
 
 all: build
 
@@ -26,11 +26,17 @@ prereqs:
 image: prereqs
 	$(MAKE) -C mini-xen
 
-build: image
+# Hand-written test payloads, built against the current build-id into
+# payloads/build/test/NAME.livepatch.
+test-payloads: image
+	$(MAKE) -C mini-xen tests
+
+build: image test-payloads
 	$(CARGO) build --release --bins
 
+# Boot on 4 vCPUs, then the live-patch story of scenarios/demo.txt.
 demo: build
-	./target/release/testbed boot --vcpus $(DEMO_VCPUS) --seed 1 --time 20ms --keys hx
+	./target/release/testbed shell --vcpus $(DEMO_VCPUS) --seed 1 --script scenarios/demo.txt
 
 test: build
 	$(CARGO) test --release --workspace
@@ -47,4 +53,5 @@ fmt:
 
 clean:
 	$(MAKE) -C mini-xen clean
+	rm -rf payloads/build
 	$(CARGO) clean

@@ -89,7 +89,11 @@ fn shell(
     for line in &lines {
         if script.is_some() && !line.trim().is_empty() {
             use std::io::Write;
-            writeln!(sh.output(), "$ {line}")?;
+            if line.trim_start().starts_with('#') {
+                writeln!(sh.output(), "{line}")?;
+            } else {
+                writeln!(sh.output(), "$ {line}")?;
+            }
         }
         match sh.exec(line) {
             Ok(None) => break,

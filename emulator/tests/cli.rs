@@ -1,6 +1,8 @@
 //! The `testbed` command line: exit statuses, output shape, and a snapshot
 //! of a boot console.
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn testbed(args: &[&str]) -> Output {
@@ -93,31 +95,10 @@ fn stable(console: &str) -> String {
             if l.starts_with("digest: ") {
                 return "digest: <digest>".to_string();
             }
-            redact_hex(l)
+            common::redact_hex(l)
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Runs of 6 or more hex digits become `<hex>`.
-fn redact_hex(line: &str) -> String {
-    let mut out = String::new();
-    let mut run = String::new();
-    for c in line.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_hexdigit() {
-            run.push(c);
-            continue;
-        }
-        if run.len() >= 6 {
-            out.push_str("<hex>");
-        } else {
-            out.push_str(&run);
-        }
-        run.clear();
-        out.push(c);
-    }
-    out.pop();
-    out
 }
 
 #[test]

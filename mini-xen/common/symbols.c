@@ -10,17 +10,47 @@
  */
 #include <xen/lib.h>
 #include <xen/symbols.h>
+#include <xen/virtual_region.h>
 
 static const char *sym_name(const struct symbol_entry *e)
 {
     return &symbols_names[e->name];
 }
 
+/* Text of a live-patch payload: ask its region. */
+static const char *region_lookup(unsigned long addr, unsigned long *size,
+                                 unsigned long *offset, const char **module)
+{
+    const struct virtual_region *r = find_text_region(addr);
+    const char *name;
+
+    if ( !r || !r->symbols_lookup )
+        return NULL;
+
+    name = r->symbols_lookup(r, addr, size, offset);
+    if ( name && module )
+        *module = r->name;
+
+    return name;
+}
+
 const char *symbols_lookup(unsigned long addr, unsigned long *size,
                            unsigned long *offset)
 {
+    return symbols_lookup_module(addr, size, offset, NULL);
+}
+
+const char *symbols_lookup_module(unsigned long addr, unsigned long *size,
+                                  unsigned long *offset, const char **module)
+{
     unsigned long lo = 0, hi = symbols_num, sz;
     const struct symbol_entry *e;
+
+    if ( module )
+        *module = NULL;
+
+    if ( addr < (unsigned long)_start || addr >= (unsigned long)_end )
+        return region_lookup(addr, size, offset, module);
 
     /* Last entry with entry.addr <= addr. */
     while ( lo < hi )
@@ -35,10 +65,6 @@ const char *symbols_lookup(unsigned long addr, unsigned long *size,
     if ( lo == 0 )
         return NULL;
     e = &symbols_entries[lo - 1];
-
-    /* Outside [_start, _end): not ours. */
-    if ( addr >= (unsigned long)_end )
-        return NULL;
 
     sz = e->size;
     if ( !sz )

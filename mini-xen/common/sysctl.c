@@ -8,6 +8,7 @@
 #include <xen/errno.h>
 #include <xen/guest_access.h>
 #include <xen/hypercall.h>
+#include <xen/livepatch.h>
 #include <xen/sched.h>
 #include <xen/smp.h>
 #include <xen/spinlock.h>
@@ -42,6 +43,8 @@ long do_sysctl(unsigned long arg, unsigned long a2, unsigned long a3,
     bool copyback = false;
     long ret;
 
+    BUILD_BUG_ON(sizeof(op) != 8 + 128);
+
     if ( copy_from_guest(&op, arg, sizeof(op)) )
         return -EFAULT;
 
@@ -59,6 +62,11 @@ long do_sysctl(unsigned long arg, unsigned long a2, unsigned long a3,
         physinfo(&op.u.physinfo);
         copyback = true;
         ret = 0;
+        break;
+
+    case XEN_SYSCTL_livepatch_op:
+        ret = livepatch_op(&op.u.livepatch);
+        copyback = ret != -ENOSYS && ret != -EOPNOTSUPP;
         break;
 
     default:

@@ -4,10 +4,12 @@
  *
  * A small vsnprintf: conversions d i u x X o c s p %, flags - 0 + space #,
  * width and precision (also as *), length modifiers hh h l ll z t.
- * %pS / %ps print a symbol ("name+0xoff/0xsize" / "name").
+ * %pS / %ps print a symbol ("name+0xoff/0xsize" / "name"); in the text
+ * of a live-patch payload, " [payload]" follows.
  */
 #include <xen/lib.h>
 #include <xen/symbols.h>
+#include <public/livepatch.h>
 
 #define F_LEFT      0x01
 #define F_ZEROPAD   0x02
@@ -117,8 +119,10 @@ static void out_symbol(struct outbuf *o, unsigned long addr, bool offset,
                        int width, unsigned int flags)
 {
     unsigned long size, off;
-    const char *name = symbols_lookup(addr, &size, &off);
-    char buf[128];
+    const char *module;
+    const char *name = symbols_lookup_module(addr, &size, &off, &module);
+    char buf[128 + XEN_LIVEPATCH_NAME_SIZE];
+    int n;
 
     if ( !name )
     {
@@ -127,9 +131,11 @@ static void out_symbol(struct outbuf *o, unsigned long addr, bool offset,
     }
 
     if ( offset )
-        snprintf(buf, sizeof(buf), "%s+%#lx/%#lx", name, off, size);
+        n = snprintf(buf, sizeof(buf), "%s+%#lx/%#lx", name, off, size);
     else
-        snprintf(buf, sizeof(buf), "%s", name);
+        n = snprintf(buf, sizeof(buf), "%s", name);
+    if ( module && n >= 0 && (size_t)n < sizeof(buf) )
+        snprintf(buf + n, sizeof(buf) - n, " [%s]", module);
     out_string(o, buf, width, -1, flags);
 }
 

@@ -69,3 +69,25 @@ pub fn run<T>(m: &mut Machine, f: impl FnOnce(&mut Machine) -> Result<T, Machine
     let r = f(m);
     ok(m, r)
 }
+
+/// Runs of 6 or more hex digits (addresses, build-ids) become `<hex>`, so
+/// snapshots survive rebuilds; whitespace is kept.
+pub fn redact_hex(line: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in line.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 6 {
+            out.push_str("<hex>");
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}

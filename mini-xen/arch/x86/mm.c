@@ -9,7 +9,8 @@
  *                .rodata RO+NX, .guest.text user RX, .guest.data user
  *                RW+NX, .data/.bss RW+NX, stack guard pages not present.
  *                Everything else RW+NX.
- *   16 - 24 MiB  live-patch area, 4 KiB pages, RW+NX.
+ *   16 - 24 MiB  live-patch area, 4 KiB pages, RW+NX here; unmapped by
+ *                livepatch_init() until payloads are loaded there.
  *   24 - 32 MiB  heap, 2 MiB pages, RW+NX.
  *   32 - 48 MiB  domain windows, 4 KiB pages, user RW+NX, the last page
  *                of each window not present.

@@ -6,6 +6,9 @@
  * (-EPERM otherwise).  interface_version must equal
  * XEN_SYSCTL_INTERFACE_VERSION (-EACCES otherwise).  On success the
  * whole struct is copied back.  Unknown cmd: -ENOSYS.
+ *
+ * XEN_SYSCTL_livepatch_op (public/livepatch.h): the struct is copied back
+ * whatever the result, unless it is -ENOSYS or -EOPNOTSUPP.
  */
 #ifndef __XEN_PUBLIC_SYSCTL_H__
 #define __XEN_PUBLIC_SYSCTL_H__
@@ -13,6 +16,8 @@
 #define XEN_SYSCTL_INTERFACE_VERSION    0x00000015
 
 #define XEN_SYSCTL_physinfo             3
+
+#include "livepatch.h"
 
 #ifndef __ASSEMBLY__
 #include <stdint.h>
@@ -38,6 +43,7 @@ struct xen_sysctl {
     uint32_t interface_version;
     union {
         struct xen_sysctl_physinfo physinfo;
+        struct xen_sysctl_livepatch_op livepatch;
         uint8_t pad[128];
     } u;
 };

@@ -9,6 +9,11 @@
 #ifndef __XEN_CONFIG_H__
 #define __XEN_CONFIG_H__
 
+#ifndef __ASSEMBLY__
+/* Everything is hidden: with -fpic, references are RIP-relative, no GOT. */
+#pragma GCC visibility push(hidden)
+#endif
+
 #ifdef __ASSEMBLY__
 #define _AC(x, y)               x
 #else

@@ -44,6 +44,13 @@ static inline void list_del_init(struct list_head *e)
     INIT_LIST_HEAD(e);
 }
 
+static inline void list_del(struct list_head *e)
+{
+    e->next->prev = e->prev;
+    e->prev->next = e->next;
+    e->next = e->prev = NULL;
+}
+
 static inline bool list_empty(const struct list_head *head)
 {
     return head->next == head;
@@ -52,6 +59,9 @@ static inline bool list_empty(const struct list_head *head)
 #define list_entry(ptr, type, member)   container_of(ptr, type, member)
 #define list_first_entry(head, type, member) \
     list_entry((head)->next, type, member)
+
+#define list_last_entry(head, type, member) \
+    list_entry((head)->prev, type, member)
 
 #define list_for_each_entry(pos, head, member)                          \
     for ( pos = list_entry((head)->next, __typeof__(*pos), member);     \

@@ -1,6 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * livepatch.h
+ *
+ * Live patching: the sysctl entry point, the per-CPU work check and the
+ * interface between the common code (common/livepatch.c) and the
+ * architecture (arch/x86/livepatch_arch.c).
+ */
 #ifndef __XEN_LIVEPATCH_H__
 #define __XEN_LIVEPATCH_H__
+
+#include <xen/types.h>
+
+struct xen_sysctl_livepatch_op;
+struct livepatch_func;
+struct virtual_region;
+
+#define LIVEPATCH               "livepatch: "
 
 /*
  * Called on every return to guest (entry.S: test_all_events) and from
@@ -9,5 +24,75 @@
 void check_for_livepatch_work(void);
 
 void livepatch_init(void);
+
+/* XEN_SYSCTL_livepatch_op, called with the sysctl lock held. */
+int livepatch_op(struct xen_sysctl_livepatch_op *op);
+
+/* Name lookup among the exported symbols of loaded payloads, or 0. */
+unsigned long livepatch_symbols_lookup_by_name(const char *name);
+
+/* Per-function runtime state, kept in hypervisor memory. */
+enum livepatch_func_state {
+    LIVEPATCH_FUNC_NOT_APPLIED,
+    LIVEPATCH_FUNC_APPLIED,
+};
+
+#define LIVEPATCH_OPAQUE_SIZE   31
+
+struct livepatch_fstate {
+    unsigned int patch_offset;          /* 4 after an ENDBR64, else 0 */
+    enum livepatch_func_state applied;
+    uint8_t insn_buffer[LIVEPATCH_OPAQUE_SIZE]; /* the original bytes */
+};
+
+/* Page permissions of the three regions of a payload. */
+enum va_type {
+    LIVEPATCH_VA_RX,
+    LIVEPATCH_VA_RW,
+    LIVEPATCH_VA_RO,
+};
+
+/* ---- Architecture hooks --------------------------------------------- */
+void arch_livepatch_init(void);
+
+/* Pages of the live-patch area, mapped RW+NX; NULL if none are free. */
+void *arch_livepatch_alloc_pages(unsigned int nr);
+/* Unmap and release; the caller made sure nothing uses them any more. */
+void arch_livepatch_free_pages(void *va, unsigned int nr);
+/* Set the permissions of [va, va + pages) (no remote TLB flush). */
+int arch_livepatch_secure(const void *va, unsigned int pages,
+                          enum va_type type);
+/* Flush the TLB of every online CPU (interrupts must be enabled). */
+void arch_livepatch_flush_tlb_all(void);
+
+/* Sizes of a jump or NOP patch; name is the payload's, for messages. */
+int arch_livepatch_verify_func(const char *name,
+                               const struct livepatch_func *func);
+/* Where the patch goes: past an ENDBR64 at old_addr. */
+unsigned int arch_livepatch_patch_offset(const struct livepatch_func *func);
+/* Bytes the patch of func rewrites (0 for an empty NOP). */
+unsigned int livepatch_insn_len(const struct livepatch_func *func,
+                                const struct livepatch_fstate *state);
+void arch_livepatch_apply(const struct livepatch_func *func,
+                          struct livepatch_fstate *state);
+void arch_livepatch_revert(const struct livepatch_func *func,
+                           struct livepatch_fstate *state);
+
+/* Make text writable on this CPU, and back; then serialise every CPU. */
+void arch_livepatch_quiesce(void);
+void arch_livepatch_revive(void);
+void arch_livepatch_post_action(void);
+
+/*
+ * Validate the alternatives of a payload ([start, end) of struct
+ * alt_instr) against its text and replacement ranges, and apply those
+ * whose feature is present.  Text must still be writable.
+ */
+int arch_livepatch_apply_alternatives(const char *name,
+                                      void *start, void *end,
+                                      unsigned long text_start,
+                                      unsigned long text_end,
+                                      unsigned long repl_start,
+                                      unsigned long repl_end);
 
 #endif /* __XEN_LIVEPATCH_H__ */

@@ -32,6 +32,13 @@ extern const uint32_t symbols_num;
 const char *symbols_lookup(unsigned long addr, unsigned long *size,
                            unsigned long *offset);
 
+/*
+ * The same, also for the text of live-patch payloads; *module (if not
+ * NULL) receives the payload's name, or NULL for the hypervisor.
+ */
+const char *symbols_lookup_module(unsigned long addr, unsigned long *size,
+                                  unsigned long *offset, const char **module);
+
 /* Address of the symbol called name, or 0. */
 unsigned long symbols_lookup_by_name(const char *name);
 

@@ -3,10 +3,13 @@
  * virtual_region.h
  *
  * Ranges of executable code with their bug frames and exception table.
- * The hypervisor image is the first region; live-patch payloads will
- * register theirs, so that WARN/BUG and extable fixups also work in
- * payload code.  Readers walk the list without a lock: regions are added
- * at the tail with the new entry fully initialised first.
+ * The hypervisor image is the first region; live-patch payloads
+ * register theirs from load to unload, so that WARN/BUG, extable fixups
+ * and symbol lookups also work in payload code.  Readers walk the list
+ * without a lock: regions are added at the tail with the new entry fully
+ * initialised first.  Every reader runs with interrupts off (trap
+ * handlers, dumps), so after unregistering, an IPI round trip to every
+ * CPU is enough to know that no reader still sees the region.
  */
 #ifndef __XEN_VIRTUAL_REGION_H__
 #define __XEN_VIRTUAL_REGION_H__
@@ -26,6 +29,10 @@ struct virtual_region {
         size_t n_bugs;
     } frame[BUGFRAME_NR];
     const struct exception_table_entry *ex, *ex_end;
+    /* Symbol of addr in this region's text (NULL for the hypervisor). */
+    const char *(*symbols_lookup)(const struct virtual_region *r,
+                                  unsigned long addr, unsigned long *size,
+                                  unsigned long *offset);
 };
 
 void setup_virtual_regions(void);

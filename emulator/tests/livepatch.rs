@@ -1,0 +1,381 @@
+//! Live patching end to end: payloads built by `make tests` in mini-xen are
+//! uploaded by dom0 through the sysctl, applied in a rendezvous of every
+//! vCPU, and seen by the guests; each refusal carries Xen's errno.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{boot, console, ok, run};
+use emulator::hypercall::{errno, Guest};
+use emulator::livepatch::{Action, Client, Status, STATE_APPLIED, STATE_CHECKED};
+use emulator::shell::Shell;
+use emulator::Machine;
+
+const MS: u64 = 1_000_000;
+
+fn payload_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../payloads/build/test")
+        .join(format!("{name}.livepatch"))
+}
+
+fn payload(name: &str) -> Vec<u8> {
+    let p = payload_path(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", p.display()))
+}
+
+fn booted(vcpus: usize) -> Machine {
+    let mut m = boot(vcpus, 1);
+    let r = m.run_for(5 * MS);
+    ok(&m, r);
+    m
+}
+
+fn extraversion(m: &mut Machine, domid: u32) -> String {
+    run(m, |m| Guest::new(m, domid).extraversion()).expect("extraversion")
+}
+
+fn upload(m: &mut Machine, name: &str) -> i64 {
+    let bytes = payload(name);
+    let r = Client::new(m).upload(name, &bytes);
+    r.unwrap_or_else(|e| panic!("{e}\n{}", console(m)))
+}
+
+fn action(m: &mut Machine, name: &str, a: Action) -> i64 {
+    let r = Client::new(m).action(name, a, 30 * MS as u32, 0);
+    r.unwrap_or_else(|e| panic!("{e}\n{}", console(m)))
+}
+
+fn status(m: &mut Machine, name: &str) -> Result<Status, i64> {
+    let r = Client::new(m).get(name);
+    r.unwrap_or_else(|e| panic!("{e}\n{}", console(m)))
+}
+
+/// Issues `a` and lets the rendezvous finish; returns the final status.
+fn act_and_wait(m: &mut Machine, name: &str, a: Action) -> Result<Status, i64> {
+    assert_eq!(action(m, name, a), 0, "{}", console(m));
+    let r = m.run_for(60 * MS);
+    ok(m, r);
+    status(m, name)
+}
+
+fn hello_apply_revert(vcpus: usize) {
+    let mut m = booted(vcpus);
+    let original = extraversion(&mut m, 1);
+    assert_eq!(upload(&mut m, "xen_hello_world"), 0, "{}", console(&m));
+    assert_eq!(
+        status(&mut m, "xen_hello_world"),
+        Ok(Status {
+            state: STATE_CHECKED,
+            rc: 0
+        })
+    );
+    let st = act_and_wait(&mut m, "xen_hello_world", Action::Apply);
+    assert_eq!(
+        st,
+        Ok(Status {
+            state: STATE_APPLIED,
+            rc: 0
+        }),
+        "{}",
+        console(&m)
+    );
+    // Every domain, on whichever vCPU it runs, sees the new function.
+    for d in 0..3 {
+        assert_eq!(extraversion(&mut m, d), "Hello World");
+    }
+    let st = act_and_wait(&mut m, "xen_hello_world", Action::Revert);
+    assert_eq!(
+        st,
+        Ok(Status {
+            state: STATE_CHECKED,
+            rc: 0
+        }),
+        "{}",
+        console(&m)
+    );
+    assert_eq!(extraversion(&mut m, 2), original);
+}
+
+#[test]
+fn hello_world_applies_and_reverts_on_1_vcpu() {
+    hello_apply_revert(1);
+}
+
+#[test]
+fn hello_world_applies_and_reverts_on_4_vcpus() {
+    hello_apply_revert(4);
+}
+
+#[test]
+fn hello_world_applies_and_reverts_on_64_vcpus() {
+    hello_apply_revert(64);
+}
+
+#[test]
+fn stacking_replace_and_lifo_revert() {
+    let mut m = booted(4);
+    for p in ["xen_hello_world", "xen_bye_world", "xen_replace_world"] {
+        assert_eq!(upload(&mut m, p), 0, "{p}: {}", console(&m));
+    }
+    // bye depends on hello's build-id: refused while hello is not applied.
+    assert_eq!(
+        action(&mut m, "xen_bye_world", Action::Apply),
+        -errno::EINVAL
+    );
+    assert_eq!(
+        act_and_wait(&mut m, "xen_hello_world", Action::Apply).map(|s| s.state),
+        Ok(STATE_APPLIED)
+    );
+    assert_eq!(
+        act_and_wait(&mut m, "xen_bye_world", Action::Apply).map(|s| s.state),
+        Ok(STATE_APPLIED)
+    );
+    assert_eq!(extraversion(&mut m, 1), "Bye World");
+    // LIFO: hello is not on top.
+    assert_eq!(
+        action(&mut m, "xen_hello_world", Action::Revert),
+        -errno::EBUSY
+    );
+    // Unload of an applied payload is refused.
+    assert_eq!(
+        action(&mut m, "xen_hello_world", Action::Unload),
+        -errno::EINVAL
+    );
+    // REPLACE reverts both and applies the new one.
+    assert_eq!(
+        act_and_wait(&mut m, "xen_replace_world", Action::Replace).map(|s| s.state),
+        Ok(STATE_APPLIED)
+    );
+    assert_eq!(extraversion(&mut m, 0), "Hello Again Wor");
+    assert_eq!(
+        status(&mut m, "xen_hello_world").map(|s| s.state),
+        Ok(STATE_CHECKED)
+    );
+    assert_eq!(
+        status(&mut m, "xen_bye_world").map(|s| s.state),
+        Ok(STATE_CHECKED)
+    );
+    // Unload of a CHECKED payload frees it.
+    assert_eq!(action(&mut m, "xen_bye_world", Action::Unload), 0);
+    assert_eq!(status(&mut m, "xen_bye_world"), Err(-errno::ENOENT));
+}
+
+#[test]
+fn apply_times_out_with_a_stuck_vcpu_and_changes_nothing() {
+    let mut m = booted(4);
+    assert_eq!(upload(&mut m, "xen_hello_world"), 0);
+    let target = m.symbol("xen_extra_version").expect("xen_extra_version");
+    let mut before = [0u8; 16];
+    m.ram().read(target, &mut before).expect("ram");
+    // vCPU 2 spins with interrupts off for 100 ms: the 30 ms rendezvous
+    // cannot complete.
+    let until = m.now() + 100 * MS;
+    run(&mut m, |m| m.hold_vcpu(2, until));
+    assert_eq!(action(&mut m, "xen_hello_world", Action::Apply), 0);
+    // A second action while the first is pending is refused.
+    assert_eq!(
+        action(&mut m, "xen_hello_world", Action::Unload),
+        -errno::EBUSY
+    );
+    let r = m.run_for(60 * MS);
+    ok(&m, r);
+    assert_eq!(
+        status(&mut m, "xen_hello_world"),
+        Ok(Status {
+            state: STATE_CHECKED,
+            rc: -errno::EBUSY as i32
+        }),
+        "{}",
+        console(&m)
+    );
+    let mut after = [0u8; 16];
+    m.ram().read(target, &mut after).expect("ram");
+    assert_eq!(before, after, "a byte of the old function changed");
+    assert_ne!(extraversion(&mut m, 1), "Hello World");
+    // Once the vCPU is released, a retry succeeds.
+    let r = m.run_for(50 * MS);
+    ok(&m, r);
+    assert_eq!(
+        act_and_wait(&mut m, "xen_hello_world", Action::Apply).map(|s| s.state),
+        Ok(STATE_APPLIED)
+    );
+    assert_eq!(extraversion(&mut m, 1), "Hello World");
+}
+
+#[test]
+fn malformed_payloads_are_refused_and_guests_go_on() {
+    let mut m = booted(2);
+    let cases: &[(&str, i64)] = &[
+        ("xen_bad_no_xen_depends", -errno::EINVAL),
+        ("xen_bad_wrong_depends", -errno::EINVAL),
+        ("xen_bad_reloc_type", -95),
+        ("xen_bad_reloc_sym0", -95),
+        ("xen_bad_short_func", -errno::EINVAL),
+        ("xen_bad_wx_section", -95),
+        ("xen_bad_oversize", -errno::EINVAL),
+    ];
+    for (name, rc) in cases {
+        assert_eq!(upload(&mut m, name), *rc, "{name}:\n{}", console(&m));
+        assert_eq!(
+            status(&mut m, name),
+            Err(-errno::ENOENT),
+            "{name} left behind"
+        );
+        assert!(console(&m).contains(name), "no console line names {name}");
+        assert_eq!(run(&mut m, |m| Guest::new(m, 1).version()), (4, 21));
+    }
+    // A duplicate name is refused with -EEXIST.
+    assert_eq!(upload(&mut m, "xen_hello_world"), 0);
+    assert_eq!(upload(&mut m, "xen_hello_world"), -errno::EEXIST);
+    // Unprivileged domains get -EPERM from the sysctl.
+    let bytes = payload("xen_hello_world");
+    let _ = bytes;
+    assert_eq!(
+        run(&mut m, |m| Guest::new(m, 1).physinfo()),
+        Err(-errno::EPERM)
+    );
+}
+
+fn transcript(vcpus: usize, script: &str) -> (String, i32) {
+    let mut sh = Shell::new(booted(vcpus), Vec::new());
+    let mut last = 0;
+    for line in script.lines() {
+        sh.output()
+            .extend_from_slice(format!("$ {line}\n").as_bytes());
+        match sh.exec(line) {
+            Ok(Some(code)) => {
+                last = code;
+                if code != 0 {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let out = String::from_utf8_lossy(sh.output()).into_owned();
+    (out, last)
+}
+
+fn snapshot(name: &str, text: &str) {
+    let stable: String = text
+        .lines()
+        .map(common::redact_hex)
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::with_settings!({snapshot_path => "../../snapshots/emulator"}, {
+        insta::assert_snapshot!(name, stable);
+    });
+}
+
+#[test]
+fn xen_livepatch_session_transcript() {
+    let dir = payload_path("x");
+    let dir = dir.parent().expect("dir").display().to_string();
+    let script = format!(
+        "guest 1 xen_version extraversion\n\
+         xen-livepatch list\n\
+         xen-livepatch load {dir}/xen_hello_world.livepatch\n\
+         guest 1 xen_version extraversion\n\
+         xen-livepatch load {dir}/xen_bye_world.livepatch\n\
+         xen-livepatch list\n\
+         xen-livepatch revert xen_hello_world"
+    );
+    let (out, code) = transcript(4, &script);
+    assert_eq!(code, 2, "revert under bye is busy:\n{out}");
+    snapshot("livepatch_session", &out.replace(&dir, "<payloads>"));
+}
+
+#[test]
+fn wrong_state_and_missing_payload_messages() {
+    let (out, code) = transcript(1, "xen-livepatch apply nothing_here");
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("Failed to get status of nothing_here."),
+        "{out}"
+    );
+    assert!(out.contains("Error 2: No such file or directory"), "{out}");
+}
+
+#[test]
+fn hooks_run_in_order_and_a_veto_stops_apply() {
+    let mut m = booted(4);
+    assert_eq!(upload(&mut m, "xen_hooks"), 0, "{}", console(&m));
+    let st = act_and_wait(&mut m, "xen_hooks", Action::Apply);
+    assert_eq!(st.map(|s| s.state), Ok(STATE_APPLIED), "{}", console(&m));
+    assert_eq!(extraversion(&mut m, 1), "Hooks World");
+    // REPLACE over a payload with pre/post hooks is not supported.
+    assert_eq!(upload(&mut m, "xen_replace_world"), 0);
+    assert_eq!(action(&mut m, "xen_replace_world", Action::Replace), -95);
+    let st = act_and_wait(&mut m, "xen_hooks", Action::Revert);
+    assert_eq!(st.map(|s| s.state), Ok(STATE_CHECKED), "{}", console(&m));
+    assert_eq!(action(&mut m, "xen_hooks", Action::Unload), 0);
+    let c = console(&m);
+    let order: Vec<&str> = c
+        .lines()
+        .filter_map(|l| l.split("xen_hooks: ").nth(1))
+        .filter_map(|l| l.strip_suffix(" hook (1)"))
+        .collect();
+    // As in Xen: load/unload hooks run inside apply/revert (quiesced),
+    // which the action hooks wrap; pre and post hooks run outside.
+    assert_eq!(
+        order,
+        ["pre-apply", "apply", "load", "post-apply", "pre-revert", "revert", "unload", "post-revert"],
+        "{c}"
+    );
+    assert!(c.contains("xen_hooks: every hook ran 1 time(s)"), "{c}");
+    assert!(c.contains("[xen_hooks]"), "WARN in payload code is symbolised:\n{c}");
+
+    assert_eq!(upload(&mut m, "xen_hooks_veto"), 0);
+    let st = act_and_wait_rc(&mut m, "xen_hooks_veto", Action::Apply);
+    assert_eq!(st, -errno::EPERM);
+    assert_eq!(status(&mut m, "xen_hooks_veto").map(|s| s.state), Ok(STATE_CHECKED));
+}
+
+/// Issues `a` and returns the hypercall's rc (pre hooks veto directly).
+fn act_and_wait_rc(m: &mut Machine, name: &str, a: Action) -> i64 {
+    let rc = action(m, name, a);
+    let r = m.run_for(60 * MS);
+    ok(m, r);
+    rc
+}
+
+#[test]
+fn nop_and_expectations() {
+    let mut m = booted(2);
+    for p in ["xen_nop", "xen_expectations", "xen_expectations_fail"] {
+        assert_eq!(upload(&mut m, p), 0, "{p}: {}", console(&m));
+    }
+    assert_eq!(action(&mut m, "xen_expectations_fail", Action::Apply), -errno::EINVAL);
+    let st = act_and_wait(&mut m, "xen_nop", Action::Apply);
+    assert_eq!(st.map(|s| s.state), Ok(STATE_APPLIED));
+    assert_eq!(run(&mut m, |m| Guest::new(m, 1).version()), (4, 4));
+    let st = act_and_wait(&mut m, "xen_nop", Action::Revert);
+    assert_eq!(st.map(|s| s.state), Ok(STATE_CHECKED));
+    assert_eq!(run(&mut m, |m| Guest::new(m, 1).version()), (4, 21));
+    // No data of its own: safe to apply again after a revert.
+    let st = act_and_wait(&mut m, "xen_nop", Action::Apply);
+    assert_eq!(st.map(|s| s.state), Ok(STATE_APPLIED));
+}
+
+#[test]
+fn debug_key_x_dumps_payloads() {
+    let (out, code) = transcript(
+        2,
+        &format!(
+            "xen-livepatch load {}\nxl debug-keys x\nxl dmesg -c",
+            payload_path("xen_hello_world").display()
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    for needle in [
+        "build-id:",
+        "name=xen_hello_world state=APPLIED",
+        "xen_extra_version patch",
+        "depend-on=",
+    ] {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
+}
