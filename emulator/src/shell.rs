@@ -24,17 +24,29 @@ pub enum ShellError {
     /// Writing the output failed.
     #[error("output: {0}")]
     Output(#[from] std::io::Error),
+    /// A payload name the ABI cannot carry (commands check names first).
+    #[error("bad payload name '{0}'")]
+    Name(String),
 }
 
 impl From<LivepatchError> for ShellError {
     fn from(e: LivepatchError) -> ShellError {
         match e {
             LivepatchError::Machine(m) => ShellError::Machine(m),
-            LivepatchError::Name(n) => ShellError::Output(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("bad payload name '{n}'"),
-            )),
+            LivepatchError::Name(n) => ShellError::Name(n),
         }
+    }
+}
+
+/// The CLI's own name check (libxc refuses names of 128 bytes or more).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() >= crate::livepatch::NAME_SIZE || name.contains('\0') {
+        Err(format!(
+            "payload name '{name}' must be 1 to {} bytes",
+            crate::livepatch::NAME_SIZE - 1
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -181,6 +193,14 @@ impl<W: Write> Shell<W> {
     }
 
     fn livepatch(&mut self, args: &[&str]) -> Result<i32, ShellError> {
+        let name = match args {
+            [_, name] | [_, name, _] if args[0] != "load" => Some(*name),
+            _ => None,
+        };
+        if let Some(Err(e)) = name.map(check_name) {
+            writeln!(self.out, "{e}")?;
+            return Ok(1);
+        }
         match args {
             ["upload", name, file] => self.upload(name, file),
             ["list"] => self.list(),
@@ -344,6 +364,10 @@ impl<W: Write> Shell<W> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if let Err(e) = check_name(&name) {
+            writeln!(self.out, "{e}")?;
+            return Ok(1);
+        }
         let rc = self.upload(&name, file)?;
         if rc != 0 {
             return Ok(rc);

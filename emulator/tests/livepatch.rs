@@ -379,3 +379,11 @@ fn debug_key_x_dumps_payloads() {
         assert!(out.contains(needle), "{needle} missing:\n{out}");
     }
 }
+
+#[test]
+fn a_name_the_abi_cannot_carry_is_refused_by_the_cli() {
+    let long = "x".repeat(128);
+    let (out, code) = transcript(1, &format!("xen-livepatch apply {long}"));
+    assert_eq!(code, 1);
+    assert!(out.contains("must be 1 to 127 bytes"), "{out}");
+}
