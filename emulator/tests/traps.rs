@@ -176,3 +176,20 @@ fn extraversion_and_build_id_reach_the_guest() {
     let id = run(&mut m, |m| Guest::new(m, 0).build_id()).expect("build id");
     assert_eq!(id, m.image().build_id);
 }
+
+#[test]
+fn a_hypercall_that_never_completes_exhausts_its_budget() {
+    let mut m = boot(2, 1);
+    let r = m.run_for(2 * MS);
+    ok(&m, r);
+    // d1 runs on CPU 1; hold that CPU for longer than the budget.
+    let until = m.now() + 5_000 * MS;
+    run(&mut m, |m| m.hold_vcpu(1, until));
+    match Guest::new(&mut m, 1).version() {
+        Err(MachineError::Crash(c)) => match &c.reason {
+            CrashReason::Budget(why) => assert!(why.contains("d1"), "{why}"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("expected a budget report, got {other:?}"),
+    }
+}
