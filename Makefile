@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 DEMO_VCPUS ?= 4
-APT_PACKAGES := cmake libclang-dev gcc make binutils
+APT_PACKAGES := cmake libclang-dev gcc make binutils patch
 
 .PHONY: all prereqs image test-payloads build demo test bench lint fmt clean
 
@@ -34,8 +34,11 @@ test-payloads: image
 build: image test-payloads
 	$(CARGO) build --release --bins
 
-# Boot on 4 vCPUs, then the live-patch story of scenarios/demo.txt.
+# Build a payload from a source patch (livepatch-build shows its report),
+# then boot on 4 vCPUs and run the live-patch story of scenarios/demo.txt.
+DEMO_PATCH ?= payloads/patches/lp-extraversion.patch
 demo: build
+	./target/release/livepatch-build -s mini-xen -p $(DEMO_PATCH) -o payloads/build/demo
 	./target/release/testbed shell --vcpus $(DEMO_VCPUS) --seed 1 --script scenarios/demo.txt
 
 test: build

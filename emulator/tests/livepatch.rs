@@ -322,16 +322,31 @@ fn hooks_run_in_order_and_a_veto_stops_apply() {
     // which the action hooks wrap; pre and post hooks run outside.
     assert_eq!(
         order,
-        ["pre-apply", "apply", "load", "post-apply", "pre-revert", "revert", "unload", "post-revert"],
+        [
+            "pre-apply",
+            "apply",
+            "load",
+            "post-apply",
+            "pre-revert",
+            "revert",
+            "unload",
+            "post-revert"
+        ],
         "{c}"
     );
     assert!(c.contains("xen_hooks: every hook ran 1 time(s)"), "{c}");
-    assert!(c.contains("[xen_hooks]"), "WARN in payload code is symbolised:\n{c}");
+    assert!(
+        c.contains("[xen_hooks]"),
+        "WARN in payload code is symbolised:\n{c}"
+    );
 
     assert_eq!(upload(&mut m, "xen_hooks_veto"), 0);
     let st = act_and_wait_rc(&mut m, "xen_hooks_veto", Action::Apply);
     assert_eq!(st, -errno::EPERM);
-    assert_eq!(status(&mut m, "xen_hooks_veto").map(|s| s.state), Ok(STATE_CHECKED));
+    assert_eq!(
+        status(&mut m, "xen_hooks_veto").map(|s| s.state),
+        Ok(STATE_CHECKED)
+    );
 }
 
 /// Issues `a` and returns the hypercall's rc (pre hooks veto directly).
@@ -348,7 +363,10 @@ fn nop_and_expectations() {
     for p in ["xen_nop", "xen_expectations", "xen_expectations_fail"] {
         assert_eq!(upload(&mut m, p), 0, "{p}: {}", console(&m));
     }
-    assert_eq!(action(&mut m, "xen_expectations_fail", Action::Apply), -errno::EINVAL);
+    assert_eq!(
+        action(&mut m, "xen_expectations_fail", Action::Apply),
+        -errno::EINVAL
+    );
     let st = act_and_wait(&mut m, "xen_nop", Action::Apply);
     assert_eq!(st.map(|s| s.state), Ok(STATE_APPLIED));
     assert_eq!(run(&mut m, |m| Guest::new(m, 1).version()), (4, 4));

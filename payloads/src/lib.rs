@@ -28,6 +28,7 @@
 pub mod analysis;
 pub mod compare;
 pub mod correlate;
+pub mod driver;
 pub mod elf;
 pub mod include;
 pub mod insn;

@@ -36,6 +36,7 @@ SECTIONS
         *(.note.gnu.property)
         *(.eh_frame)
         *(.discard .discard.*)
+        *(.livepatch.*)         /* hooks of live-patch-only code, if a patch is built in */
     }
 
     . = XEN_VIRT_START;

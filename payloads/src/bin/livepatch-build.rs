@@ -1,0 +1,166 @@
+//! `livepatch-build -s SRCDIR -p PATCH -o OUTPUT [options]`
+//!
+//! Builds a live-patch payload `OUTPUT/NAME.livepatch` from a source patch
+//! to the hypervisor tree SRCDIR (see `payloads::driver`). The tree is
+//! patched in place and always restored, also on errors and Ctrl-C.
+//!
+//! Exit codes: 0 payload built, 1 error, 2 the change cannot be
+//! live-patched, 3 no functional changes, 130 interrupted.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use payloads::driver::make::Progress;
+use payloads::driver::{Driver, DriverError, Options};
+
+/// Build a live-patch payload from a source patch.
+#[derive(Debug, Parser)]
+#[command(name = "livepatch-build", version)]
+struct Cli {
+    /// The hypervisor source tree (the directory with its Makefile).
+    #[arg(short = 's', long = "srcdir", value_name = "DIR")]
+    srcdir: PathBuf,
+    /// The source patch: a unified diff applied with `patch -p1` in SRCDIR.
+    #[arg(short = 'p', long = "patch", value_name = "FILE")]
+    patch: PathBuf,
+    /// Output directory (created if needed): NAME.livepatch, build logs,
+    /// report.txt and the intermediate builds in .build/.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: PathBuf,
+    /// Build-id (hex) of what this payload stacks on: the previous payload,
+    /// or the hypervisor [default: the build-id of XEN-SYMS].
+    #[arg(long = "depends", value_name = "BUILDID")]
+    depends: Option<String>,
+    /// Build-id (hex) of the hypervisor the payload is for [default: the
+    /// build-id of XEN-SYMS].
+    #[arg(long = "xen-depends", value_name = "BUILDID")]
+    xen_depends: Option<String>,
+    /// Payload name [default: the patch file name without .patch/.diff].
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    name: Option<String>,
+    /// Parallel jobs for make and for diffing [default: the number of CPUs].
+    #[arg(short = 'j', long = "cpus", value_name = "N")]
+    cpus: Option<usize>,
+    /// Hypervisor configuration (accepted for compatibility and copied to
+    /// OUTPUT/config; mini-xen has no configuration).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The running hypervisor's ELF with symbols [default:
+    /// SRCDIR/build/mini-xen].
+    #[arg(long = "xen-syms", value_name = "PATH")]
+    xen_syms: Option<PathBuf>,
+    /// No progress output on stderr.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let jobs = cli.cpus.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let opts = Options {
+        srcdir: cli.srcdir,
+        patch: cli.patch,
+        output: cli.output.clone(),
+        depends: cli.depends,
+        xen_depends: cli.xen_depends,
+        name: cli.name,
+        jobs,
+        config: cli.config,
+        xen_syms: cli.xen_syms,
+        progress: if cli.quiet {
+            Progress::Quiet
+        } else {
+            Progress::auto()
+        },
+    };
+    let driver = match Driver::new(opts) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("livepatch-build: error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+
+    // Ctrl-C / SIGTERM / SIGHUP: stop make, revert the patch, verify the
+    // tree, exit 130.
+    let session = driver.session();
+    if let Err(e) = ctrlc::set_handler(move || {
+        eprintln!("\nlivepatch-build: interrupted; restoring the source tree");
+        match session.interrupt() {
+            Ok(()) => eprintln!(
+                "livepatch-build: source tree {} restored",
+                session.srcdir().display()
+            ),
+            Err(e) => eprintln!("livepatch-build: error: {e}"),
+        }
+        std::process::exit(130);
+    }) {
+        eprintln!("livepatch-build: warning: cannot install the Ctrl-C handler: {e}");
+    }
+
+    let quiet = cli.quiet;
+    let report_path = cli.output.join("report.txt");
+    let write_report = |text: &str| {
+        print!("{text}");
+        if let Err(e) = std::fs::write(&report_path, text) {
+            eprintln!(
+                "livepatch-build: warning: cannot write {}: {e}",
+                report_path.display()
+            );
+        }
+    };
+    match driver.run() {
+        Ok(built) => {
+            match built.report.to_text() {
+                Ok(t) => write_report(&t),
+                Err(e) => eprintln!("livepatch-build: warning: {e}"),
+            }
+            let t = &built.timings;
+            if quiet {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!(
+                "livepatch-build: wrote {} in {:.2}s (original build {:.2}s, patched build {:.2}s, diff {:.3}s, link {:.3}s)",
+                built.payload.display(),
+                t.total.as_secs_f64(),
+                t.build_orig.as_secs_f64(),
+                t.build_patched.as_secs_f64(),
+                t.diff.as_secs_f64(),
+                t.link.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if let Some(r) = e.report() {
+                match r.to_text() {
+                    Ok(t) => write_report(&t),
+                    Err(e) => eprintln!("livepatch-build: warning: {e}"),
+                }
+            }
+            let code = e.exit_code();
+            let what = match code {
+                2 => "unpatchable",
+                3 => "nothing to do",
+                _ => "error",
+            };
+            eprintln!("livepatch-build: {what}: {e}");
+            if matches!(e, DriverError::Interrupted) {
+                eprintln!("livepatch-build: interrupted");
+            }
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,794 @@
+//! `livepatch-build`: from a source patch to a live-patch payload.
+//!
+//! Steps (as Xen's `livepatch-build`, with the differences noted):
+//! 1. checksum the source tree ([`tree::Session`]) and check that the patch
+//!    applies (`patch --dry-run --fuzz=0`);
+//! 2. build the unmodified tree out of tree into `OUTPUT/.build/orig`
+//!    (`make -C SRCDIR O=…`; the sources are compiled with
+//!    `-ffunction-sections -fdata-sections` by the hypervisor's own
+//!    Makefile, the driver adds no flags), and check that the result is
+//!    the hypervisor the payload is for (same build-id as `--xen-syms`);
+//! 3. apply the patch (`patch -p1 --fuzz=0`), build into
+//!    `OUTPUT/.build/patched`, reverse-apply it, and verify the tree
+//!    against the checksum (also on errors and on Ctrl-C);
+//! 4. compare the objects of both builds byte for byte and diff each
+//!    changed pair with [`crate::diff_objects`], in parallel
+//!    (`--strict-relocs`: a relocation the loader refuses is an error);
+//! 5. link the diff objects, wholly new objects and the
+//!    `.livepatch.depends` / `.livepatch.xen_depends` notes with
+//!    `ld -r --build-id=sha1`, make `.livepatch.funcs` read-only, check the
+//!    result against the loader's rules and write `OUTPUT/NAME.livepatch`;
+//! 6. report ([`report::BuildReport`]).
+//!
+//! Exit codes: 0 payload built, 1 error, 2 unpatchable, 3 no changes.
+
+pub mod link;
+pub mod make;
+pub mod notes;
+pub mod objects;
+pub mod report;
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::symtab::{SymtabError, XenSymbols};
+use crate::{diff_objects, DiffError, DiffOptions};
+use make::{MakeError, MakeJob, Progress};
+use notes::NoteError;
+use objects::ObjectsError;
+use report::{BuildOutcome, BuildReport, ObjectResult, ObjectStatus, PayloadSummary};
+use tree::{Session, TreeError};
+
+/// Name of the hypervisor ELF in a build directory.
+pub const HYPERVISOR_ELF: &str = "mini-xen";
+/// Longest payload name (`XEN_LIVEPATCH_NAME_SIZE` - 1).
+pub const MAX_NAME_LEN: usize = 127;
+
+/// Errors of the driver.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Bad command-line input.
+    #[error("{0}")]
+    Input(String),
+    /// A file or directory of the driver's own could not be handled.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The source tree or the patch.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// A build failed.
+    #[error(transparent)]
+    Make(#[from] MakeError),
+    /// A build failed and the tree could not be restored either.
+    #[error("{build}\nand restoring the source tree failed: {tree}")]
+    MakeAndTree {
+        /// Build error.
+        build: Box<MakeError>,
+        /// Tree error.
+        tree: Box<TreeError>,
+    },
+    /// The build directories.
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
+    /// Build-ids.
+    #[error(transparent)]
+    Notes(#[from] NoteError),
+    /// The hypervisor symbol table.
+    #[error(transparent)]
+    XenSyms(#[from] SymtabError),
+    /// The tree does not build the hypervisor given as XEN-SYMS.
+    #[error(
+        "the unpatched tree {srcdir} builds a hypervisor with build-id {built}, \
+         but {xen_syms} has build-id {given}: the tree is not the source of that hypervisor \
+         (other sources, configuration or compiler). Check out the sources it was built from, \
+         or pass the right --xen-syms"
+    )]
+    NotTheRunningHypervisor {
+        /// Tree.
+        srcdir: String,
+        /// XEN-SYMS.
+        xen_syms: String,
+        /// Id of the fresh original build.
+        built: String,
+        /// Id of XEN-SYMS.
+        given: String,
+    },
+    /// Linking or checking the payload.
+    #[error(transparent)]
+    Link(#[from] link::LinkError),
+    /// Diffing failed for some objects (tool errors).
+    #[error("{}", failed_objects(.report))]
+    DiffFailed {
+        /// The report so far.
+        report: Box<BuildReport>,
+    },
+    /// The change cannot be live-patched.
+    #[error("{}", refused_objects(.report))]
+    Unpatchable {
+        /// The report.
+        report: Box<BuildReport>,
+    },
+    /// Nothing to patch.
+    #[error("no functional changes found: the patch changes no code that can be patched")]
+    NoChanges {
+        /// The report.
+        report: Box<BuildReport>,
+    },
+    /// Ctrl-C / SIGTERM.
+    #[error("interrupted; the source tree was restored")]
+    Interrupted,
+}
+
+fn failed_objects(r: &BuildReport) -> String {
+    let mut lines: Vec<String> = r
+        .objects
+        .iter()
+        .filter(|o| o.status == ObjectStatus::Error)
+        .map(|o| {
+            format!(
+                "{}: {}",
+                o.name,
+                o.error.as_deref().unwrap_or("diff failed")
+            )
+        })
+        .collect();
+    lines.extend(r.problems.iter().cloned());
+    lines.join("\n")
+}
+
+fn refused_objects(r: &BuildReport) -> String {
+    let mut lines = Vec::new();
+    for o in &r.objects {
+        if o.status != ObjectStatus::Refused {
+            continue;
+        }
+        if let Some(rep) = &o.report {
+            for p in &rep.problems {
+                lines.push(format!("{}: {p}", o.name));
+            }
+        }
+    }
+    lines.extend(r.problems.iter().cloned());
+    lines.push("the change cannot be live-patched as it is (see the report)".into());
+    lines.join("\n")
+}
+
+impl DriverError {
+    /// Process exit code: 1 error, 2 unpatchable, 3 no changes, 130
+    /// interrupted.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DriverError::Unpatchable { .. } => 2,
+            DriverError::Link(link::LinkError::Refused { .. }) => 2,
+            DriverError::NoChanges { .. } => 3,
+            DriverError::Interrupted => 130,
+            _ => 1,
+        }
+    }
+
+    /// The report, when the driver got as far as diffing.
+    pub fn report(&self) -> Option<&BuildReport> {
+        match self {
+            DriverError::DiffFailed { report }
+            | DriverError::Unpatchable { report }
+            | DriverError::NoChanges { report } => Some(report),
+            _ => None,
+        }
+    }
+}
+
+/// Inputs of a run (the command line).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The hypervisor source tree.
+    pub srcdir: PathBuf,
+    /// The source patch (`patch -p1`).
+    pub patch: PathBuf,
+    /// Output directory.
+    pub output: PathBuf,
+    /// `--depends` (hex); default: the hypervisor's build-id.
+    pub depends: Option<String>,
+    /// `--xen-depends` (hex); default: the hypervisor's build-id.
+    pub xen_depends: Option<String>,
+    /// Payload name; default: the patch file name without extension.
+    pub name: Option<String>,
+    /// `make -j`.
+    pub jobs: usize,
+    /// `--config`, recorded only.
+    pub config: Option<PathBuf>,
+    /// Hypervisor ELF; default `SRCDIR/build/mini-xen`.
+    pub xen_syms: Option<PathBuf>,
+    /// Progress display.
+    pub progress: Progress,
+}
+
+/// Time spent per phase.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    /// Original build.
+    pub build_orig: Duration,
+    /// Patched build (including applying and reverting the patch).
+    pub build_patched: Duration,
+    /// Comparing and diffing objects.
+    pub diff: Duration,
+    /// Linking and checking the payload.
+    pub link: Duration,
+    /// Everything.
+    pub total: Duration,
+}
+
+/// A successful run.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The payload file.
+    pub payload: PathBuf,
+    /// The report.
+    pub report: BuildReport,
+    /// Timings.
+    pub timings: Timings,
+}
+
+/// The payload name derived from a patch file name: extension dropped,
+/// every character outside `[A-Za-z0-9_-]` replaced by `-`, at most 127
+/// bytes.
+pub fn name_from_patch(patch: &Path) -> String {
+    let file = patch
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = file
+        .strip_suffix(".patch")
+        .or_else(|| file.strip_suffix(".diff"))
+        .unwrap_or(&file);
+    sanitize_name(stem)
+}
+
+fn sanitize_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_NAME_LEN)
+        .collect()
+}
+
+/// A prepared run: inputs checked, tree checksummed. Install
+/// [`Driver::session`]'s `interrupt` as the signal handler, then [`Driver::run`].
+#[derive(Debug)]
+pub struct Driver {
+    opts: Options,
+    srcdir: PathBuf,
+    patch: PathBuf,
+    output: PathBuf,
+    name: String,
+    session: Arc<Session>,
+    patched_files: Vec<String>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DriverError + '_ {
+    move |source| DriverError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Driver {
+    /// Check the inputs and take the tree's checksum.
+    pub fn new(opts: Options) -> Result<Driver, DriverError> {
+        let srcdir = std::fs::canonicalize(&opts.srcdir).map_err(|e| {
+            DriverError::Input(format!(
+                "--srcdir {}: {e}; give the hypervisor source tree (the directory with its Makefile)",
+                opts.srcdir.display()
+            ))
+        })?;
+        if !srcdir.join("Makefile").is_file() {
+            return Err(DriverError::Input(format!(
+                "--srcdir {}: no Makefile there; give the hypervisor source tree",
+                srcdir.display()
+            )));
+        }
+        let patch = std::fs::canonicalize(&opts.patch)
+            .map_err(|e| DriverError::Input(format!("--patch {}: {e}", opts.patch.display())))?;
+        let text = std::fs::read(&patch).map_err(io(&patch))?;
+        let patched_files: Vec<String> =
+            tree::patch_files(&patch, &String::from_utf8_lossy(&text))?
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+        let name = match &opts.name {
+            Some(n) => {
+                if n.is_empty()
+                    || n.len() > MAX_NAME_LEN
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(DriverError::Input(format!(
+                        "--name {n:?}: use 1 to {MAX_NAME_LEN} characters from [A-Za-z0-9_-]"
+                    )));
+                }
+                n.clone()
+            }
+            None => name_from_patch(&opts.patch),
+        };
+        if name.is_empty() {
+            return Err(DriverError::Input(format!(
+                "cannot derive a payload name from {}; pass --name",
+                opts.patch.display()
+            )));
+        }
+        if let Some(d) = &opts.depends {
+            notes::parse_hex("--depends", d)?;
+        }
+        if let Some(d) = &opts.xen_depends {
+            notes::parse_hex("--xen-depends", d)?;
+        }
+        std::fs::create_dir_all(&opts.output).map_err(io(&opts.output))?;
+        let output = std::fs::canonicalize(&opts.output).map_err(io(&opts.output))?;
+        let skip = if output.starts_with(&srcdir) {
+            vec![output.clone()]
+        } else {
+            Vec::new()
+        };
+        let session = Session::new(&srcdir, &patch, skip)?;
+        Ok(Driver {
+            opts,
+            srcdir,
+            patch,
+            output,
+            name,
+            session,
+            patched_files,
+        })
+    }
+
+    /// The tree session (for the signal handler).
+    pub fn session(&self) -> Arc<Session> {
+        Arc::clone(&self.session)
+    }
+
+    /// The payload name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The payload path this run writes.
+    pub fn payload_path(&self) -> PathBuf {
+        self.output.join(format!("{}.livepatch", self.name))
+    }
+
+    fn make_job(&self, label: &str, dir: &Path, hint: &str) -> MakeJob {
+        MakeJob {
+            srcdir: self.srcdir.clone(),
+            objdir: dir.to_path_buf(),
+            jobs: self.opts.jobs.max(1),
+            log: self.output.join(match label {
+                "original" => "build_orig.log",
+                _ => "build_patched.log",
+            }),
+            label: label.to_string(),
+            hint: hint.to_string(),
+        }
+    }
+
+    fn say(&self, msg: &str) {
+        if self.opts.progress != Progress::Quiet {
+            eprintln!("livepatch-build: {msg}");
+        }
+    }
+
+    fn check_interrupted(&self) -> Result<(), DriverError> {
+        if self.session.interrupted() {
+            Err(DriverError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Run every step. The tree is restored and verified before this
+    /// returns, whatever the outcome.
+    pub fn run(&self) -> Result<Built, DriverError> {
+        let t0 = Instant::now();
+        let mut timings = Timings::default();
+        let work = self.output.join(".build");
+        if work.exists() {
+            std::fs::remove_dir_all(&work).map_err(io(&work))?;
+        }
+        let old_payload = self.payload_path();
+        if old_payload.exists() {
+            std::fs::remove_file(&old_payload).map_err(io(&old_payload))?;
+        }
+        let (orig_dir, patched_dir, out_dir) =
+            (work.join("orig"), work.join("patched"), work.join("output"));
+        for d in [&orig_dir, &patched_dir, &out_dir] {
+            std::fs::create_dir_all(d).map_err(io(d))?;
+        }
+        let config = match &self.opts.config {
+            Some(c) => {
+                let dst = self.output.join("config");
+                std::fs::copy(c, &dst)
+                    .map_err(|e| DriverError::Input(format!("--config {}: {e}", c.display())))?;
+                Some(c.display().to_string())
+            }
+            None => None,
+        };
+
+        // Pre-flight: the patch must apply with no fuzz.
+        self.session.check_applies()?;
+
+        // 1. The original build.
+        let t = Instant::now();
+        make::run(
+            &self.make_job(
+                "original",
+                &orig_dir,
+                "the unpatched tree does not build: fix the tree (or its toolchain) first",
+            ),
+            &self.session,
+            self.opts.progress,
+        )?;
+        timings.build_orig = t.elapsed();
+        self.check_interrupted()?;
+
+        // The hypervisor the payload is for.
+        let built_elf = orig_dir.join(HYPERVISOR_ELF);
+        let mut warnings = Vec::new();
+        let xen_syms = match &self.opts.xen_syms {
+            Some(p) => p.clone(),
+            None => {
+                let dflt = self.srcdir.join("build").join(HYPERVISOR_ELF);
+                if dflt.is_file() {
+                    dflt
+                } else {
+                    warnings.push(format!(
+                        "no --xen-syms and no {}: resolving against the original build made now",
+                        dflt.display()
+                    ));
+                    built_elf.clone()
+                }
+            }
+        };
+        let xen_bytes = std::fs::read(&xen_syms).map_err(|e| {
+            DriverError::Input(format!(
+                "--xen-syms {}: {e}; build the hypervisor first (make -C {}) or pass --xen-syms",
+                xen_syms.display(),
+                self.srcdir.display()
+            ))
+        })?;
+        let xen_name = xen_syms.display().to_string();
+        let xen_id = notes::elf_build_id(&xen_bytes, &xen_name)?;
+        let built_bytes = std::fs::read(&built_elf).map_err(io(&built_elf))?;
+        let built_id = notes::elf_build_id(&built_bytes, &built_elf.display().to_string())?;
+        if built_id != xen_id {
+            return Err(DriverError::NotTheRunningHypervisor {
+                srcdir: self.srcdir.display().to_string(),
+                xen_syms: xen_name,
+                built: notes::hex(&built_id),
+                given: notes::hex(&xen_id),
+            });
+        }
+        let xen = XenSymbols::parse(&xen_bytes, &xen_name)?;
+        let depends = match &self.opts.depends {
+            Some(d) => notes::parse_hex("--depends", d)?,
+            None => xen_id.clone(),
+        };
+        let xen_depends = match &self.opts.xen_depends {
+            Some(d) => notes::parse_hex("--xen-depends", d)?,
+            None => xen_id.clone(),
+        };
+        if xen_depends != xen_id {
+            warnings.push(format!(
+                "--xen-depends {} is not the build-id of {} ({}): the payload will only load into that other build",
+                notes::hex(&xen_depends),
+                xen_name,
+                notes::hex(&xen_id)
+            ));
+        }
+
+        // 2. The patched build; the tree is restored whatever happens.
+        let t = Instant::now();
+        self.check_interrupted()?;
+        self.session.apply()?;
+        self.say(&format!(
+            "applied {} to {}",
+            self.patch.display(),
+            self.srcdir.display()
+        ));
+        let built = make::run(
+            &self.make_job(
+                "patched",
+                &patched_dir,
+                "the patched tree does not build: fix the patch",
+            ),
+            &self.session,
+            self.opts.progress,
+        );
+        let restored = self.session.finish();
+        if self.session.interrupted() {
+            return Err(DriverError::Interrupted);
+        }
+        if let Ok(v) = &restored {
+            self.say(&format!(
+                "reverted the patch; source tree unchanged ({} files checked)",
+                v.files
+            ));
+        }
+        let verified = match (built, restored) {
+            (Ok(_), Ok(v)) => v,
+            (Err(b), Ok(_)) => return Err(b.into()),
+            (Ok(_), Err(t)) => return Err(t.into()),
+            (Err(build), Err(tree)) => {
+                return Err(DriverError::MakeAndTree {
+                    build: Box::new(build),
+                    tree: Box::new(tree),
+                })
+            }
+        };
+        timings.build_patched = t.elapsed();
+
+        // 3. Compare and diff.
+        let t = Instant::now();
+        let changes = objects::compare(&orig_dir, &patched_dir)?;
+        let mut report = BuildReport {
+            name: self.name.clone(),
+            patch: self
+                .patch
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            patched_files: self.patched_files.clone(),
+            srcdir: self.srcdir.display().to_string(),
+            xen_syms: xen_name.clone(),
+            xen_build_id: notes::hex(&xen_id),
+            depends: notes::hex(&depends),
+            xen_depends: notes::hex(&xen_depends),
+            config,
+            compared: changes.compared,
+            objects: Vec::new(),
+            removed: changes
+                .removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            payload: None,
+            tree: Some(format!(
+                "unchanged after the build ({} files checked)",
+                verified.files
+            )),
+            warnings,
+            problems: Vec::new(),
+            outcome: BuildOutcome::Failed,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.opts.jobs.max(1))
+            .build()
+            .ok();
+        let diff_one = |rel: &PathBuf| -> (
+            PathBuf,
+            Result<crate::DiffOutput, String>,
+            Option<DiffError>,
+        ) {
+            let name = rel.display().to_string();
+            let read = |p: PathBuf| {
+                std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            };
+            let (o, p) = match (read(orig_dir.join(rel)), read(patched_dir.join(rel))) {
+                (Ok(o), Ok(p)) => (o, p),
+                (Err(e), _) | (_, Err(e)) => return (rel.clone(), Err(e), None),
+            };
+            let mut opts = DiffOptions::new(&name);
+            opts.output.strict_relocs = true;
+            match diff_objects(&o, &p, &xen, &opts) {
+                Ok(out) => (rel.clone(), Ok(out), None),
+                Err(e) => (rel.clone(), Err(e.to_string()), Some(e)),
+            }
+        };
+        let results: Vec<_> = match &pool {
+            Some(pool) => pool.install(|| changes.changed.par_iter().map(diff_one).collect()),
+            None => changes.changed.par_iter().map(diff_one).collect(),
+        };
+        let mut link_inputs = Vec::new();
+        let mut any_refused = false;
+        let mut any_error = false;
+        let mut any_32bit = false;
+        for (rel, res, err) in results {
+            let name = rel.display().to_string();
+            match res {
+                Ok(out) => {
+                    let status = match &out.object_bytes {
+                        Some(bytes) => {
+                            let dst = out_dir.join(&rel);
+                            if let Some(parent) = dst.parent() {
+                                std::fs::create_dir_all(parent).map_err(io(parent))?;
+                            }
+                            std::fs::write(&dst, bytes).map_err(io(&dst))?;
+                            link_inputs.push(dst);
+                            ObjectStatus::Changed
+                        }
+                        None => ObjectStatus::NoChange,
+                    };
+                    report.objects.push(ObjectResult {
+                        name,
+                        status,
+                        report: Some(out.report),
+                        error: None,
+                        new_functions: Vec::new(),
+                    });
+                }
+                Err(msg) => {
+                    let (status, rep) = match err {
+                        Some(DiffError::Unpatchable {
+                            report: r,
+                            problems,
+                        }) => {
+                            let tool = problems.iter().any(crate::report::Problem::is_tool_error);
+                            any_32bit |= problems.iter().any(|p| {
+                                matches!(p, crate::report::Problem::UnsupportedRelocation { r_type, .. }
+                                    if r_type.starts_with("R_X86_64_32"))
+                            });
+                            (
+                                if tool {
+                                    ObjectStatus::Error
+                                } else {
+                                    ObjectStatus::Refused
+                                },
+                                Some(*r),
+                            )
+                        }
+                        Some(e) if e.exit_code() == 2 => (ObjectStatus::Refused, None),
+                        _ => (ObjectStatus::Error, None),
+                    };
+                    any_refused |= status == ObjectStatus::Refused;
+                    any_error |= status == ObjectStatus::Error;
+                    let error = if rep.is_some() && status == ObjectStatus::Refused {
+                        None
+                    } else {
+                        Some(msg)
+                    };
+                    report.objects.push(ObjectResult {
+                        name,
+                        status,
+                        report: rep,
+                        error,
+                        new_functions: Vec::new(),
+                    });
+                }
+            }
+        }
+        for rel in &changes.added {
+            let src = patched_dir.join(rel);
+            let dst = out_dir.join(rel);
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::copy(&src, &dst).map_err(io(&src))?;
+            let bytes = std::fs::read(&dst).map_err(io(&dst))?;
+            report.objects.push(ObjectResult {
+                name: rel.display().to_string(),
+                status: ObjectStatus::New,
+                report: None,
+                error: None,
+                new_functions: global_functions(&bytes),
+            });
+            link_inputs.push(dst);
+        }
+        if any_32bit {
+            report.warnings.push(
+                "absolute 32-bit relocations (R_X86_64_32/32S) come from code compiled with -fno-pic: \
+                 the hypervisor's loader accepts only 64-bit and PC-relative ones. Build the hypervisor \
+                 with -fpic and hidden visibility (as Xen does), or keep the changed functions from \
+                 taking the address of strings and globals"
+                    .into(),
+            );
+        }
+        timings.diff = t.elapsed();
+        if any_error {
+            report.outcome = BuildOutcome::Failed;
+            return Err(DriverError::DiffFailed {
+                report: Box::new(report),
+            });
+        }
+        if any_refused {
+            report.outcome = BuildOutcome::Unpatchable;
+            return Err(DriverError::Unpatchable {
+                report: Box::new(report),
+            });
+        }
+        if link_inputs.is_empty() {
+            report.outcome = BuildOutcome::NoChanges;
+            return Err(DriverError::NoChanges {
+                report: Box::new(report),
+            });
+        }
+
+        // 4. Link.
+        let t = Instant::now();
+        let notes_path = work.join("depends-notes.o");
+        let notes_obj = notes::notes_object(&depends, &xen_depends)?;
+        std::fs::write(&notes_path, notes_obj).map_err(io(&notes_path))?;
+        link_inputs.sort();
+        link_inputs.push(notes_path);
+        let tmp = work.join(format!("{}.livepatch", self.name));
+        link::ld_relocatable(&link_inputs, &tmp)?;
+        let mut bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
+        link::make_read_only(&mut bytes, &tmp, ".livepatch.funcs")?;
+        let info = match link::verify(&bytes, &tmp) {
+            Ok(i) => i,
+            Err(link::LinkError::Refused { problems }) => {
+                report.problems = problems
+                    .iter()
+                    .map(|p| format!("payload refused: {p}"))
+                    .collect();
+                report.outcome = BuildOutcome::Unpatchable;
+                return Err(DriverError::Unpatchable {
+                    report: Box::new(report),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let dst = self.payload_path();
+        std::fs::write(&dst, &bytes).map_err(io(&dst))?;
+        timings.link = t.elapsed();
+        report.payload = Some(PayloadSummary {
+            file: dst
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            size: info.size,
+            build_id: notes::hex(&info.build_id),
+            funcs: info.funcs,
+            hooks: info.hooks,
+        });
+        report.outcome = BuildOutcome::Built;
+        timings.total = t0.elapsed();
+        Ok(Built {
+            payload: dst,
+            report,
+            timings,
+        })
+    }
+}
+
+/// Global functions defined in an object (for new objects).
+fn global_functions(data: &[u8]) -> Vec<String> {
+    use object::{Object as _, ObjectSymbol as _};
+    let Ok(f) = object::File::parse(data) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = f
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text && s.is_global() && s.is_definition())
+        .filter_map(|s| s.name().ok().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_names() {
+        assert_eq!(name_from_patch(Path::new("/x/xsa-1.patch")), "xsa-1");
+        assert_eq!(name_from_patch(Path::new("a b.c.diff")), "a-b-c");
+        assert_eq!(name_from_patch(Path::new("plain")), "plain");
+        assert_eq!(
+            name_from_patch(Path::new(&"x".repeat(300))).len(),
+            MAX_NAME_LEN
+        );
+    }
+}

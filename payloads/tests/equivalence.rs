@@ -1,0 +1,306 @@
+//! Equivalence: for every shipped patch, the same guest hypercalls give the
+//! same results on
+//!   (a) the original mini-xen with the payload uploaded and applied, and
+//!   (b) mini-xen built from the patched source,
+//! and (as a check that the hypercalls exercise the change) different
+//! results on (c) the original mini-xen without the payload.
+//!
+//! Both images come from the `livepatch-build` run (`OUTPUT/.build/orig`
+//! and `OUTPUT/.build/patched`), on a private copy of the tree. Results
+//! are hypercall return values, the bytes a hypercall writes back, and the
+//! console lines a step prints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod driver_common;
+
+use driver_common::*;
+use emulator::hypercall::{nr, Guest, CONSOLEIO_WRITE, XENVER_BUILD_ID};
+use emulator::livepatch::{Action, Client, Status, STATE_APPLIED, STATE_CHECKED};
+use emulator::platform::domain_window;
+use emulator::{Config, Image, Irq, Machine};
+
+const MS: u64 = 1_000_000;
+const VCPUS: usize = 2;
+const SEED: u64 = 7;
+
+struct Built {
+    name: &'static str,
+    orig: Image,
+    patched: Image,
+    payload: Vec<u8>,
+}
+
+fn build_patch(name: &'static str) -> Built {
+    let dir = test_dir(&format!("equiv-{name}"));
+    let tree = copy_tree(&dir, Codegen::AsIs);
+    let out = dir.join("out");
+    let run = build(&tree, &patch(name), &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let load =
+        |p: std::path::PathBuf| Image::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    Built {
+        name,
+        orig: load(out.join(".build/orig/mini-xen")),
+        patched: load(out.join(".build/patched/mini-xen")),
+        payload: std::fs::read(out.join(format!("{name}.livepatch"))).unwrap(),
+    }
+}
+
+fn console(m: &Machine) -> String {
+    String::from_utf8_lossy(m.console()).into_owned()
+}
+
+fn boot(image: &Image) -> Machine {
+    let mut m = Machine::new(image.clone(), Config::new(VCPUS, SEED)).expect("machine");
+    m.run_for(5 * MS)
+        .unwrap_or_else(|e| panic!("{e}\n{}", console(&m)));
+    m
+}
+
+fn apply(m: &mut Machine, name: &str, payload: &[u8]) {
+    let rc = Client::new(m).upload(name, payload).expect("upload");
+    assert_eq!(rc, 0, "upload of {name}:\n{}", console(m));
+    let rc = Client::new(m)
+        .action(name, Action::Apply, 30 * MS as u32, 0)
+        .expect("apply");
+    assert_eq!(rc, 0, "apply of {name}:\n{}", console(m));
+    m.run_for(60 * MS)
+        .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
+    let st = Client::new(m).get(name).expect("get");
+    assert_eq!(
+        st,
+        Ok(Status {
+            state: STATE_APPLIED,
+            rc: 0
+        }),
+        "{}",
+        console(m)
+    );
+}
+
+fn revert(m: &mut Machine, name: &str) {
+    let rc = Client::new(m)
+        .action(name, Action::Revert, 30 * MS as u32, 0)
+        .expect("revert");
+    assert_eq!(rc, 0, "revert of {name}:\n{}", console(m));
+    m.run_for(60 * MS)
+        .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
+    let st = Client::new(m).get(name).expect("get");
+    assert_eq!(st.map(|s| s.state), Ok(STATE_CHECKED), "{}", console(m));
+}
+
+/// Records what each step returns and prints.
+struct Obs<'m> {
+    m: &'m mut Machine,
+    log: Vec<String>,
+}
+
+impl Obs<'_> {
+    fn step<T: std::fmt::Debug>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Machine) -> Result<T, emulator::MachineError>,
+    ) {
+        let from = self.m.console().len();
+        let r = match f(self.m) {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => panic!("{what}: {e}\n{}", console(self.m)),
+        };
+        let printed: Vec<String> = String::from_utf8_lossy(&self.m.console()[from..])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        self.log.push(format!("{what} -> {r}"));
+        self.log
+            .extend(printed.into_iter().map(|l| format!("    {l}")));
+    }
+}
+
+type Script = fn(&mut Obs<'_>);
+
+fn observe(m: &mut Machine, script: Script) -> Vec<String> {
+    let mut o = Obs { m, log: Vec::new() };
+    script(&mut o);
+    o.log
+}
+
+/// (a) == (b) != (c), then the payload reverts cleanly.
+fn check(name: &'static str, script: Script) {
+    let b = build_patch(name);
+    assert_eq!(b.name, name);
+    let mut live = boot(&b.orig);
+    apply(&mut live, name, &b.payload);
+    let with_payload = observe(&mut live, script);
+    let from_source = observe(&mut boot(&b.patched), script);
+    let unpatched = observe(&mut boot(&b.orig), script);
+    if std::env::var_os("EQUIVALENCE_SHOW").is_some() {
+        eprintln!(
+            "== {name}, live-patched:\n{}\n== unpatched:\n{}",
+            with_payload.join("\n"),
+            unpatched.join("\n")
+        );
+    }
+    assert_eq!(
+        with_payload,
+        from_source,
+        "{name}: the live-patched hypervisor and the one built from the patched source differ\n\
+         live-patched:\n{}\nfrom source:\n{}",
+        with_payload.join("\n"),
+        from_source.join("\n")
+    );
+    assert_ne!(
+        from_source,
+        unpatched,
+        "{name}: the script does not observe the change:\n{}",
+        unpatched.join("\n")
+    );
+    revert(&mut live, name);
+}
+
+fn write_words(o: &mut Obs<'_>) {
+    // Away from the guest's stacks at the top of its window; the last one
+    // is out of range in every build.
+    for off in [
+        0x1_0000u64,
+        0x1_0003,
+        0x1_0008,
+        0x1_000c,
+        0x1_0ffd,
+        0x1f_f001,
+    ] {
+        o.step(&format!("d1 write_word({off:#x})"), |m| {
+            Guest::new(m, 1).write_word(off, 0x1122_3344_5566_7788, None)
+        });
+    }
+}
+
+#[test]
+fn a_write_word_alignment() {
+    check("xsa-write-word-align", write_words);
+}
+
+fn console_writes(o: &mut Obs<'_>) {
+    o.step("d1 console_write(short)", |m| {
+        Guest::new(m, 1).console_write("short line\n")
+    });
+    for count in [4096u64, 4097, 100_000] {
+        o.step(&format!("d2 console_io(write, {count})"), |m| {
+            // The text lies in d2's window, past its mailbox.
+            let at = domain_window(2) + 0x8000;
+            let text: Vec<u8> = (0..count.min(0x10000))
+                .map(|i| {
+                    if i % 64 == 63 {
+                        b'\n'
+                    } else {
+                        b'a' + (i % 26) as u8
+                    }
+                })
+                .collect();
+            m.ram().write(at, &text)?;
+            // Past the text (100000 bytes) the window holds zeros, which
+            // the console drops.
+            Guest::new(m, 2)
+                .call(nr::CONSOLE_IO, [CONSOLEIO_WRITE, count, at, 0, 0], &[])
+                .map(|r| r.0)
+        });
+    }
+}
+
+#[test]
+fn b_console_io_limit() {
+    check("xsa-console-io-limit", console_writes);
+}
+
+fn extraversions(o: &mut Obs<'_>) {
+    for d in 0..3 {
+        o.step(&format!("d{d} extraversion"), |m| {
+            Guest::new(m, d).extraversion()
+        });
+    }
+}
+
+#[test]
+fn c_extraversion_string() {
+    check("lp-extraversion", extraversions);
+}
+
+fn memory_op_probes(o: &mut Obs<'_>) {
+    for (d, cmd) in [(1u32, 5u64), (1, 99), (2, 0), (1, 5), (2, 7), (1, 1000)] {
+        o.step(&format!("d{d} memory_op({cmd})"), |m| {
+            Guest::new(m, d)
+                .call(nr::MEMORY_OP, [cmd, 0, 0, 0, 0], &[])
+                .map(|r| r.0)
+        });
+    }
+    o.step("d1 write_word(8)", |m| {
+        Guest::new(m, 1).write_word(8, 1, None)
+    });
+}
+
+#[test]
+fn d_memory_op_static_local() {
+    check("memory-op-probe-log", memory_op_probes);
+}
+
+fn build_id_sizes(o: &mut Obs<'_>) {
+    for len in [0u32, 4, 19, 20, 64] {
+        o.step(&format!("d0 build_id(len {len})"), |m| {
+            let buf = Machine::mailbox_buf(0);
+            let mut arg = vec![0u8; 4 + 64];
+            arg[..4].copy_from_slice(&len.to_le_bytes());
+            let (r, out) =
+                Guest::new(m, 0).call(nr::XEN_VERSION, [XENVER_BUILD_ID, buf, 0, 0, 0], &arg)?;
+            // The id itself differs between the two images (it is the
+            // build-id of each); compare the result and the length field.
+            let mut l = [0u8; 4];
+            l.copy_from_slice(&out[..4]);
+            Ok((r, u32::from_le_bytes(l)))
+        });
+    }
+}
+
+#[test]
+fn e_build_id_inlined_helper() {
+    check("xenver-build-id-len", build_id_sizes);
+}
+
+fn reserved_port_sends(o: &mut Obs<'_>) {
+    for (d, port) in [
+        (1u32, 0u32),
+        (1, 0),
+        (2, 0),
+        (1, 0),
+        (1, 0),
+        (1, 2),
+        (2, 0),
+        (1, 0),
+        (1, 9),
+    ] {
+        o.step(&format!("d{d} evtchn_send({port})"), |m| {
+            Guest::new(m, d).evtchn_send(port)
+        });
+    }
+}
+
+#[test]
+fn f_evtchn_shadow_state() {
+    check("xsa-evtchn-port0-shadow", reserved_port_sends);
+}
+
+fn nmi_stats(o: &mut Obs<'_>) {
+    // CPU1 sees none: the fixed dump leaves it out.
+    o.step("3 NMIs on CPU0, key n", |m| {
+        for _ in 0..3 {
+            m.inject_now(0, Irq::Nmi)?;
+            m.run_for(MS / 10)?;
+        }
+        m.run_for(MS)?;
+        m.send_input(b"n");
+        m.run_for(5 * MS)
+    });
+}
+
+#[test]
+fn g_nmi_statistics() {
+    check("nmi-stats-totals", nmi_stats);
+}
