@@ -86,15 +86,22 @@ pub struct XenSysctlPhysinfo {
 /// Size of `struct xen_sysctl` (cmd, interface_version, 128-byte union).
 pub const XEN_SYSCTL_SIZE: usize = 136;
 
-fn le_u32(b: &[u8], off: usize) -> u32 {
+/// Little-endian u32 at `off` of a buffer read back from the guest (0 past
+/// its end).
+pub(crate) fn le_u32(b: &[u8], off: usize) -> u32 {
     let mut w = [0u8; 4];
-    w.copy_from_slice(&b[off..off + 4]);
+    if let Some(s) = b.get(off..off + 4) {
+        w.copy_from_slice(s);
+    }
     u32::from_le_bytes(w)
 }
 
-fn le_u64(b: &[u8], off: usize) -> u64 {
+/// Little-endian u64 at `off` (0 past the end).
+pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
     let mut w = [0u8; 8];
-    w.copy_from_slice(&b[off..off + 8]);
+    if let Some(s) = b.get(off..off + 8) {
+        w.copy_from_slice(s);
+    }
     u64::from_le_bytes(w)
 }
 
@@ -246,64 +253,39 @@ impl<'m> Guest<'m> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn defines(file: &str) -> HashMap<String, i64> {
-        let path = format!(
-            "{}/../mini-xen/include/public/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).expect("public header");
-        text.lines()
-            .filter_map(|l| l.strip_prefix("#define "))
-            .filter_map(|l| {
-                let mut it = l.split_whitespace();
-                let name = it.next()?.to_string();
-                let raw = it.next()?.trim_end_matches(['U', 'L', 'u']);
-                let v = match raw.strip_prefix("0x") {
-                    Some(h) => i64::from_str_radix(h, 16).ok()?,
-                    None => raw.parse().ok()?,
-                };
-                Some((name, v))
-            })
-            .collect()
-    }
+    use crate::cheader::defines;
 
     #[test]
     fn numbers_match_the_public_headers() {
         let xen = defines("xen.h");
-        let checks: &[(&HashMap<String, i64>, &str, i64)] = &[
-            (&xen, "__HYPERVISOR_memory_op", nr::MEMORY_OP as i64),
-            (&xen, "__HYPERVISOR_xen_version", nr::XEN_VERSION as i64),
-            (&xen, "__HYPERVISOR_console_io", nr::CONSOLE_IO as i64),
-            (&xen, "__HYPERVISOR_sched_op", nr::SCHED_OP as i64),
-            (
-                &xen,
-                "__HYPERVISOR_event_channel_op",
-                nr::EVENT_CHANNEL_OP as i64,
-            ),
-            (&xen, "__HYPERVISOR_sysctl", nr::SYSCTL as i64),
-            (&xen, "CONSOLEIO_write", CONSOLEIO_WRITE as i64),
+        let checks: &[(&std::collections::HashMap<String, u64>, &str, u64)] = &[
+            (&xen, "__HYPERVISOR_memory_op", nr::MEMORY_OP),
+            (&xen, "__HYPERVISOR_xen_version", nr::XEN_VERSION),
+            (&xen, "__HYPERVISOR_console_io", nr::CONSOLE_IO),
+            (&xen, "__HYPERVISOR_sched_op", nr::SCHED_OP),
+            (&xen, "__HYPERVISOR_event_channel_op", nr::EVENT_CHANNEL_OP),
+            (&xen, "__HYPERVISOR_sysctl", nr::SYSCTL),
+            (&xen, "CONSOLEIO_write", CONSOLEIO_WRITE),
         ];
         for (d, name, v) in checks {
             assert_eq!(d.get(*name), Some(v), "{name}");
         }
         let ver = defines("version.h");
-        assert_eq!(ver["XENVER_version"], XENVER_VERSION as i64);
-        assert_eq!(ver["XENVER_extraversion"], XENVER_EXTRAVERSION as i64);
-        assert_eq!(ver["XENVER_build_id"], XENVER_BUILD_ID as i64);
-        assert_eq!(ver["XEN_EXTRAVERSION_LEN"], XEN_EXTRAVERSION_LEN as i64);
+        assert_eq!(ver["XENVER_version"], XENVER_VERSION);
+        assert_eq!(ver["XENVER_extraversion"], XENVER_EXTRAVERSION);
+        assert_eq!(ver["XENVER_build_id"], XENVER_BUILD_ID);
+        assert_eq!(ver["XEN_EXTRAVERSION_LEN"], XEN_EXTRAVERSION_LEN as u64);
         let ev = defines("event_channel.h");
-        assert_eq!(ev["EVTCHNOP_send"], EVTCHNOP_SEND as i64);
+        assert_eq!(ev["EVTCHNOP_send"], EVTCHNOP_SEND);
         let mem = defines("memory.h");
-        assert_eq!(mem["XENMEM_write_word"], XENMEM_WRITE_WORD as i64);
-        assert_eq!(mem["XEN_MEMORY_WINDOW_DATA"], XEN_MEMORY_WINDOW_DATA as i64);
+        assert_eq!(mem["XENMEM_write_word"], XENMEM_WRITE_WORD);
+        assert_eq!(mem["XEN_MEMORY_WINDOW_DATA"], XEN_MEMORY_WINDOW_DATA);
         let sys = defines("sysctl.h");
         assert_eq!(
             sys["XEN_SYSCTL_INTERFACE_VERSION"],
-            i64::from(XEN_SYSCTL_INTERFACE_VERSION)
+            u64::from(XEN_SYSCTL_INTERFACE_VERSION)
         );
-        assert_eq!(sys["XEN_SYSCTL_physinfo"], i64::from(XEN_SYSCTL_PHYSINFO));
+        assert_eq!(sys["XEN_SYSCTL_physinfo"], u64::from(XEN_SYSCTL_PHYSINFO));
         let e = defines("errno.h");
         for (name, v) in [
             ("XEN_EPERM", errno::EPERM),
@@ -316,7 +298,7 @@ mod tests {
             ("XEN_EINVAL", errno::EINVAL),
             ("XEN_ENOSYS", errno::ENOSYS),
         ] {
-            assert_eq!(e.get(name), Some(&v), "{name}");
+            assert_eq!(e.get(name).map(|&x| x as i64), Some(v), "{name}");
         }
     }
 

@@ -3,6 +3,8 @@
 //! injection, failure detection and snapshots.
 
 pub mod board;
+#[cfg(test)]
+mod cheader;
 pub mod deliver;
 pub mod engine;
 pub mod hypercall;
