@@ -405,3 +405,43 @@ fn a_name_the_abi_cannot_carry_is_refused_by_the_cli() {
     assert_eq!(code, 1);
     assert!(out.contains("must be 1 to 127 bytes"), "{out}");
 }
+
+#[test]
+fn apply_and_revert_hold_across_schedules_and_nmis() {
+    use emulator::{Config, Irq};
+    let bytes = payload("xen_hello_world");
+    for seed in 1..=12u64 {
+        let mut m = Machine::new(common::mini_xen(), Config::new(4, seed)).expect("machine");
+        let r = m.run_for(5 * MS);
+        ok(&m, r);
+        assert_eq!(
+            run(&mut m, |m| Ok(
+                Client::new(m).upload("xen_hello_world", &bytes)
+            ))
+            .ok(),
+            Some(0)
+        );
+        // NMIs on every vCPU around the rendezvous.
+        let t = m.now();
+        for v in 0..4 {
+            for k in 0..3u64 {
+                let at = t + 20_000 + k * 37_000 + v as u64 * 11_000;
+                run(&mut m, |m| m.inject_at_time(at, v, Irq::Nmi));
+            }
+        }
+        let st = act_and_wait(&mut m, "xen_hello_world", Action::Apply);
+        assert_eq!(
+            st.map(|s| s.state),
+            Ok(STATE_APPLIED),
+            "seed {seed}:\n{}",
+            console(&m)
+        );
+        assert_eq!(extraversion(&mut m, 2), "Hello World", "seed {seed}");
+        let st = act_and_wait(&mut m, "xen_hello_world", Action::Revert);
+        assert_eq!(st.map(|s| s.state), Ok(STATE_CHECKED), "seed {seed}");
+        let nmis: u64 = (0..4)
+            .map(|v| m.vcpu(v).map_or(0, |s| s.nmis_delivered))
+            .sum();
+        assert_eq!(nmis, 12, "seed {seed}");
+    }
+}
