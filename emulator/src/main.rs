@@ -78,27 +78,43 @@ fn shell(
     if let Err(e) = booted {
         return finish(&mut sh, Err(e.into()));
     }
-    let lines: Vec<String> = match &script {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| anyhow::anyhow!("cannot read script {}: {e}", p.display()))?
-            .lines()
-            .map(str::to_string)
-            .collect(),
-        None => std::io::stdin().lock().lines().collect::<Result<_, _>>()?,
+    use std::io::{IsTerminal, Write};
+    // A script is read whole; standard input line by line, so a person can
+    // type at a prompt and see each answer before the next command.
+    let interactive = script.is_none() && std::io::stdin().is_terminal();
+    let mut lines: Box<dyn Iterator<Item = std::io::Result<String>>> = match &script {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("cannot read script {}: {e}", p.display()))?;
+            Box::new(
+                text.lines()
+                    .map(|l| Ok(l.to_string()))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            )
+        }
+        None => Box::new(std::io::stdin().lock().lines()),
     };
-    for line in &lines {
+    loop {
+        if interactive {
+            write!(sh.output(), "testbed> ")?;
+            sh.output().flush()?;
+        }
+        let Some(line) = lines.next() else { break };
+        let line = line?;
         if script.is_some() && !line.trim().is_empty() {
-            use std::io::Write;
             if line.trim_start().starts_with('#') {
                 writeln!(sh.output(), "{line}")?;
             } else {
                 writeln!(sh.output(), "$ {line}")?;
             }
         }
-        match sh.exec(line) {
+        match sh.exec(&line) {
             Ok(None) => break,
             Ok(Some(0)) => {}
-            Ok(Some(code)) => return Ok(ExitCode::from(code as u8)),
+            // At a prompt a failed command is reported and the session goes on.
+            Ok(Some(code)) if !interactive => return Ok(ExitCode::from(code as u8)),
+            Ok(Some(_)) => {}
             Err(e) => return finish(&mut sh, Err(e)),
         }
     }

@@ -123,3 +123,33 @@ fn two_processes_with_the_same_seed_print_the_same_run() {
     assert_eq!(a.status.code(), Some(0));
     assert_eq!(a.stdout, b.stdout);
 }
+
+#[test]
+fn shell_reads_stdin_and_exits_with_the_failing_commands_status() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args(["shell", "--vcpus", "2", "--seed", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("testbed runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            b"guest 1 xen_version version\nguest 1 sysctl physinfo\nguest 1 xen_version version\n",
+        )
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "d1: xen_version version: 4.21",
+            "d1: sysctl physinfo: rc=-1",
+        ]
+    );
+}
