@@ -32,3 +32,50 @@ fn parse(v: &str) -> Option<u64> {
         None => v.parse().ok(),
     }
 }
+
+/// Sizes and field offsets of C structs, as the host compiler lays them
+/// out from `mini-xen/include/public/HEADER`: keys are `struct name` for
+/// `sizeof` and `struct name.field` for `offsetof`.
+pub fn c_layout(header: &str, structs: &[(&str, &[&str])]) -> HashMap<String, u64> {
+    use std::fmt::Write;
+    let mut src = format!(
+        "#include <stddef.h>\n#include <stdio.h>\n#include \"public/{header}\"\nint main(void)\n{{\n"
+    );
+    for (ty, fields) in structs {
+        let _ = writeln!(src, "    printf(\"{ty}=%zu\\n\", sizeof({ty}));");
+        for f in *fields {
+            let _ = writeln!(src, "    printf(\"{ty}.{f}=%zu\\n\", offsetof({ty}, {f}));");
+        }
+    }
+    src.push_str("    return 0;\n}\n");
+    let dir = std::env::temp_dir().join(format!(
+        "c_layout-{}-{}",
+        std::process::id(),
+        header.replace('.', "_")
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let c = dir.join("probe.c");
+    let exe = dir.join("probe");
+    std::fs::write(&c, src).expect("write probe");
+    let include = format!("{}/../mini-xen/include", env!("CARGO_MANIFEST_DIR"));
+    let st = std::process::Command::new("gcc")
+        .arg("-I")
+        .arg(&include)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&c)
+        .status()
+        .expect("gcc runs");
+    assert!(st.success(), "probe for {header} did not compile");
+    let out = std::process::Command::new(&exe)
+        .output()
+        .expect("probe runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}

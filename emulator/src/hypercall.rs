@@ -231,21 +231,27 @@ impl<'m> Guest<'m> {
         if r < 0 {
             return Ok(Err(r));
         }
+        // struct xen_sysctl: cmd, interface_version, then the union.
         let p = 8;
+        macro_rules! field {
+            ($f:ident, $read:ident) => {
+                $read(&out, p + std::mem::offset_of!(XenSysctlPhysinfo, $f))
+            };
+        }
         Ok(Ok(XenSysctlPhysinfo {
-            threads_per_core: le_u32(&out, p),
-            cores_per_socket: le_u32(&out, p + 4),
-            nr_cpus: le_u32(&out, p + 8),
-            max_cpu_id: le_u32(&out, p + 12),
-            nr_nodes: le_u32(&out, p + 16),
-            max_node_id: le_u32(&out, p + 20),
-            cpu_khz: le_u32(&out, p + 24),
-            capabilities: le_u32(&out, p + 28),
-            total_pages: le_u64(&out, p + 32),
-            free_pages: le_u64(&out, p + 40),
-            scrub_pages: le_u64(&out, p + 48),
-            nr_domains: le_u32(&out, p + 56),
-            nr_vcpus: le_u32(&out, p + 60),
+            threads_per_core: field!(threads_per_core, le_u32),
+            cores_per_socket: field!(cores_per_socket, le_u32),
+            nr_cpus: field!(nr_cpus, le_u32),
+            max_cpu_id: field!(max_cpu_id, le_u32),
+            nr_nodes: field!(nr_nodes, le_u32),
+            max_node_id: field!(max_node_id, le_u32),
+            cpu_khz: field!(cpu_khz, le_u32),
+            capabilities: field!(capabilities, le_u32),
+            total_pages: field!(total_pages, le_u64),
+            free_pages: field!(free_pages, le_u64),
+            scrub_pages: field!(scrub_pages, le_u64),
+            nr_domains: field!(nr_domains, le_u32),
+            nr_vcpus: field!(nr_vcpus, le_u32),
         }))
     }
 }
@@ -303,10 +309,43 @@ mod tests {
     }
 
     #[test]
-    fn struct_layouts_match_the_public_headers() {
-        assert_eq!(std::mem::size_of::<XenSysctlPhysinfo>(), 64);
-        assert_eq!(std::mem::offset_of!(XenSysctlPhysinfo, total_pages), 32);
-        assert_eq!(std::mem::offset_of!(XenSysctlPhysinfo, nr_domains), 56);
-        assert!(std::mem::size_of::<XenSysctlPhysinfo>() <= 128);
+    fn struct_layouts_match_the_c_compiler() {
+        use std::mem::{offset_of, size_of};
+        let c = crate::cheader::c_layout(
+            "sysctl.h",
+            &[
+                (
+                    "struct xen_sysctl_physinfo",
+                    &["nr_cpus", "total_pages", "nr_domains", "nr_vcpus"],
+                ),
+                ("struct xen_sysctl", &["cmd", "interface_version", "u"]),
+            ],
+        );
+        let rust: &[(&str, usize)] = &[
+            ("struct xen_sysctl_physinfo", size_of::<XenSysctlPhysinfo>()),
+            (
+                "struct xen_sysctl_physinfo.nr_cpus",
+                offset_of!(XenSysctlPhysinfo, nr_cpus),
+            ),
+            (
+                "struct xen_sysctl_physinfo.total_pages",
+                offset_of!(XenSysctlPhysinfo, total_pages),
+            ),
+            (
+                "struct xen_sysctl_physinfo.nr_domains",
+                offset_of!(XenSysctlPhysinfo, nr_domains),
+            ),
+            (
+                "struct xen_sysctl_physinfo.nr_vcpus",
+                offset_of!(XenSysctlPhysinfo, nr_vcpus),
+            ),
+            ("struct xen_sysctl", XEN_SYSCTL_SIZE),
+            ("struct xen_sysctl.cmd", 0),
+            ("struct xen_sysctl.interface_version", 4),
+            ("struct xen_sysctl.u", 8),
+        ];
+        for (key, value) in rust {
+            assert_eq!(c.get(*key).copied(), Some(*value as u64), "{key}");
+        }
     }
 }

@@ -29,7 +29,178 @@ pub const ACTION_APPLY_NODEPS: u32 = 1;
 /// `LIVEPATCH_LIST_MAX`.
 pub const LIST_MAX: u32 = 1024;
 /// Size of `struct livepatch_func` (payload version 2).
-pub const FUNC_SIZE: usize = 104;
+pub const FUNC_SIZE: usize = std::mem::size_of::<LivepatchFunc>();
+
+/// `struct xen_livepatch_name`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenLivepatchName {
+    /// Guest address of the name.
+    pub name: u64,
+    /// strlen + 1.
+    pub size: u16,
+    /// Must be zero.
+    pub pad: [u16; 3],
+}
+
+/// `struct xen_sysctl_livepatch_upload`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenSysctlLivepatchUpload {
+    pub name: XenLivepatchName,
+    pub size: u64,
+    pub payload: u64,
+}
+
+/// `struct xen_livepatch_status`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenLivepatchStatus {
+    pub state: u32,
+    pub rc: i32,
+}
+
+/// `struct xen_sysctl_livepatch_get`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenSysctlLivepatchGet {
+    pub name: XenLivepatchName,
+    pub status: XenLivepatchStatus,
+}
+
+/// `struct xen_sysctl_livepatch_list`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenSysctlLivepatchList {
+    pub version: u32,
+    pub idx: u32,
+    pub nr: u32,
+    pub pad: u32,
+    pub name_total_size: u32,
+    pub metadata_total_size: u32,
+    pub status: u64,
+    pub name: u64,
+    pub len: u64,
+    pub metadata: u64,
+    pub metadata_len: u64,
+}
+
+/// `struct xen_sysctl_livepatch_action`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenSysctlLivepatchAction {
+    pub name: XenLivepatchName,
+    pub cmd: u32,
+    pub timeout: u32,
+    pub flags: u32,
+    pub pad: u32,
+}
+
+/// `struct xen_sysctl_livepatch_op` without its union.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenSysctlLivepatchOpHead {
+    pub cmd: u32,
+    pub flags: u32,
+}
+
+/// Size of the union of `struct xen_sysctl_livepatch_op`: its largest
+/// member.
+pub const OP_UNION_SIZE: usize = std::mem::size_of::<XenSysctlLivepatchList>();
+
+/// `struct livepatch_func` (payload version 2) as in `.livepatch.funcs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LivepatchFunc {
+    pub name: u64,
+    pub new_addr: u64,
+    pub old_addr: u64,
+    pub new_size: u32,
+    pub old_size: u32,
+    pub version: u8,
+    pub pad: [u8; 39],
+    /// `struct livepatch_expectation`: enabled:1, len:5, rsv:2, data[31].
+    pub expect: [u8; 32],
+}
+
+/// Little-endian encoding of an ABI struct, field by field at the offsets
+/// of its `#[repr(C)]` layout (which a test checks against the C header).
+pub trait Wire {
+    /// Writes the struct at `at` of `out`.
+    fn put(&self, out: &mut [u8], at: usize);
+}
+
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
+    out[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+impl Wire for XenLivepatchName {
+    fn put(&self, out: &mut [u8], at: usize) {
+        use std::mem::offset_of;
+        put(out, at + offset_of!(Self, name), &self.name.to_le_bytes());
+        put(out, at + offset_of!(Self, size), &self.size.to_le_bytes());
+    }
+}
+
+impl Wire for XenSysctlLivepatchUpload {
+    fn put(&self, out: &mut [u8], at: usize) {
+        use std::mem::offset_of;
+        self.name.put(out, at + offset_of!(Self, name));
+        put(out, at + offset_of!(Self, size), &self.size.to_le_bytes());
+        put(
+            out,
+            at + offset_of!(Self, payload),
+            &self.payload.to_le_bytes(),
+        );
+    }
+}
+
+impl Wire for XenSysctlLivepatchGet {
+    fn put(&self, out: &mut [u8], at: usize) {
+        self.name.put(out, at + std::mem::offset_of!(Self, name));
+    }
+}
+
+impl Wire for XenSysctlLivepatchList {
+    fn put(&self, out: &mut [u8], at: usize) {
+        use std::mem::offset_of;
+        for (off, v) in [
+            (offset_of!(Self, version), self.version),
+            (offset_of!(Self, idx), self.idx),
+            (offset_of!(Self, nr), self.nr),
+            (offset_of!(Self, name_total_size), self.name_total_size),
+            (
+                offset_of!(Self, metadata_total_size),
+                self.metadata_total_size,
+            ),
+        ] {
+            put(out, at + off, &v.to_le_bytes());
+        }
+        for (off, v) in [
+            (offset_of!(Self, status), self.status),
+            (offset_of!(Self, name), self.name),
+            (offset_of!(Self, len), self.len),
+            (offset_of!(Self, metadata), self.metadata),
+            (offset_of!(Self, metadata_len), self.metadata_len),
+        ] {
+            put(out, at + off, &v.to_le_bytes());
+        }
+    }
+}
+
+impl Wire for XenSysctlLivepatchAction {
+    fn put(&self, out: &mut [u8], at: usize) {
+        use std::mem::offset_of;
+        self.name.put(out, at + offset_of!(Self, name));
+        put(out, at + offset_of!(Self, cmd), &self.cmd.to_le_bytes());
+        put(
+            out,
+            at + offset_of!(Self, timeout),
+            &self.timeout.to_le_bytes(),
+        );
+        put(out, at + offset_of!(Self, flags), &self.flags.to_le_bytes());
+    }
+}
 
 /// `LIVEPATCH_ACTION_*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +247,11 @@ pub struct ListPage {
 }
 
 // Layout of dom0's scratch memory used by the client.
-const OP_OFF: u64 = 0; // struct xen_sysctl, in the mailbox buffer
+/// `struct xen_sysctl` sits at the start of the mailbox buffer; its
+/// livepatch op at 8 (after cmd and interface_version), the op's union at
+/// 16 (after the op's cmd and flags).
+const OP_AT: usize = 8;
+const UNION_AT: usize = OP_AT + std::mem::size_of::<XenSysctlLivepatchOpHead>();
 const NAME_OFF: u64 = 256;
 const LIST_STATUS_OFF: u64 = 512;
 const LIST_LEN_OFF: u64 = 768;
@@ -120,38 +295,39 @@ impl<'m> Client<'m> {
         Machine::mailbox_buf(0)
     }
 
-    /// Issues the sysctl with `body` (the union) and returns rc and the
-    /// mailbox buffer afterwards; names go at NAME_OFF.
+    /// Issues the sysctl with `body` as the op's union and returns rc and
+    /// the mailbox buffer afterwards; names go at NAME_OFF.
     fn sysctl(
         &mut self,
         cmd: u32,
-        body: &[u8],
+        body: &dyn Wire,
         name: Option<&str>,
     ) -> Result<(i64, Vec<u8>), LivepatchError> {
         let mut data = vec![0u8; LIST_MD_OFF as usize + LIST_MD_SIZE as usize];
-        data[0..4].copy_from_slice(&XEN_SYSCTL_LIVEPATCH_OP.to_le_bytes());
-        data[4..8].copy_from_slice(&XEN_SYSCTL_INTERFACE_VERSION.to_le_bytes());
-        data[8..12].copy_from_slice(&cmd.to_le_bytes());
-        // flags at 12..16 stay zero; the union starts at 16.
-        data[16..16 + body.len()].copy_from_slice(body);
+        // struct xen_sysctl: cmd, interface_version, then the op.
+        put(&mut data, 0, &XEN_SYSCTL_LIVEPATCH_OP.to_le_bytes());
+        put(&mut data, 4, &XEN_SYSCTL_INTERFACE_VERSION.to_le_bytes());
+        put(&mut data, OP_AT, &cmd.to_le_bytes());
+        body.put(&mut data, UNION_AT);
         if let Some(n) = name {
             let at = NAME_OFF as usize;
             data[at..at + n.len()].copy_from_slice(n.as_bytes());
         }
         let (rc, out) = self
             .guest
-            .call(nr::SYSCTL, [Self::buf() + OP_OFF, 0, 0, 0, 0], &data)?;
+            .call(nr::SYSCTL, [Self::buf(), 0, 0, 0, 0], &data)?;
         Ok((rc, out))
     }
 
-    fn name_handle(name: &str) -> Result<[u8; 16], LivepatchError> {
+    fn name_handle(name: &str) -> Result<XenLivepatchName, LivepatchError> {
         if name.is_empty() || name.len() >= NAME_SIZE || name.contains('\0') {
             return Err(LivepatchError::Name(name.to_string()));
         }
-        let mut h = [0u8; 16];
-        h[0..8].copy_from_slice(&(Self::buf() + NAME_OFF).to_le_bytes());
-        h[8..10].copy_from_slice(&(name.len() as u16 + 1).to_le_bytes());
-        Ok(h)
+        Ok(XenLivepatchName {
+            name: Self::buf() + NAME_OFF,
+            size: name.len() as u16 + 1,
+            pad: [0; 3],
+        })
     }
 
     /// UPLOAD: places `payload` in dom0's memory and uploads it. A payload
@@ -165,24 +341,28 @@ impl<'m> Client<'m> {
             .ram()
             .write(area, &payload[..fit])
             .map_err(MachineError::from)?;
-        let mut body = Self::name_handle(name)?.to_vec();
-        body.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        body.extend_from_slice(&area.to_le_bytes());
+        let body = XenSysctlLivepatchUpload {
+            name: Self::name_handle(name)?,
+            size: payload.len() as u64,
+            payload: area,
+        };
         Ok(self.sysctl(OP_UPLOAD, &body, Some(name))?.0)
     }
 
     /// GET: the status of `name`, or the error.
     pub fn get(&mut self, name: &str) -> Result<Result<Status, i64>, LivepatchError> {
-        let mut body = Self::name_handle(name)?.to_vec();
-        body.extend_from_slice(&[0u8; 8]);
+        let body = XenSysctlLivepatchGet {
+            name: Self::name_handle(name)?,
+            status: XenLivepatchStatus::default(),
+        };
         let (rc, out) = self.sysctl(OP_GET, &body, Some(name))?;
         if rc < 0 {
             return Ok(Err(rc));
         }
-        let at = (OP_OFF + 16 + 16) as usize;
+        let at = UNION_AT + std::mem::offset_of!(XenSysctlLivepatchGet, status);
         Ok(Ok(Status {
-            state: le_u32(&out, at),
-            rc: le_u32(&out, at + 4) as i32,
+            state: le_u32(&out, at + std::mem::offset_of!(XenLivepatchStatus, state)),
+            rc: le_u32(&out, at + std::mem::offset_of!(XenLivepatchStatus, rc)) as i32,
         }))
     }
 
@@ -194,36 +374,38 @@ impl<'m> Client<'m> {
         timeout: u32,
         flags: u32,
     ) -> Result<i64, LivepatchError> {
-        let mut body = Self::name_handle(name)?.to_vec();
-        for v in [cmd as u32, timeout, flags, 0] {
-            body.extend_from_slice(&v.to_le_bytes());
-        }
+        let body = XenSysctlLivepatchAction {
+            name: Self::name_handle(name)?,
+            cmd: cmd as u32,
+            timeout,
+            flags,
+            pad: 0,
+        };
         Ok(self.sysctl(OP_ACTION, &body, Some(name))?.0)
     }
 
     /// One LIST page starting at `idx`; `Err(rc)` when the hypercall fails.
     pub fn list_page(&mut self, idx: u32) -> Result<Result<ListPage, i64>, LivepatchError> {
+        use std::mem::offset_of;
         let b = Self::buf();
-        let mut body = Vec::with_capacity(64);
-        for v in [0, idx, LIST_PAGE, 0, LIST_NAMES_SIZE, LIST_MD_SIZE] {
-            body.extend_from_slice(&v.to_le_bytes());
-        }
-        for off in [
-            LIST_STATUS_OFF,
-            LIST_NAMES_OFF,
-            LIST_LEN_OFF,
-            LIST_MD_OFF,
-            LIST_MDLEN_OFF,
-        ] {
-            body.extend_from_slice(&(b + off).to_le_bytes());
-        }
+        let body = XenSysctlLivepatchList {
+            idx,
+            nr: LIST_PAGE,
+            name_total_size: LIST_NAMES_SIZE,
+            metadata_total_size: LIST_MD_SIZE,
+            status: b + LIST_STATUS_OFF,
+            name: b + LIST_NAMES_OFF,
+            len: b + LIST_LEN_OFF,
+            metadata: b + LIST_MD_OFF,
+            metadata_len: b + LIST_MDLEN_OFF,
+            ..XenSysctlLivepatchList::default()
+        };
         let (rc, out) = self.sysctl(OP_LIST, &body, None)?;
         if rc < 0 {
             return Ok(Err(rc));
         }
-        let u = (OP_OFF + 16) as usize;
-        let version = le_u32(&out, u);
-        let remaining = le_u32(&out, u + 8);
+        let version = le_u32(&out, UNION_AT + offset_of!(XenSysctlLivepatchList, version));
+        let remaining = le_u32(&out, UNION_AT + offset_of!(XenSysctlLivepatchList, nr));
         let mut entries = Vec::new();
         let (mut name_at, mut md_at) = (LIST_NAMES_OFF as usize, LIST_MD_OFF as usize);
         for i in 0..usize::try_from(rc).unwrap_or(0) {
@@ -274,9 +456,8 @@ impl<'m> Client<'m> {
     }
 }
 
-/// Size of the sysctl envelope the client sends (fits `struct xen_sysctl`).
-pub const OP_SIZE: usize = 8 + 64;
-const _: () = assert!(8 + OP_SIZE <= XEN_SYSCTL_SIZE);
+// The op must fit the 128-byte union of `struct xen_sysctl`.
+const _: () = assert!(UNION_AT + OP_UNION_SIZE <= XEN_SYSCTL_SIZE);
 
 #[cfg(test)]
 mod tests {
@@ -329,10 +510,219 @@ mod tests {
     }
 
     #[test]
-    fn layouts_are_as_the_header_declares() {
-        // name handle 16; upload 32; get 24; list 64; action 32; op 8 + 64.
-        assert_eq!(Client::name_handle("x").map(|h| h.len()).ok(), Some(16));
-        assert_eq!(OP_SIZE, 72);
-        assert_eq!(FUNC_SIZE, 8 * 3 + 4 * 2 + 1 + 39 + 32);
+    fn layouts_match_the_c_compiler() {
+        use std::mem::{offset_of, size_of};
+        let c = crate::cheader::c_layout(
+            "livepatch.h",
+            &[
+                ("struct xen_livepatch_name", &["name", "size", "pad"]),
+                (
+                    "struct xen_sysctl_livepatch_upload",
+                    &["name", "size", "payload"],
+                ),
+                ("struct xen_livepatch_status", &["state", "rc"]),
+                ("struct xen_sysctl_livepatch_get", &["name", "status"]),
+                (
+                    "struct xen_sysctl_livepatch_list",
+                    &[
+                        "version",
+                        "idx",
+                        "nr",
+                        "pad",
+                        "name_total_size",
+                        "metadata_total_size",
+                        "status",
+                        "name",
+                        "len",
+                        "metadata",
+                        "metadata_len",
+                    ],
+                ),
+                (
+                    "struct xen_sysctl_livepatch_action",
+                    &["name", "cmd", "timeout", "flags", "pad"],
+                ),
+                ("struct xen_sysctl_livepatch_op", &["cmd", "flags", "u"]),
+                (
+                    "struct livepatch_func",
+                    &[
+                        "name", "new_addr", "old_addr", "new_size", "old_size", "version", "expect",
+                    ],
+                ),
+            ],
+        );
+        let rust: Vec<(&str, usize)> = vec![
+            ("struct xen_livepatch_name", size_of::<XenLivepatchName>()),
+            (
+                "struct xen_livepatch_name.name",
+                offset_of!(XenLivepatchName, name),
+            ),
+            (
+                "struct xen_livepatch_name.size",
+                offset_of!(XenLivepatchName, size),
+            ),
+            (
+                "struct xen_livepatch_name.pad",
+                offset_of!(XenLivepatchName, pad),
+            ),
+            (
+                "struct xen_sysctl_livepatch_upload",
+                size_of::<XenSysctlLivepatchUpload>(),
+            ),
+            (
+                "struct xen_sysctl_livepatch_upload.name",
+                offset_of!(XenSysctlLivepatchUpload, name),
+            ),
+            (
+                "struct xen_sysctl_livepatch_upload.size",
+                offset_of!(XenSysctlLivepatchUpload, size),
+            ),
+            (
+                "struct xen_sysctl_livepatch_upload.payload",
+                offset_of!(XenSysctlLivepatchUpload, payload),
+            ),
+            (
+                "struct xen_livepatch_status",
+                size_of::<XenLivepatchStatus>(),
+            ),
+            (
+                "struct xen_livepatch_status.state",
+                offset_of!(XenLivepatchStatus, state),
+            ),
+            (
+                "struct xen_livepatch_status.rc",
+                offset_of!(XenLivepatchStatus, rc),
+            ),
+            (
+                "struct xen_sysctl_livepatch_get",
+                size_of::<XenSysctlLivepatchGet>(),
+            ),
+            (
+                "struct xen_sysctl_livepatch_get.name",
+                offset_of!(XenSysctlLivepatchGet, name),
+            ),
+            (
+                "struct xen_sysctl_livepatch_get.status",
+                offset_of!(XenSysctlLivepatchGet, status),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list",
+                size_of::<XenSysctlLivepatchList>(),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.version",
+                offset_of!(XenSysctlLivepatchList, version),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.idx",
+                offset_of!(XenSysctlLivepatchList, idx),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.nr",
+                offset_of!(XenSysctlLivepatchList, nr),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.pad",
+                offset_of!(XenSysctlLivepatchList, pad),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.name_total_size",
+                offset_of!(XenSysctlLivepatchList, name_total_size),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.metadata_total_size",
+                offset_of!(XenSysctlLivepatchList, metadata_total_size),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.status",
+                offset_of!(XenSysctlLivepatchList, status),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.name",
+                offset_of!(XenSysctlLivepatchList, name),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.len",
+                offset_of!(XenSysctlLivepatchList, len),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.metadata",
+                offset_of!(XenSysctlLivepatchList, metadata),
+            ),
+            (
+                "struct xen_sysctl_livepatch_list.metadata_len",
+                offset_of!(XenSysctlLivepatchList, metadata_len),
+            ),
+            (
+                "struct xen_sysctl_livepatch_action",
+                size_of::<XenSysctlLivepatchAction>(),
+            ),
+            (
+                "struct xen_sysctl_livepatch_action.name",
+                offset_of!(XenSysctlLivepatchAction, name),
+            ),
+            (
+                "struct xen_sysctl_livepatch_action.cmd",
+                offset_of!(XenSysctlLivepatchAction, cmd),
+            ),
+            (
+                "struct xen_sysctl_livepatch_action.timeout",
+                offset_of!(XenSysctlLivepatchAction, timeout),
+            ),
+            (
+                "struct xen_sysctl_livepatch_action.flags",
+                offset_of!(XenSysctlLivepatchAction, flags),
+            ),
+            (
+                "struct xen_sysctl_livepatch_action.pad",
+                offset_of!(XenSysctlLivepatchAction, pad),
+            ),
+            (
+                "struct xen_sysctl_livepatch_op",
+                UNION_AT - OP_AT + OP_UNION_SIZE,
+            ),
+            (
+                "struct xen_sysctl_livepatch_op.cmd",
+                offset_of!(XenSysctlLivepatchOpHead, cmd),
+            ),
+            (
+                "struct xen_sysctl_livepatch_op.flags",
+                offset_of!(XenSysctlLivepatchOpHead, flags),
+            ),
+            ("struct xen_sysctl_livepatch_op.u", UNION_AT - OP_AT),
+            ("struct livepatch_func", size_of::<LivepatchFunc>()),
+            (
+                "struct livepatch_func.name",
+                offset_of!(LivepatchFunc, name),
+            ),
+            (
+                "struct livepatch_func.new_addr",
+                offset_of!(LivepatchFunc, new_addr),
+            ),
+            (
+                "struct livepatch_func.old_addr",
+                offset_of!(LivepatchFunc, old_addr),
+            ),
+            (
+                "struct livepatch_func.new_size",
+                offset_of!(LivepatchFunc, new_size),
+            ),
+            (
+                "struct livepatch_func.old_size",
+                offset_of!(LivepatchFunc, old_size),
+            ),
+            (
+                "struct livepatch_func.version",
+                offset_of!(LivepatchFunc, version),
+            ),
+            (
+                "struct livepatch_func.expect",
+                offset_of!(LivepatchFunc, expect),
+            ),
+        ];
+        for (key, value) in rust {
+            assert_eq!(c.get(key).copied(), Some(value as u64), "{key}");
+        }
+        assert_eq!(FUNC_SIZE, 104);
     }
 }

@@ -702,15 +702,17 @@ impl Machine {
         let ram = self.ram();
         let mbox = domain_window(domid);
         ram.write(Self::mailbox_buf(domid), data)?;
-        ram.write_u64(mbox + 8, op)?;
+        ram.write_u64(mbox + MBOX_OP, op)?;
         for (i, a) in args.iter().enumerate() {
-            ram.write_u64(mbox + 16 + 8 * i as u64, *a)?;
+            ram.write_u64(mbox + MBOX_ARGS + 8 * i as u64, *a)?;
         }
-        let seq = ram.read_u32(mbox + 4)?.wrapping_add(1);
-        ram.write_u32(mbox + 4, seq)?;
-        ram.write_u32(mbox, MBOX_REQUEST)?;
+        let seq = ram.read_u32(mbox + MBOX_SEQ)?.wrapping_add(1);
+        ram.write_u32(mbox + MBOX_SEQ, seq)?;
+        ram.write_u32(mbox + MBOX_STATE, MBOX_REQUEST)?;
         let done = self.run_until(1_000_000_000, |m| {
-            m.ram().read_u32(mbox).is_ok_and(|s| s == MBOX_DONE)
+            m.ram()
+                .read_u32(mbox + MBOX_STATE)
+                .is_ok_and(|s| s == MBOX_DONE)
         })?;
         if !done {
             return Err(self.crash(
@@ -721,10 +723,10 @@ impl Machine {
                 None,
             ));
         }
-        let ret = ram.read_u64(mbox + 56)? as i64;
+        let ret = ram.read_u64(mbox + MBOX_RET)? as i64;
         let mut buf = vec![0u8; MBOX_BUF_SIZE];
         ram.read(Self::mailbox_buf(domid), &mut buf)?;
-        ram.write_u32(mbox, MBOX_IDLE)?;
+        ram.write_u32(mbox + MBOX_STATE, MBOX_IDLE)?;
         Ok((ret, buf))
     }
 

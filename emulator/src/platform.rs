@@ -72,6 +72,16 @@ pub const MBOX_IDLE: u32 = 0;
 pub const MBOX_REQUEST: u32 = 1;
 /// The guest has stored the result.
 pub const MBOX_DONE: u32 = 2;
+/// Offset of `state` inside `struct mailbox`.
+pub const MBOX_STATE: u64 = 0;
+/// Offset of `seq`.
+pub const MBOX_SEQ: u64 = 4;
+/// Offset of `op`.
+pub const MBOX_OP: u64 = 8;
+/// Offset of `args[5]`.
+pub const MBOX_ARGS: u64 = 16;
+/// Offset of `ret`.
+pub const MBOX_RET: u64 = 56;
 /// Offset of `buf` inside `struct mailbox`.
 pub const MBOX_BUF_OFFSET: u64 = 1024;
 /// Size of `buf`.
@@ -229,13 +239,66 @@ mod tests {
     }
 
     #[test]
-    fn struct_layouts_match_the_c_header() {
-        assert_eq!(std::mem::size_of::<BootInfo>(), 16);
-        assert_eq!(CpuUserRegs::SIZE, 21 * 8);
-        assert_eq!(std::mem::offset_of!(CpuUserRegs, error_code), 15 * 8);
-        assert_eq!(std::mem::offset_of!(CpuUserRegs, rip), 16 * 8);
-        assert_eq!(std::mem::offset_of!(CpuUserRegs, ss), 20 * 8);
-        // struct mailbox: 64-byte header, buf at 1024, 4 KiB in all.
-        assert_eq!(MBOX_BUF_OFFSET as usize + MBOX_BUF_SIZE, 4096);
+    fn struct_layouts_match_the_c_compiler() {
+        use std::mem::{offset_of, size_of};
+        let c = crate::cheader::c_layout(
+            "platform.h",
+            &[
+                (
+                    "struct boot_info",
+                    &["magic", "nr_cpus", "flags", "nr_domains"],
+                ),
+                (
+                    "struct cpu_user_regs",
+                    &[
+                        "r15",
+                        "rbp",
+                        "rdi",
+                        "error_code",
+                        "entry_vector",
+                        "rip",
+                        "ss",
+                    ],
+                ),
+                (
+                    "struct mailbox",
+                    &["state", "seq", "op", "args", "ret", "buf"],
+                ),
+            ],
+        );
+        let rust: &[(&str, usize)] = &[
+            ("struct boot_info", size_of::<BootInfo>()),
+            ("struct boot_info.magic", offset_of!(BootInfo, magic)),
+            ("struct boot_info.nr_cpus", offset_of!(BootInfo, nr_cpus)),
+            ("struct boot_info.flags", offset_of!(BootInfo, flags)),
+            (
+                "struct boot_info.nr_domains",
+                offset_of!(BootInfo, nr_domains),
+            ),
+            ("struct cpu_user_regs", CpuUserRegs::SIZE),
+            ("struct cpu_user_regs.r15", offset_of!(CpuUserRegs, r15)),
+            ("struct cpu_user_regs.rbp", offset_of!(CpuUserRegs, rbp)),
+            ("struct cpu_user_regs.rdi", offset_of!(CpuUserRegs, rdi)),
+            (
+                "struct cpu_user_regs.error_code",
+                offset_of!(CpuUserRegs, error_code),
+            ),
+            (
+                "struct cpu_user_regs.entry_vector",
+                offset_of!(CpuUserRegs, entry_vector),
+            ),
+            ("struct cpu_user_regs.rip", offset_of!(CpuUserRegs, rip)),
+            ("struct cpu_user_regs.ss", offset_of!(CpuUserRegs, ss)),
+            ("struct mailbox", 4096),
+            ("struct mailbox.state", MBOX_STATE as usize),
+            ("struct mailbox.seq", MBOX_SEQ as usize),
+            ("struct mailbox.op", MBOX_OP as usize),
+            ("struct mailbox.args", MBOX_ARGS as usize),
+            ("struct mailbox.ret", MBOX_RET as usize),
+            ("struct mailbox.buf", MBOX_BUF_OFFSET as usize),
+        ];
+        for (key, value) in rust {
+            assert_eq!(c.get(*key).copied(), Some(*value as u64), "{key}");
+        }
     }
 }
