@@ -41,6 +41,15 @@ idt:
 stack_top:
 "#;
 
+/// Address of an assembler label of a test program.
+fn label(img: &emulator::Image, name: &str) -> u64 {
+    img.symbols
+        .iter()
+        .find(|s| s.name.ends_with(name))
+        .map(|s| s.addr)
+        .unwrap_or_else(|| panic!("no label {name}"))
+}
+
 fn counter_at(cycle: u64, seed: u64) -> u64 {
     let img = common::asm_image("counter", COUNTER);
     let mut m = Machine::new(img, Config::new(1, seed)).expect("machine");
@@ -72,12 +81,7 @@ fn injection_point_does_not_depend_on_the_seed() {
 #[test]
 fn nmi_at_an_address_interrupts_there() {
     let img = common::asm_image("counter_addr", COUNTER);
-    let count = img
-        .symbols
-        .iter()
-        .find(|s| s.name.ends_with("count"))
-        .map(|s| s.addr)
-        .expect("count label");
+    let count = label(&img, "count");
     let mut m = Machine::new(img, Config::new(1, 3)).expect("machine");
     m.inject_at_addr(0, count, Irq::Nmi).expect("inject");
     match m.run_for(10_000_000) {
@@ -106,12 +110,7 @@ fn nmi_at_a_time_is_delivered_then() {
 #[test]
 fn step_range_single_steps_every_vcpu_inside_it() {
     let img = common::asm_image("counter_step", COUNTER);
-    let count = img
-        .symbols
-        .iter()
-        .find(|s| s.name.ends_with("count"))
-        .map(|s| s.addr)
-        .expect("count label");
+    let count = label(&img, "count");
     let mut m = Machine::new(img, Config::new(1, 5)).expect("machine");
     m.run_for(50_000).expect("warm up");
     m.add_step_range(count, count + 16);

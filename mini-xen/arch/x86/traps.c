@@ -171,13 +171,17 @@ static void guest_trap(struct cpu_user_regs *regs, unsigned long cr2)
 }
 
 /* Exceptions without special handling. */
-static void do_trap(struct cpu_user_regs *regs)
+/*
+ * A fault a guest caused is the guest's; one in Xen is fixed up through the
+ * exception table if the faulting instruction has an entry, else fatal.
+ */
+static void fixup_or_fatal(struct cpu_user_regs *regs, unsigned long addr)
 {
     unsigned long fixup;
 
     if ( guest_mode(regs) )
     {
-        guest_trap(regs, 0);
+        guest_trap(regs, addr);
         return;
     }
 
@@ -189,6 +193,11 @@ static void do_trap(struct cpu_user_regs *regs)
     }
 
     fatal_trap(regs);
+}
+
+static void do_trap(struct cpu_user_regs *regs)
+{
+    fixup_or_fatal(regs, 0);
 }
 
 static void do_invalid_op(struct cpu_user_regs *regs)
@@ -207,23 +216,7 @@ static void do_invalid_op(struct cpu_user_regs *regs)
 
 static void do_page_fault(struct cpu_user_regs *regs)
 {
-    unsigned long addr = read_cr2();
-    unsigned long fixup;
-
-    if ( guest_mode(regs) )
-    {
-        guest_trap(regs, addr);
-        return;
-    }
-
-    fixup = search_exception_table(regs->rip);
-    if ( fixup )
-    {
-        regs->rip = fixup;
-        return;
-    }
-
-    fatal_trap(regs);
+    fixup_or_fatal(regs, read_cr2());
 }
 
 static void do_reserved_trap(struct cpu_user_regs *regs)
