@@ -142,13 +142,9 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match payloads::cli::parse_args() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
