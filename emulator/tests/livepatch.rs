@@ -445,3 +445,66 @@ fn apply_and_revert_hold_across_schedules_and_nmis() {
         assert_eq!(nmis, 12, "seed {seed}");
     }
 }
+
+/// Corrupts `p` at a few places, mostly in the ELF header and the section
+/// header table, where the loader's checks are.
+fn mutate(p: &[u8], rng: &mut rand_chacha::ChaCha8Rng) -> Vec<u8> {
+    use rand::Rng;
+    let mut m = p.to_vec();
+    let u64_at = |b: &[u8], o: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(w)
+    };
+    let shoff = u64_at(p, 0x28) as usize;
+    let shdrs = shoff..p.len();
+    for _ in 0..rng.gen_range(1..=4) {
+        let at = match rng.gen_range(0..4) {
+            0 => rng.gen_range(0..64),
+            1 | 2 => rng.gen_range(shdrs.clone()),
+            _ => rng.gen_range(0..p.len()),
+        };
+        m[at] = match rng.gen_range(0..3) {
+            0 => rng.gen(),
+            1 => m[at] ^ (1 << rng.gen_range(0..8)),
+            _ => 0xff,
+        };
+    }
+    m
+}
+
+#[test]
+fn corrupted_payloads_never_take_the_hypervisor_down() {
+    use rand::SeedableRng;
+    let mut m = booted(2);
+    let hello = payload("xen_hello_world");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    let (mut refused, mut loaded) = (0, 0);
+    for i in 0..600 {
+        let name = format!("m{i}");
+        let bad = mutate(&hello, &mut rng);
+        let rc = Client::new(&mut m)
+            .upload(&name, &bad)
+            .unwrap_or_else(|e| panic!("mutant {i}: {e}\n{}", console(&m)));
+        if rc == 0 {
+            loaded += 1;
+            // Harmless corruption: it must unload cleanly again.
+            assert_eq!(action(&mut m, &name, Action::Unload), 0, "mutant {i}");
+        } else {
+            refused += 1;
+            assert_eq!(
+                status(&mut m, &name),
+                Err(-errno::ENOENT),
+                "mutant {i} left behind"
+            );
+        }
+    }
+    assert!(refused > 200, "only {refused} of 600 refused");
+    // Still serving, and the real payload still loads and applies.
+    assert_eq!(run(&mut m, |m| Guest::new(m, 1).version()), (4, 21));
+    assert_eq!(upload(&mut m, "xen_hello_world"), 0);
+    let st = act_and_wait(&mut m, "xen_hello_world", Action::Apply);
+    assert_eq!(st.map(|s| s.state), Ok(STATE_APPLIED), "{}", console(&m));
+    assert_eq!(extraversion(&mut m, 1), "Hello World");
+    eprintln!("corrupted payloads: {refused} refused, {loaded} loaded and unloaded");
+}
