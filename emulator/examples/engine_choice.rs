@@ -39,6 +39,19 @@ fn engine(ram: &RamBlock) -> Unicorn<'static, ()> {
 fn main() {
     let ram = RamBlock::new(RAM as usize);
     ram.view().write(CODE, &code()).expect("code");
+    // The floor of single-stepping: one counted emu_start per instruction.
+    let mut u = engine(&ram);
+    let steps = 1_000_000;
+    let t = Instant::now();
+    for _ in 0..steps {
+        let rip = u.reg_read(RegisterX86::RIP).expect("rip");
+        u.emu_start(rip, 0, 0, 1).expect("step");
+    }
+    let per = t.elapsed().as_secs_f64() / f64::from(steps) * 1e9;
+    println!(
+        "single step: {per:.0} ns per emu_start(count = 1), at most {:.1} M insn/s",
+        1e3 / per
+    );
     for n in [4usize, 64] {
         // One engine, contexts switched.
         let mut u = engine(&ram);
