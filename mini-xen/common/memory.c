@@ -48,6 +48,19 @@ long do_memory_op(unsigned long cmd, unsigned long arg, unsigned long a3,
 
         return write_word(d, &ww);
     }
+
+    default:
+    {
+        /* Report the first unknown sub-ops a guest tries, not every one. */
+        static unsigned int reported;
+
+        if ( reported < 2 )
+        {
+            reported++;
+            printk("memory_op %lu is not implemented\n", cmd);
+        }
+        break;
+    }
     }
 
     return -ENOSYS;
