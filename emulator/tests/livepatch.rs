@@ -213,6 +213,7 @@ fn malformed_payloads_are_refused_and_guests_go_on() {
         ("xen_bad_reloc_type", -95),
         ("xen_bad_reloc_sym0", -95),
         ("xen_bad_short_func", -errno::EINVAL),
+        ("xen_bad_unpatchable", -errno::EINVAL),
         ("xen_bad_wx_section", -95),
         ("xen_bad_oversize", -errno::EINVAL),
     ];
@@ -226,6 +227,12 @@ fn malformed_payloads_are_refused_and_guests_go_on() {
         assert!(console(&m).contains(name), "no console line names {name}");
         assert_eq!(run(&mut m, |m| Guest::new(m, 1).version()), (4, 21));
     }
+    // Code that runs while patches are written is never patched.
+    assert!(
+        console(&m).contains("check_for_livepatch_work runs while patches are written"),
+        "{}",
+        console(&m)
+    );
     // A duplicate name is refused with -EEXIST.
     assert_eq!(upload(&mut m, "xen_hello_world"), 0);
     assert_eq!(upload(&mut m, "xen_hello_world"), -errno::EEXIST);

@@ -1603,7 +1603,7 @@ static void livepatch_do_action(struct payload *data, uint32_t cmd)
  * Count this CPU into an arrival counter of action gen.  Returns false
  * (and counts nothing) when the counter belongs to another action.
  */
-static bool arrive(uint64_t *counter, uint32_t gen, uint32_t *before)
+static __unpatchable bool arrive(uint64_t *counter, uint32_t gen, uint32_t *before)
 {
     uint64_t old = ACCESS_ONCE(*counter), seen;
 
@@ -1624,7 +1624,7 @@ static bool arrive(uint64_t *counter, uint32_t gen, uint32_t *before)
 }
 
 /* Wait until counter reaches target, or until deadline; 0 or -EBUSY. */
-static int wait_for_cpus(const uint64_t *counter, uint32_t target,
+static __unpatchable int wait_for_cpus(const uint64_t *counter, uint32_t target,
                          s_time_t deadline, uint32_t *got)
 {
     for ( ; ; )
@@ -1646,7 +1646,7 @@ static int wait_for_cpus(const uint64_t *counter, uint32_t target,
  * guest or pass through the idle loop, at least once per scheduler tick.
  * Once every CPU is here it stays, as in Xen, until the end.
  */
-static void livepatch_master_poll(void)
+static __unpatchable void livepatch_master_poll(void)
 {
     struct payload *data = livepatch_work.data;
     uint32_t cmd = livepatch_work.cmd, cpus = livepatch_work.cpus, got;
@@ -1718,7 +1718,7 @@ static void livepatch_master_poll(void)
 }
 
 /* The first CPU to arrive: kick the others and start the clock. */
-static void livepatch_master_start(void)
+static __unpatchable void livepatch_master_start(void)
 {
     unsigned int self = smp_processor_id(), cpu;
     cpumask_t others;
@@ -1742,7 +1742,7 @@ static void livepatch_master_start(void)
 }
 
 /* Returns false if the action changed under our feet: start again. */
-static bool livepatch_slave(uint32_t gen)
+static __unpatchable bool livepatch_slave(uint32_t gen)
 {
     unsigned long flags;
     bool same;
@@ -1779,7 +1779,7 @@ static bool livepatch_slave(uint32_t gen)
     return same;
 }
 
-static noinline void do_livepatch_work(void)
+static noinline __unpatchable void do_livepatch_work(void)
 {
     uint32_t gen, before;
 
@@ -1821,7 +1821,7 @@ static noinline void do_livepatch_work(void)
  * Called from test_all_events (entry.S) before every return to a guest,
  * and from the idle loop: nothing on the stack but this.
  */
-noinline void check_for_livepatch_work(void)
+noinline __unpatchable void check_for_livepatch_work(void)
 {
     if ( likely(!ACCESS_ONCE(this_cpu(work_to_do))) )
         return;

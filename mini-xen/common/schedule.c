@@ -175,7 +175,7 @@ long do_sched_op(unsigned long cmd, unsigned long arg, unsigned long a3,
     return -ENOSYS;
 }
 
-noreturn void idle_loop(void)
+noreturn __unpatchable void idle_loop(void)
 {
     unsigned int cpu = smp_processor_id();
 

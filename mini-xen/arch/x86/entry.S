@@ -125,6 +125,9 @@ process_softirqs:
         jmp     test_all_events
 ENDPROC(test_all_events)
 
+/* NMI, #MC and #DF entry run at any time, also while patches are written. */
+        .section .text.unpatchable, "ax", @progbits
+
 /*
  * NMI (IST2).  Count it and return.  Deliberately self-contained: no
  * call into C, no lock, nothing that live patching may rewrite.
@@ -194,6 +197,7 @@ ENTRY(handle_double_fault)
         CALL_C  do_double_fault
         ud2
 ENDPROC(handle_double_fault)
+        .text
 
         .section .rodata.mce_msg, "a", @progbits
 mce_msg:

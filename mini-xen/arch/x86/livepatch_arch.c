@@ -312,10 +312,23 @@ unsigned int arch_livepatch_patch_offset(const struct livepatch_func *func)
     return is_endbr64((const void *)func->old_addr) ? ENDBR64_LEN : 0;
 }
 
+extern const char __unpatchable_start[], __unpatchable_end[];
+
 int arch_livepatch_verify_func(const char *name,
                                const struct livepatch_func *func)
 {
     const char *fname = (const char *)func->name;
+    unsigned long start = (unsigned long)__unpatchable_start;
+    unsigned long end = (unsigned long)__unpatchable_end;
+
+    /* Unlike Xen, refuse to touch code that runs while patches are written. */
+    if ( func->old_addr < end && func->old_addr + func->old_size > start )
+    {
+        printk(LIVEPATCH "%s: %s runs while patches are written "
+               "(rendezvous, idle loop, NMI/MCE entry) and cannot be patched\n",
+               name, fname);
+        return -EINVAL;
+    }
 
     if ( !func->new_addr )
     {
@@ -365,7 +378,7 @@ unsigned int livepatch_insn_len(const struct livepatch_func *func,
  * noinline: returning from a call is enough for this CPU to fetch the
  * new bytes; the other CPUs serialise in arch_livepatch_post_action().
  */
-noinline void arch_livepatch_apply(const struct livepatch_func *func,
+noinline __unpatchable void arch_livepatch_apply(const struct livepatch_func *func,
                                    struct livepatch_fstate *state)
 {
     uint8_t insn[LIVEPATCH_OPAQUE_SIZE];
@@ -396,7 +409,7 @@ noinline void arch_livepatch_apply(const struct livepatch_func *func,
     memcpy(old_ptr, insn, len);
 }
 
-noinline void arch_livepatch_revert(const struct livepatch_func *func,
+noinline __unpatchable void arch_livepatch_revert(const struct livepatch_func *func,
                                     struct livepatch_fstate *state)
 {
     unsigned int len = livepatch_insn_len(func, state);

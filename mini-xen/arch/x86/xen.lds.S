@@ -45,6 +45,9 @@ SECTIONS
     .text : {
         _stext = .;
         *(.text.head)
+        __unpatchable_start = .;
+        *(.text.unpatchable)
+        __unpatchable_end = .;
         *(.text .text.*)
         *(.fixup)
         . = ALIGN(PAGE_SIZE);

@@ -12,6 +12,12 @@
 #define __packed                __attribute__((__packed__))
 #define __aligned(a)            __attribute__((__aligned__(a)))
 #define __section(s)            __attribute__((__section__(s)))
+/*
+ * Code that runs while live patches are written (the rendezvous, the
+ * patch writers, the idle loop the other CPUs wait in, NMI/MCE entry) is
+ * collected in one range that no payload may patch.
+ */
+#define __unpatchable           __section(".text.unpatchable")
 #define __used                  __attribute__((__used__))
 #define __maybe_unused          __attribute__((__unused__))
 #define __printf(a, b)          __attribute__((__format__(__printf__, a, b)))

@@ -23,7 +23,8 @@ LPT_AFLAGS := $(AFLAGS) -I$(LPT_BUILD)
 LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
             xen_expectations xen_expectations_fail xen_hooks xen_hooks_veto
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
-           xen_bad_reloc_sym0 xen_bad_short_func xen_bad_wx_section \
+           xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
+           xen_bad_wx_section \
            xen_bad_oversize
 LPT_PAYLOADS := $(patsubst %,$(LIVEPATCH_OUT)/%.livepatch,$(LPT_GOOD) $(LPT_BAD))
 
@@ -140,6 +141,8 @@ $(LIVEPATCH_OUT)/xen_bad_reloc_sym0.livepatch: \
     $(LPT_BUILD)/xen_bad_reloc_sym0.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_short_func.livepatch: \
     $(LPT_BUILD)/xen_bad_short_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_unpatchable.livepatch: \
+    $(LPT_BUILD)/xen_bad_unpatchable.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_wx_section.livepatch: \
     $(LPT_BUILD)/xen_bad_wx_section.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_oversize.livepatch: $(LPT_BUILD)/xen_bad_oversize.o \
