@@ -67,6 +67,10 @@ fn snapshots(c: &mut Criterion) {
     g.bench_function("take_4_vcpus", |b| {
         b.iter(|| m.snapshot().expect("snapshot"))
     });
+    let mut reused = m.snapshot().expect("snapshot");
+    g.bench_function("take_into_4_vcpus", |b| {
+        b.iter(|| m.snapshot_into(&mut reused).expect("snapshot"))
+    });
     g.bench_function("restore_4_vcpus", |b| {
         b.iter(|| m.restore(&snap).expect("restore"))
     });

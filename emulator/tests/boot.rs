@@ -103,3 +103,22 @@ fn printed_build_id_is_the_elf_note() {
     assert_eq!(line.trim(), m.image().build_id_hex());
     assert_eq!(m.image().build_id.len(), 20, "sha1 build-id");
 }
+
+#[test]
+fn a_reused_snapshot_buffer_restores_the_same_state() {
+    let mut m = boot(2, 8);
+    let r = m.run_for(2 * MS);
+    ok(&m, r);
+    let mut snap = run(&mut m, |m| m.snapshot());
+    let r = m.run_for(3 * MS);
+    ok(&m, r);
+    // Overwrite the old snapshot in place, then diverge and come back.
+    run(&mut m, |m| m.snapshot_into(&mut snap));
+    let r = m.run_for(3 * MS);
+    ok(&m, r);
+    let first = run(&mut m, |m| m.digest());
+    run(&mut m, |m| m.restore(&snap));
+    let r = m.run_for(3 * MS);
+    ok(&m, r);
+    assert_eq!(run(&mut m, |m| m.digest()), first);
+}
