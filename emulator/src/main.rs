@@ -20,19 +20,37 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The machine to boot, common to every subcommand.
+#[derive(clap::Args)]
+struct MachineArgs {
+    /// mini-xen ELF (its flat image is PATH.bin); default: the `make image` build.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Number of vCPUs (1 to 64).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    vcpus: u16,
+    /// Scheduler seed.
+    #[arg(long)]
+    seed: u64,
+}
+
+impl MachineArgs {
+    /// Loads the image and builds the machine (not yet running).
+    fn machine(&self, busy: bool) -> anyhow::Result<Machine> {
+        let path = self.image.clone().unwrap_or_else(Image::default_path);
+        let image = Image::load(&path)?;
+        let mut cfg = Config::new(usize::from(self.vcpus), self.seed);
+        cfg.busy_guests = busy;
+        Ok(Machine::new(image, cfg)?)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Boot mini-xen, run the guests, feed debug keys, print the console.
     Boot {
-        /// mini-xen ELF (its flat image is PATH.bin); default: the `make image` build.
-        #[arg(long)]
-        image: Option<PathBuf>,
-        /// Number of vCPUs (1 to 64).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
-        vcpus: u16,
-        /// Scheduler seed.
-        #[arg(long)]
-        seed: u64,
+        #[command(flatten)]
+        machine: MachineArgs,
         /// Virtual time to run the guests for (e.g. 50ms, 1s, 200us).
         #[arg(long, default_value = "50ms", value_parser = emulator::shell::parse_duration)]
         time: u64,
@@ -45,15 +63,8 @@ enum Cmd {
     },
     /// Boot, then run xen-livepatch / xl / guest commands from a script or stdin.
     Shell {
-        /// mini-xen ELF (its flat image is PATH.bin); default: the `make image` build.
-        #[arg(long)]
-        image: Option<PathBuf>,
-        /// Number of vCPUs (1 to 64).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
-        vcpus: u16,
-        /// Scheduler seed.
-        #[arg(long)]
-        seed: u64,
+        #[command(flatten)]
+        machine: MachineArgs,
         /// Commands, one per line (default: standard input).
         #[arg(long)]
         script: Option<PathBuf>,
@@ -63,16 +74,9 @@ enum Cmd {
 /// Virtual time the shell lets mini-xen boot before the first command.
 const SHELL_BOOT_NS: u64 = 5_000_000;
 
-fn shell(
-    image: Option<PathBuf>,
-    vcpus: u16,
-    seed: u64,
-    script: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
+fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
-    let path = image.unwrap_or_else(Image::default_path);
-    let image = Image::load(&path)?;
-    let mut m = Machine::new(image, Config::new(usize::from(vcpus), seed))?;
+    let mut m = machine.machine(false)?;
     let booted = m.run_for(SHELL_BOOT_NS);
     let mut sh = emulator::shell::Shell::new(m, std::io::stdout().lock());
     if let Err(e) = booted {
@@ -149,19 +153,8 @@ fn parse_keys(s: &str) -> Result<String, String> {
 /// Virtual time between two debug keys, so each one's output completes.
 const KEY_GAP_NS: u64 = 2_000_000;
 
-fn boot(
-    image: Option<PathBuf>,
-    vcpus: u16,
-    seed: u64,
-    time: u64,
-    keys: &str,
-    busy: bool,
-) -> anyhow::Result<ExitCode> {
-    let path = image.unwrap_or_else(Image::default_path);
-    let image = Image::load(&path)?;
-    let mut cfg = Config::new(usize::from(vcpus), seed);
-    cfg.busy_guests = busy;
-    let mut m = Machine::new(image, cfg)?;
+fn boot(machine: &MachineArgs, time: u64, keys: &str, busy: bool) -> anyhow::Result<ExitCode> {
+    let mut m = machine.machine(busy)?;
     let mut result = m.run_for(time);
     for k in keys.bytes() {
         if result.is_err() {
@@ -188,19 +181,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Boot {
-            image,
-            vcpus,
-            seed,
+            machine,
             time,
             keys,
             busy,
-        } => boot(image, vcpus, seed, time, &keys, busy),
-        Cmd::Shell {
-            image,
-            vcpus,
-            seed,
-            script,
-        } => shell(image, vcpus, seed, script),
+        } => boot(&machine, time, &keys, busy),
+        Cmd::Shell { machine, script } => shell(&machine, script),
     };
     match result {
         Ok(code) => code,
