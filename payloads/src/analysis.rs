@@ -155,6 +155,20 @@ pub struct Unit {
     pub relocs: (usize, usize),
 }
 
+impl Unit {
+    /// An anonymous unit covering all of section `sec`.
+    fn whole_section(sec: SecIdx, size: u64, nrelocs: usize) -> Unit {
+        Unit {
+            sec,
+            start: 0,
+            end: size,
+            owner: None,
+            whole: true,
+            relocs: (0, nrelocs),
+        }
+    }
+}
+
 /// Semantic relocation target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -244,14 +258,7 @@ impl<'a> Analysis<'a> {
                     let syms = per_sec.get_mut(si).map(std::mem::take).unwrap_or_default();
                     if syms.is_empty() {
                         if sec.size > 0 {
-                            units.push(Unit {
-                                sec: si,
-                                start: 0,
-                                end: sec.size,
-                                owner: None,
-                                whole: true,
-                                relocs: (0, sec.relocs.len()),
-                            });
+                            units.push(Unit::whole_section(si, sec.size, sec.relocs.len()));
                         }
                     } else {
                         let mut syms = syms;
@@ -306,14 +313,7 @@ impl<'a> Analysis<'a> {
                     }
                 }
                 Some(SecKind::Mergeable { .. }) => {
-                    units.push(Unit {
-                        sec: si,
-                        start: 0,
-                        end: sec.size,
-                        owner: None,
-                        whole: true,
-                        relocs: (0, sec.relocs.len()),
-                    });
+                    units.push(Unit::whole_section(si, sec.size, sec.relocs.len()));
                 }
                 _ => {}
             }

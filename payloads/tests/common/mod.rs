@@ -59,6 +59,11 @@ pub fn build(name: &str, orig_c: &str, patched_c: &str) -> Pair {
     let patched = dir.join("patched.o");
     compile(&dir.join("orig"), orig_c, &orig);
     compile(&dir.join("patched"), patched_c, &patched);
+    pair(dir, orig, patched)
+}
+
+/// The pair of objects in `dir`, with xen-syms linked from the original.
+fn pair(dir: PathBuf, orig: PathBuf, patched: PathBuf) -> Pair {
     let xen = dir.join("xen-syms");
     link_xen(&orig, &xen);
     Pair {
@@ -334,13 +339,5 @@ pub fn build_combined(name: &str, orig: &[&str], patched: &[&str]) -> Pair {
     };
     let orig = combine("orig", orig);
     let patched = combine("patched", patched);
-    let xen = dir.join("xen-syms");
-    link_xen(&orig, &xen);
-    Pair {
-        out: dir.join("out.o"),
-        dir,
-        orig,
-        patched,
-        xen,
-    }
+    pair(dir, orig, patched)
 }
