@@ -24,6 +24,8 @@ pub const OP_ACTION: u32 = 3;
 pub const STATE_CHECKED: u32 = 1;
 /// `LIVEPATCH_STATE_APPLIED`.
 pub const STATE_APPLIED: u32 = 2;
+/// What an ACTION timeout of 0 stands for: 30 ms of virtual time.
+pub const DEFAULT_TIMEOUT_NS: u32 = 30_000_000;
 /// `LIVEPATCH_ACTION_APPLY_NODEPS`.
 pub const ACTION_APPLY_NODEPS: u32 = 1;
 /// `LIVEPATCH_LIST_MAX`.
@@ -382,6 +384,29 @@ impl<'m> Client<'m> {
             pad: 0,
         };
         Ok(self.sysctl(OP_ACTION, &body, Some(name))?.0)
+    }
+
+    /// ACTION, and when the hypervisor accepts it, lets the rendezvous run
+    /// for twice the timeout (as `xen-livepatch` sleeps), then GETs the
+    /// result. Returns the ACTION's rc and, when that was 0, the GET.
+    pub fn action_and_settle(
+        &mut self,
+        name: &str,
+        cmd: Action,
+        timeout: u32,
+        flags: u32,
+    ) -> Result<(i64, Option<Result<Status, i64>>), LivepatchError> {
+        let rc = self.action(name, cmd, timeout, flags)?;
+        if rc != 0 {
+            return Ok((rc, None));
+        }
+        let timeout = if timeout == 0 {
+            DEFAULT_TIMEOUT_NS
+        } else {
+            timeout
+        };
+        self.machine().run_for(2 * u64::from(timeout))?;
+        Ok((0, Some(self.get(name)?)))
     }
 
     /// One LIST page starting at `idx`; `Err(rc)` when the hypercall fails.

@@ -11,7 +11,7 @@ use crate::livepatch::{Action, Client, LivepatchError, Status, STATE_APPLIED, ST
 use crate::machine::{Machine, MachineError};
 
 /// Timeout the original CLI passes with every action, in ns.
-pub const ACTION_TIMEOUT_NS: u32 = 30_000_000;
+pub const ACTION_TIMEOUT_NS: u32 = crate::livepatch::DEFAULT_TIMEOUT_NS;
 /// Virtual time between keys and their output.
 const KEY_SETTLE_NS: u64 = 2_000_000;
 
@@ -320,14 +320,14 @@ impl<W: Write> Shell<W> {
             return Ok(1);
         }
         write!(self.out, "{verb} {name}... ")?;
-        let rc = Client::new(&mut self.m).action(name, action, ACTION_TIMEOUT_NS, flags)?;
-        if rc != 0 {
+        let (rc, after) =
+            Client::new(&mut self.m).action_and_settle(name, action, ACTION_TIMEOUT_NS, flags)?;
+        let Some(after) = after else {
             writeln!(self.out, "failed")?;
             writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
             return Ok(status_of(rc));
-        }
-        self.m.run_for(2 * u64::from(ACTION_TIMEOUT_NS))?;
-        match (self.get(name)?, to) {
+        };
+        match (after, to) {
             (Err(rc), None) if rc == -errno::ENOENT => {
                 writeln!(self.out, "completed")?;
                 Ok(0)

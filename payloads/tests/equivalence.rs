@@ -60,33 +60,32 @@ fn boot(image: &Image) -> Machine {
 fn apply(m: &mut Machine, name: &str, payload: &[u8]) {
     let rc = Client::new(m).upload(name, payload).expect("upload");
     assert_eq!(rc, 0, "upload of {name}:\n{}", console(m));
-    let rc = Client::new(m)
-        .action(name, Action::Apply, 30 * MS as u32, 0)
-        .expect("apply");
-    assert_eq!(rc, 0, "apply of {name}:\n{}", console(m));
-    m.run_for(60 * MS)
+    let (rc, st) = Client::new(m)
+        .action_and_settle(name, Action::Apply, 30 * MS as u32, 0)
         .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
-    let st = Client::new(m).get(name).expect("get");
+    assert_eq!(rc, 0, "apply of {name}:\n{}", console(m));
     assert_eq!(
         st,
-        Ok(Status {
+        Some(Ok(Status {
             state: STATE_APPLIED,
             rc: 0
-        }),
+        })),
         "{}",
         console(m)
     );
 }
 
 fn revert(m: &mut Machine, name: &str) {
-    let rc = Client::new(m)
-        .action(name, Action::Revert, 30 * MS as u32, 0)
-        .expect("revert");
-    assert_eq!(rc, 0, "revert of {name}:\n{}", console(m));
-    m.run_for(60 * MS)
+    let (rc, st) = Client::new(m)
+        .action_and_settle(name, Action::Revert, 30 * MS as u32, 0)
         .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
-    let st = Client::new(m).get(name).expect("get");
-    assert_eq!(st.map(|s| s.state), Ok(STATE_CHECKED), "{}", console(m));
+    assert_eq!(rc, 0, "revert of {name}:\n{}", console(m));
+    assert_eq!(
+        st.map(|s| s.map(|s| s.state)),
+        Some(Ok(STATE_CHECKED)),
+        "{}",
+        console(m)
+    );
 }
 
 /// Records what each step returns and prints.
