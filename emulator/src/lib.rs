@@ -3,19 +3,17 @@
 //! injection, failure detection and snapshots.
 
 pub mod board;
-#[cfg(test)]
-mod cheader;
 pub mod deliver;
 pub mod engine;
 pub mod hypercall;
 pub mod image;
 pub mod livepatch;
 pub mod machine;
-pub mod platform;
 pub mod ram;
 pub mod report;
 pub mod shell;
 
+pub use abi::platform;
 pub use image::Image;
 pub use machine::{Config, Irq, Machine, MachineError, Snapshot};
 pub use report::{Crash, CrashReason};

@@ -70,6 +70,9 @@ pub struct Config {
     pub quantum: u64,
     /// Without guest-mode or idle progress for this long, report a deadlock.
     pub deadlock_window: u64,
+    /// The hypervisor command line (Xen's `key=value` words), written
+    /// through the boot protocol; shorter than `BOOT_CMDLINE_MAX`.
+    pub cmdline: String,
 }
 
 impl Config {
@@ -81,6 +84,7 @@ impl Config {
             busy_guests: false,
             quantum: 10_000,
             deadlock_window: 200_000_000,
+            cmdline: String::new(),
         }
     }
 }
@@ -172,6 +176,11 @@ impl Machine {
         if cfg.quantum < 2 {
             return Err(MachineError::Config("quantum must be at least 2".into()));
         }
+        if cfg.cmdline.len() >= BOOT_CMDLINE_MAX || cfg.cmdline.contains('\0') {
+            return Err(MachineError::Config(format!(
+                "the command line must be shorter than {BOOT_CMDLINE_MAX} bytes, without NUL"
+            )));
+        }
         let calib = calibrate()?;
         let ram_block = RamBlock::new(RAM_SIZE as usize);
         let ram = ram_block.view();
@@ -181,8 +190,10 @@ impl Machine {
             nr_cpus: cfg.vcpus as u32,
             flags: if cfg.busy_guests { BOOT_BUSY_GUESTS } else { 0 },
             nr_domains: NR_DOMAINS,
+            cmdline_len: cfg.cmdline.len() as u32,
         };
         ram.write(BOOT_INFO, &info.to_bytes())?;
+        ram.write(BOOT_CMDLINE, cfg.cmdline.as_bytes())?;
 
         let mut st = BoardState {
             vcpus: vec![VcpuState::default(); cfg.vcpus],

@@ -17,6 +17,7 @@
 /* ---- Memory map ------------------------------------------------------ */
 #define PLAT_RAM_SIZE           0x04000000UL /* 64 MiB of RAM at physical 0 */
 #define PLAT_BOOT_INFO          0x00007000UL /* struct boot_info, by the emulator */
+#define PLAT_BOOT_CMDLINE       0x00007100UL /* hypervisor command line, NUL-terminated */
 #define PLAT_IMAGE_BASE         0x00100000UL /* flat image loaded here */
 #define PLAT_IMAGE_LIMIT        0x01000000UL /* image (incl. bss) ends below this */
 #define PLAT_LIVEPATCH_BASE     0x01000000UL /* payload allocations (vmap-like) */
@@ -65,10 +66,13 @@
  * Every vCPU enters at PLAT_IMAGE_BASE in 64-bit mode with paging off
  * (identity), interrupts off, RDI = its CPU number and RSP undefined.
  * Only CPU 0 runs at first; it starts each AP with an out32 of the AP's
- * number to PORT_CPU_START.  The emulator fills struct boot_info first.
+ * number to PORT_CPU_START.  The emulator fills struct boot_info first,
+ * and writes the hypervisor command line (Xen's "key=value" words,
+ * cmdline_len bytes, then a NUL) at PLAT_BOOT_CMDLINE.
  */
 #define BOOT_INFO_MAGIC         0x4942584dU /* "MXBI" */
 #define BOOT_BUSY_GUESTS        (1u << 0)   /* guests never block: CPU-bound load */
+#define BOOT_CMDLINE_MAX        1024        /* bytes at PLAT_BOOT_CMDLINE, NUL included */
 
 #ifndef __ASSEMBLY__
 #include <stdint.h>
@@ -78,6 +82,7 @@ struct boot_info {
     uint32_t nr_cpus;       /* 1 .. PLAT_MAX_CPUS */
     uint32_t flags;         /* BOOT_* */
     uint32_t nr_domains;    /* PLAT_NR_DOMAINS */
+    uint32_t cmdline_len;   /* < BOOT_CMDLINE_MAX; 0: empty command line */
 };
 
 /*

@@ -6,6 +6,10 @@
 pub const RAM_SIZE: u64 = 0x0400_0000;
 /// Where the emulator writes [`BootInfo`] before the first instruction.
 pub const BOOT_INFO: u64 = 0x0000_7000;
+/// Where the emulator writes the hypervisor command line (NUL-terminated).
+pub const BOOT_CMDLINE: u64 = 0x0000_7100;
+/// Bytes available at [`BOOT_CMDLINE`], NUL included.
+pub const BOOT_CMDLINE_MAX: usize = 1024;
 /// Load address and entry point of the flat image.
 pub const IMAGE_BASE: u64 = 0x0010_0000;
 /// The image, including its bss, ends below this address.
@@ -104,15 +108,23 @@ pub struct BootInfo {
     pub flags: u32,
     /// Number of domains to create.
     pub nr_domains: u32,
+    /// Length of the command line at [`BOOT_CMDLINE`], without its NUL.
+    pub cmdline_len: u32,
 }
 
 impl BootInfo {
     /// Little-endian bytes as laid out in guest memory.
-    pub fn to_bytes(self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        for (i, v) in [self.magic, self.nr_cpus, self.flags, self.nr_domains]
-            .into_iter()
-            .enumerate()
+    pub fn to_bytes(self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        for (i, v) in [
+            self.magic,
+            self.nr_cpus,
+            self.flags,
+            self.nr_domains,
+            self.cmdline_len,
+        ]
+        .into_iter()
+        .enumerate()
         {
             b[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
         }
@@ -198,6 +210,8 @@ mod tests {
         let pairs: &[(&str, u64)] = &[
             ("PLAT_RAM_SIZE", RAM_SIZE),
             ("PLAT_BOOT_INFO", BOOT_INFO),
+            ("PLAT_BOOT_CMDLINE", BOOT_CMDLINE),
+            ("BOOT_CMDLINE_MAX", BOOT_CMDLINE_MAX as u64),
             ("PLAT_IMAGE_BASE", IMAGE_BASE),
             ("PLAT_IMAGE_LIMIT", IMAGE_LIMIT),
             ("PLAT_LIVEPATCH_BASE", LIVEPATCH_BASE),
@@ -246,7 +260,7 @@ mod tests {
             &[
                 (
                     "struct boot_info",
-                    &["magic", "nr_cpus", "flags", "nr_domains"],
+                    &["magic", "nr_cpus", "flags", "nr_domains", "cmdline_len"],
                 ),
                 (
                     "struct cpu_user_regs",
@@ -274,6 +288,10 @@ mod tests {
             (
                 "struct boot_info.nr_domains",
                 offset_of!(BootInfo, nr_domains),
+            ),
+            (
+                "struct boot_info.cmdline_len",
+                offset_of!(BootInfo, cmdline_len),
             ),
             ("struct cpu_user_regs", CpuUserRegs::SIZE),
             ("struct cpu_user_regs.r15", offset_of!(CpuUserRegs, r15)),
