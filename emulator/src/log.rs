@@ -89,6 +89,8 @@ pub enum Entry {
         to: u64,
         /// Virtual time it ran towards.
         end: u64,
+        /// The schedule trace when it returned (checked on replay).
+        trace: u64,
     },
     /// The host wrote guest memory.
     Write {

@@ -754,6 +754,7 @@ impl Machine {
             round: from,
             to: self.round_no(),
             end,
+            trace: self.trace.0,
         });
         let held = result?;
         self.check_events()?;
@@ -1466,6 +1467,7 @@ impl Machine {
                     round: from,
                     to: self.round_no(),
                     end: *end,
+                    trace: self.trace.0,
                 });
                 r?;
                 self.check_events()
