@@ -11,6 +11,7 @@ use unicorn_engine::{MemType, RegisterX86, Unicorn};
 use crate::deliver::{self, Cpu, DeliveryError, Kind};
 use crate::detect::{Finding, Watch};
 use crate::engine::{Calibration, EngineError, SavedContext};
+use crate::image::SymbolTable;
 use crate::platform::*;
 use crate::ram::Ram;
 use crate::trigger::{Action, Fired, Triggers};
@@ -92,6 +93,8 @@ pub struct Board {
     pub block_insns: HashMap<u64, (u32, u64)>,
     /// The image's text ranges (code writes there are patch-site writes).
     pub text: Vec<(u64, u64)>,
+    /// The image's symbols (the function a site belongs to).
+    pub symbols: SymbolTable,
     /// The rest.
     pub st: BoardState,
 }
@@ -404,7 +407,34 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
         let cur = b.st.current;
         let bytes = (v as u64).to_le_bytes();
         let n = size.min(8);
+        let before = b.st.watch.opened.len();
         b.st.watch.site_write(&b.ram, cur, addr, &bytes[..n]);
+        if b.st.watch.opened.len() > before {
+            // A site opens: every stack, as it is at this store.
+            let current = crate::vcpu::Parked {
+                rip: reg(u, RegisterX86::RIP),
+                rsp: reg(u, RegisterX86::RSP),
+                rbp: reg(u, RegisterX86::RBP),
+                cs: reg(u, RegisterX86::CS),
+            };
+            let b = u.get_data_mut();
+            let sites: Vec<u64> = b.st.watch.opened[before..].to_vec();
+            for site in sites {
+                let f = crate::detect::stack_hazard(
+                    &mut b.st.watch,
+                    &b.ram,
+                    &b.symbols,
+                    &b.st.vcpus,
+                    cur,
+                    current,
+                    site,
+                );
+                if let Some(f) = f {
+                    stop(u, Stop::Detected(f));
+                    return true;
+                }
+            }
+        }
     }
     true
 }

@@ -158,7 +158,11 @@ pub fn deliver<D: Cpu>(u: &mut Unicorn<D>, vector: u8, kind: Kind) -> Result<(),
     u.get_data().ram().write(new_rsp, &frame)?;
     let rbp = reg(u, RegisterX86::RBP)?;
     let at = new_rsp + frame.len() as u64 - 40;
-    u.get_data_mut().vcpu().frames.push(Frame {
+    let v = u.get_data_mut().vcpu();
+    // An interrupted spinner runs its handler: not spinning any more.
+    v.spinning = false;
+    v.last_pause = None;
+    v.frames.push(Frame {
         vector,
         at,
         rip,

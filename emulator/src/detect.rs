@@ -17,13 +17,14 @@
 
 use serde::Serialize;
 
+use crate::image::SymbolTable;
 use crate::livepatch::{
     LivepatchRegion, MAX_REGIONS, REGIONS_SLOT_OFFSET, REGION_APPLIED, REGION_BUSY, REGION_FREE,
     REGION_FREED, REGION_LOADED,
 };
 use crate::platform::RAM_SIZE;
 use crate::ram::Ram;
-use crate::vcpu::{Frame, Irq};
+use crate::vcpu::{Frame, Irq, Parked, VcpuState};
 
 /// Bytes of a patch site: the 5-byte `jmp rel32`.
 pub const PATCH_LEN: usize = 5;
@@ -428,4 +429,80 @@ fn walk(ram: &Ram, mut rbp: u64, out: &mut Vec<Held>) {
         }
         rbp = next;
     }
+}
+
+/// Ranges at risk when `site` is written: the function holding it, the
+/// payload text holding it, and the payload its old `jmp` led to (a
+/// revert).
+fn ranges_at_risk(
+    watch: &mut Watch,
+    ram: &Ram,
+    symbols: &SymbolTable,
+    site: u64,
+) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    if let Some((s, _)) = symbols.lookup(site) {
+        if s.size > 0 && site < s.addr + s.size {
+            out.push((s.addr, s.addr + s.size));
+        }
+    }
+    if let Some(r) = watch.payload_at(ram, site) {
+        out.push((r.text_start, r.text_end));
+    }
+    let old = watch.sites.iter().find(|s| s.start == site).map(|s| s.old);
+    if let Some(old) = old.filter(|o| o[0] == 0xe9) {
+        let rel = i32::from_le_bytes([old[1], old[2], old[3], old[4]]);
+        let target = (site + PATCH_LEN as u64).wrapping_add_signed(i64::from(rel));
+        if let Some(r) = watch.payload_at(ram, target) {
+            out.push((r.text_start, r.text_end));
+        }
+    }
+    out
+}
+
+/// At the store that opens `site`: a vCPU holding a return address or an
+/// interrupted RIP inside the code at risk. `current` is the writer's
+/// registers (vCPU `writer`, loaded in the engine); the others are parked.
+pub fn stack_hazard(
+    watch: &mut Watch,
+    ram: &Ram,
+    symbols: &SymbolTable,
+    vcpus: &[VcpuState],
+    writer: usize,
+    current: Parked,
+    site: u64,
+) -> Option<Finding> {
+    let ranges = ranges_at_risk(watch, ram, symbols, site);
+    if ranges.is_empty() {
+        return None;
+    }
+    for (w, s) in vcpus.iter().enumerate() {
+        if !s.started {
+            continue;
+        }
+        let p = if w == writer { current } else { s.parked };
+        // Guest code holds nothing of the hypervisor's but what its
+        // interrupt frames show.
+        let (rip, rbp) = if p.cs & 3 == 3 {
+            (0, 0)
+        } else {
+            (p.rip, p.rbp)
+        };
+        for h in held_addresses(ram, rip, rbp, &s.frames) {
+            if h.addr == 0 {
+                continue;
+            }
+            if let Some(&(start, end)) = ranges.iter().find(|&&(a, e)| (a..e).contains(&h.addr)) {
+                return Some(Finding::StackHazard {
+                    site,
+                    holder: w,
+                    addr: h.addr,
+                    interrupted: h.interrupted,
+                    start,
+                    end,
+                });
+            }
+        }
+    }
+    None
 }

@@ -3,6 +3,7 @@
 
 pub use abi::livepatch::*;
 
+use crate::hypercall::errno::EAGAIN;
 use crate::hypercall::{le_u32, nr, Guest, XEN_SYSCTL_INTERFACE_VERSION};
 use crate::machine::{Machine, MachineError};
 use crate::platform::{domain_window, DOMAIN_SIZE};
@@ -52,6 +53,9 @@ const LIST_PAGE: u32 = 32;
 pub const UPLOAD_AREA: u64 = 0x10000;
 /// Largest payload dom0 can hold in its memory window.
 pub const UPLOAD_AREA_SIZE: u64 = DOMAIN_SIZE - UPLOAD_AREA - 0x1000;
+
+/// How often `action_and_settle` asks whether the action is done.
+const POLL_NS: u64 = 100_000;
 
 /// Errors of the client (not of the hypercall, whose rc is returned).
 #[derive(Debug, thiserror::Error)]
@@ -166,9 +170,10 @@ impl<'m> Client<'m> {
         Ok(self.sysctl(OP_ACTION, &body, Some(name))?.0)
     }
 
-    /// ACTION, and when the hypervisor accepts it, lets the rendezvous run
-    /// for twice the timeout (as `xen-livepatch` sleeps), then GETs the
-    /// result. Returns the ACTION's rc and, when that was 0, the GET.
+    /// ACTION, and when the hypervisor accepts it, polls GET every 100 µs
+    /// of virtual time until the action is no longer pending, for at most
+    /// twice the timeout (as `xen-livepatch` waits). Returns the ACTION's
+    /// rc and, when that was 0, the last GET.
     pub fn action_and_settle(
         &mut self,
         name: &str,
@@ -185,8 +190,15 @@ impl<'m> Client<'m> {
         } else {
             timeout
         };
-        self.machine().run_for(2 * u64::from(timeout))?;
-        Ok((0, Some(self.get(name)?)))
+        let end = self.machine().now() + 2 * u64::from(timeout);
+        loop {
+            self.machine().run_for(POLL_NS)?;
+            let st = self.get(name)?;
+            let pending = matches!(st, Ok(s) if s.rc == -(EAGAIN as i32));
+            if !pending || self.machine().now() >= end {
+                return Ok((0, Some(st)));
+            }
+        }
     }
 
     /// One LIST page starting at `idx`; `Err(rc)` when the hypercall fails.

@@ -9,7 +9,7 @@ use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, UcHookId, Unicorn}
 
 use crate::board::{self, Board, BoardState, Stop};
 use crate::deliver;
-use crate::detect::{held_addresses, Finding, Watch, PATCH_LEN};
+use crate::detect::{Finding, Watch, PATCH_LEN};
 use crate::engine::{calibrate, uc, EngineError, SavedContext};
 use crate::image::Image;
 use crate::livepatch::REGIONS_SYMBOL;
@@ -250,6 +250,7 @@ impl Machine {
             scratch: None,
             block_insns: Default::default(),
             text: image.text.clone(),
+            symbols: image.symbols.clone(),
             st,
         };
         let mut engine =
@@ -846,17 +847,20 @@ impl Machine {
 
     fn round(&mut self, end: u64) -> Result<(), MachineError> {
         self.fire_due()?;
-        let st = &self.engine.get_data().st;
-        let in_window = !self.windows.is_empty()
-            && self
-                .windows
-                .covers(st.vcpus.iter().filter(|v| v.started).map(|v| v.parked.rip));
         let mut eligible = Vec::with_capacity(self.cfg.vcpus);
         self.eligible(&mut eligible);
         let st = &self.engine.get_data().st;
-        // Spinning that no preemption point can change: every eligible
-        // vCPU waits in a `pause` loop. Run coarse, backing off.
-        let all_spin = !eligible.is_empty() && eligible.iter().all(|&v| st.vcpus[v].spinning);
+        // Only vCPUs that can run race: a halted or held one inside a
+        // window does not hold it open.
+        let in_window = !self.windows.is_empty()
+            && self
+                .windows
+                .covers(eligible.iter().map(|&v| st.vcpus[v].parked.rip));
+        // Spinning that no preemption point can change: some eligible
+        // vCPU waits in a `pause` loop and at most one does not, so no two
+        // vCPUs race. Run coarse, backing off.
+        let racing = eligible.iter().filter(|&&v| !st.vcpus[v].spinning).count();
+        let all_spin = racing < 2 && racing < eligible.len();
         let fine = in_window && !all_spin;
         let quantum = if in_window && all_spin {
             self.backoff = (self.backoff * 2).clamp(64, self.cfg.quantum);
@@ -1121,13 +1125,13 @@ impl Machine {
         self.trace.mix(retired);
         self.trace.mix(parked.rip);
         self.log_fired(fired);
-        self.sites_opened(v)?;
+        self.sites_opened()?;
         Ok(end)
     }
 
     /// Patch sites whose write began in the last slot: hook their bytes
-    /// and check every vCPU's stack against the code being changed.
-    fn sites_opened(&mut self, writer: usize) -> Result<(), MachineError> {
+    /// (their stacks were checked by the write hook, at the store).
+    fn sites_opened(&mut self) -> Result<(), MachineError> {
         let opened = std::mem::take(&mut self.engine.get_data_mut().st.watch.opened);
         for site in opened {
             if self.hooked_sites.insert(site) {
@@ -1140,84 +1144,8 @@ impl Machine {
                     .ctl_remove_cache(from, to + 1)
                     .map_err(uc("remove cache"))?;
             }
-            if let Some(f) = self.stack_hazard(site) {
-                return Err(self.crash(writer, CrashReason::Detected(f), None));
-            }
         }
         Ok(())
-    }
-
-    /// Ranges at risk when `site` is written: the function holding it, and
-    /// the payload its old `jmp` led to (a revert).
-    fn ranges_at_risk(&mut self, site: u64) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        if let Some((s, _)) = self.image.symbols.lookup(site) {
-            if s.size > 0 && site < s.addr + s.size {
-                out.push((s.addr, s.addr + s.size));
-            }
-        }
-        let b = self.engine.get_data_mut();
-        if let Some(r) = b.st.watch.payload_at(&b.ram, site) {
-            out.push((r.text_start, r.text_end));
-        }
-        let old =
-            b.st.watch
-                .sites
-                .iter()
-                .find(|s| s.start == site)
-                .map(|s| s.old);
-        if let Some(old) = old.filter(|o| o[0] == 0xe9) {
-            let rel = i32::from_le_bytes([old[1], old[2], old[3], old[4]]);
-            let target = (site + PATCH_LEN as u64).wrapping_add_signed(i64::from(rel));
-            if let Some(r) = b.st.watch.payload_at(&b.ram, target) {
-                out.push((r.text_start, r.text_end));
-            }
-        }
-        out
-    }
-
-    fn stack_hazard(&mut self, site: u64) -> Option<Finding> {
-        if !self.cfg.detectors {
-            return None;
-        }
-        let ranges = self.ranges_at_risk(site);
-        if ranges.is_empty() {
-            return None;
-        }
-        let loaded = self.loaded;
-        let b = self.engine.get_data();
-        for (w, s) in b.st.vcpus.iter().enumerate() {
-            if !s.started {
-                continue;
-            }
-            let (rip, rbp, cs) = if w == loaded {
-                (
-                    board::reg(&self.engine, RegisterX86::RIP),
-                    board::reg(&self.engine, RegisterX86::RBP),
-                    board::reg(&self.engine, RegisterX86::CS),
-                )
-            } else {
-                (s.parked.rip, s.parked.rbp, s.parked.cs)
-            };
-            if cs & 3 == 3 && s.frames.is_empty() {
-                continue;
-            }
-            let (rip, rbp) = if cs & 3 == 3 { (0, 0) } else { (rip, rbp) };
-            for h in held_addresses(&b.ram, rip, rbp, &s.frames) {
-                if let Some(&(start, end)) = ranges.iter().find(|&&(a, e)| (a..e).contains(&h.addr))
-                {
-                    return Some(Finding::StackHazard {
-                        site,
-                        holder: w,
-                        addr: h.addr,
-                        interrupted: h.interrupted,
-                        start,
-                        end,
-                    });
-                }
-            }
-        }
-        None
     }
 
     /// Checks NMI/MCE accounting: every event delivered to a vCPU that is
