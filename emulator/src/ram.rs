@@ -197,11 +197,9 @@ pub struct RamBlock {
 // SAFETY: the block owns its mapping and bitmap exclusively; the fault
 // handler touches the bitmap only through atomics and the protections only
 // through `mprotect`, from any thread. Nothing is tied to the creating
-// thread.
+// thread. (Not `Sync` while the transitional `view` writes through `&self`;
+// without it `Sync` would be sound too.)
 unsafe impl Send for RamBlock {}
-// SAFETY: `&RamBlock` only reads guest RAM and loads bitmap atomics; every
-// mutation takes `&mut RamBlock`.
-unsafe impl Sync for RamBlock {}
 
 impl RamBlock {
     /// Maps `len` zeroed bytes, page aligned.

@@ -272,7 +272,7 @@ fn in_child(name: &str) -> bool {
 }
 
 /// Runs this test binary on test `name` alone, in child mode. A child
-/// that loops on a fault nobody handles is killed after 60 s.
+/// that loops on a fault nobody handles is killed after 20 s.
 fn run_child(name: &str) -> Output {
     let exe = std::env::current_exe().expect("test binary");
     let mut child = Command::new(exe)
@@ -287,7 +287,7 @@ fn run_child(name: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run child");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while child.try_wait().expect("wait for child").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -365,6 +365,29 @@ fn stack_overflow_still_reported() {
     assert_eq!(signal_of(&out), Some(libc::SIGABRT), "{err}");
     assert!(
         err.contains("thread 'deep'") && err.contains("has overflowed its stack"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_write_fault_in_tracked_block_is_not_swallowed() {
+    if in_child("non_write_fault_in_tracked_block_is_not_swallowed") {
+        let mut b = RamBlock::new(4 * PAGE_SIZE);
+        b.write(0, &[0xc3]).expect("ret"); // harmless if it did run
+        b.start_tracking().expect("arm");
+        eprintln!("jumping");
+        // SAFETY: none: guest RAM is not executable, so the call faults on
+        // the instruction fetch; that must kill the process, not loop.
+        let f: extern "C" fn() = unsafe { std::mem::transmute(b.as_ptr()) };
+        f();
+        eprintln!("survived");
+        return;
+    }
+    let out = run_child("non_write_fault_in_tracked_block_is_not_swallowed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(signal_of(&out), Some(libc::SIGSEGV), "{err}");
+    assert!(
+        err.contains("jumping") && !err.contains("survived"),
         "{err}"
     );
 }

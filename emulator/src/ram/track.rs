@@ -231,12 +231,35 @@ extern "C" fn on_segv(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) 
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler;
     // for SIGSEGV the fault address is the member to read.
     let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
-    if code != SEGV_ACCERR || !handle(addr) {
+    if code != SEGV_ACCERR || !is_write(ctx) || !handle(addr) {
         // SAFETY: forwarding the kernel's own arguments.
         unsafe { chain(sig, info, ctx) };
     }
     // SAFETY: as in `last_errno`.
     unsafe { *libc::__errno_location() = errno };
+}
+
+/// Whether the fault was a write: bit 1 of the x86 page-fault error code,
+/// which the kernel reports in the signal context. Only writes are ours;
+/// anything else (an instruction fetch from guest RAM, say) is a real
+/// fault, and unprotecting would only make it repeat forever.
+#[cfg(all(target_arch = "x86_64", target_env = "gnu"))]
+fn is_write(ctx: *mut c_void) -> bool {
+    const PF_WRITE: libc::greg_t = 1 << 1;
+    // SAFETY: the third argument of an SA_SIGINFO handler is the
+    // interrupted context, a valid `ucontext_t`.
+    let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
+    uc.uc_mcontext
+        .gregs
+        .get(libc::REG_ERR as usize)
+        .is_some_and(|err| err & PF_WRITE != 0)
+}
+
+/// Elsewhere the error code is not at hand: every access fault is taken
+/// for a write (pages of tracked blocks are never executed by the host).
+#[cfg(not(all(target_arch = "x86_64", target_env = "gnu")))]
+fn is_write(_ctx: *mut c_void) -> bool {
+    true
 }
 
 /// Handles a write to a tracked, write-protected page: sets its bit and
