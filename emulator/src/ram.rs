@@ -74,10 +74,6 @@ pub use legacy::Ram;
 /// Granularity of dirty tracking (the host page size, checked at runtime).
 pub const PAGE_SIZE: usize = 4096;
 
-/// Above this many dirty runs, restore re-protects the whole block with one
-/// `mprotect` instead of one per run (measured in `benches/benches/ram.rs`).
-const RUNS_FOR_ONE_PROTECT: usize = 64;
-
 /// Errors of RAM accesses from the host side.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RamError {
@@ -120,6 +116,13 @@ pub enum RamError {
 }
 
 impl RamError {
+    fn mprotect(errno: i32) -> RamError {
+        RamError::Os {
+            op: "mprotect",
+            errno,
+        }
+    }
+
     fn last_os(op: &'static str) -> RamError {
         RamError::Os {
             op,
@@ -477,8 +480,8 @@ impl RamBlock {
         self.slot.is_some() && self.baseline != 0 && self.baseline == snap.version
     }
 
-    /// Registers the block if needed, write-protects all of it and clears
-    /// every bit.
+    /// Registers the block if needed (checks the handler otherwise),
+    /// write-protects all of it and clears every bit.
     fn arm(&mut self) -> Result<(), RamError> {
         match self.slot {
             Some(_) => track::ensure_handler()?,
@@ -489,13 +492,14 @@ impl RamBlock {
                 self.slot = Some(unsafe { track::register(self.base(), self.len, bitmap) }?);
             }
         }
+        self.protect_all()
+    }
+
+    /// Write-protects all of RAM, then clears every bit (all pages clean).
+    fn protect_all(&self) -> Result<(), RamError> {
         // SAFETY: the whole mapping; no slice needs more than PROT_READ.
-        unsafe { track::protect(self.base(), self.len, libc::PROT_READ) }.map_err(|errno| {
-            RamError::Os {
-                op: "mprotect",
-                errno,
-            }
-        })?;
+        unsafe { track::protect(self.base(), self.len, libc::PROT_READ) }
+            .map_err(RamError::mprotect)?;
         for w in self.bits() {
             w.store(0, Ordering::Relaxed);
         }
@@ -536,12 +540,7 @@ impl RamBlock {
             return Ok(());
         }
         // SAFETY: the whole mapping.
-        unsafe { track::degrade(self.base(), self.len, self.bits()) }.map_err(|errno| {
-            RamError::Os {
-                op: "mprotect",
-                errno,
-            }
-        })
+        unsafe { track::degrade(self.base(), self.len, self.bits()) }.map_err(RamError::mprotect)
     }
 
     /// Runs of dirty pages, as byte ranges.
@@ -559,31 +558,20 @@ impl RamBlock {
 
     /// Calls `copy` for every run of dirty pages, then write-protects them
     /// again and clears their bits.
+    ///
+    /// One `mprotect` of the whole block re-protects them: the kernel skips
+    /// the parts that are read-only already and merges the rest back into
+    /// one mapping, and it is about twice as fast per page as one call per
+    /// run, from 1 to 1000 scattered pages (measured on the 2-core VM; PTE
+    /// changes dominate).
     fn sync_dirty(&self, mut copy: impl FnMut(Range<usize>)) -> Result<(), RamError> {
-        let runs: Vec<Range<usize>> = self.dirty_runs().collect();
-        for run in &runs {
-            copy(run.clone());
+        let mut any = false;
+        for run in self.dirty_runs() {
+            copy(run);
+            any = true;
         }
-        let ro = |addr: usize, len: usize| {
-            // SAFETY: a part of the mapping; slices need only PROT_READ.
-            unsafe { track::protect(addr, len, libc::PROT_READ) }.map_err(|errno| RamError::Os {
-                op: "mprotect",
-                errno,
-            })
-        };
-        if runs.len() > RUNS_FOR_ONE_PROTECT {
-            ro(self.base(), self.len)?;
-        } else {
-            for run in &runs {
-                ro(self.base() + run.start, run.len())?;
-            }
-        }
-        for run in &runs {
-            for page in run.start / PAGE_SIZE..run.end / PAGE_SIZE {
-                if let Some(w) = self.bits().get(page / 64) {
-                    w.fetch_and(!(1u64 << (page % 64)), Ordering::Relaxed);
-                }
-            }
+        if any {
+            self.protect_all()?;
         }
         Ok(())
     }
