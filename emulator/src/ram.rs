@@ -20,6 +20,24 @@
 //! read-only. Bits are set before a page is unprotected and cleared only
 //! after it is protected again.
 //!
+//! # Use
+//!
+//! ```
+//! use emulator::ram::{RamBlock, PAGE_SIZE};
+//! let mut ram = RamBlock::try_new(16 * PAGE_SIZE)?;
+//! ram.write(0x1000, b"boot")?; // load the image (untracked: all dirty)
+//! // Here the machine maps `ram.as_ptr()` into the engine.
+//! let mut snap = ram.snapshot()?; // copies all of RAM, arms tracking
+//! ram.write_u32(0x5000, 7)?; // or any store by the engine
+//! assert_eq!(ram.dirty_pages().collect::<Vec<_>>(), [5]);
+//! ram.restore_from(&snap)?; // copies page 5 back, re-protects it
+//! assert_eq!(ram.read_u32(0x5000)?, 0);
+//! ram.write(0x2000, b"x")?;
+//! ram.refresh_snapshot(&mut snap)?; // copies page 2 into `snap`
+//! assert_eq!(snap.as_bytes()[0x2000], b'x');
+//! # Ok::<(), emulator::ram::RamError>(())
+//! ```
+//!
 //! # Snapshots
 //!
 //! A [`RamSnapshot`] carries a version: a process-wide unique id for its
@@ -49,8 +67,10 @@
 //! # Kernel behaviours relied on (Linux)
 //!
 //! A store to a PROT_READ private anonymous page raises SIGSEGV with
-//! `si_code == SEGV_ACCERR` and `si_addr` inside the page, and returning
-//! from the handler re-executes the store. `mprotect` is usable in a
+//! `si_code == SEGV_ACCERR`, `si_addr` inside the page and the write bit
+//! set in the x86 page-fault error code of the signal context (other
+//! access faults are not ours and are passed on), and returning from the
+//! handler re-executes the store. `mprotect` is usable in a
 //! signal handler (it is a plain system call). Unicorn (QEMU softmmu)
 //! installs no SIGSEGV handler; the tracking tests check it. A syscall
 //! that writes into a protected page (`read(2)` into guest RAM) fails with
