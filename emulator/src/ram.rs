@@ -169,8 +169,9 @@ fn next_version() -> u64 {
 /// A copy of all of guest RAM, restorable with [`RamBlock::restore_from`].
 ///
 /// Cloning keeps the version (same contents); any change of contents gives
-/// a new one (module docs).
-#[derive(Clone)]
+/// a new one (module docs). The default is empty, to be filled by
+/// [`RamBlock::refresh_snapshot`].
+#[derive(Clone, Default)]
 pub struct RamSnapshot {
     version: u64,
     data: Box<[u8]>,
@@ -417,22 +418,25 @@ impl RamBlock {
 
     /// Copies all of RAM into a new snapshot and arms tracking against it.
     pub fn snapshot(&mut self) -> Result<RamSnapshot, RamError> {
-        let mut snap = RamSnapshot {
-            version: 0,
-            data: self.contents().into(),
-        };
-        self.arm()?;
-        snap.version = next_version();
-        self.baseline = snap.version;
+        let mut snap = RamSnapshot::default();
+        self.refresh_snapshot(&mut snap)?;
         Ok(snap)
     }
 
-    /// Brings `snap` up to the current contents of RAM, reusing its buffer:
-    /// only the dirty pages if `snap` is the baseline, all of RAM
-    /// otherwise. Afterwards `snap` (with a new version) is the baseline.
+    /// Brings `snap` up to the current contents of RAM, reusing its buffer
+    /// (`snapshot_into`): only the dirty pages if `snap` is the baseline,
+    /// all of RAM otherwise (reallocating if its size differs, as for an
+    /// empty [`RamSnapshot::default`]). Afterwards `snap`, with a new
+    /// version, is the baseline and tracking is armed. After an error the
+    /// contents of `snap` are unspecified (but restoring it is consistent
+    /// with them) and the block has no baseline.
     pub fn refresh_snapshot(&mut self, snap: &mut RamSnapshot) -> Result<(), RamError> {
-        self.check_snapshot(snap)?;
-        if self.is_baseline(snap) {
+        let incremental = self.is_baseline(snap);
+        // Renamed before any change: no block may take the old contents
+        // for these bytes.
+        snap.version = next_version();
+        self.baseline = 0;
+        if incremental {
             let base = self.ptr.as_ptr();
             self.sync_dirty(|run| {
                 // SAFETY: `run` lies inside both the mapping and the
@@ -447,20 +451,33 @@ impl RamBlock {
                 }
             })?;
         } else {
-            snap.data.copy_from_slice(self.contents());
+            if snap.data.len() == self.len {
+                snap.data.copy_from_slice(self.contents());
+            } else {
+                snap.data = self.contents().into();
+            }
             self.arm()?;
         }
-        snap.version = next_version();
         self.baseline = snap.version;
         Ok(())
     }
 
     /// Makes RAM equal to `snap`: copies back only the dirty pages if
     /// `snap` is the baseline, all of RAM otherwise. Tracking is armed
-    /// afterwards with `snap` as the baseline.
+    /// afterwards with `snap` as the baseline. After an error the contents
+    /// of RAM are unspecified and the block has no baseline (the next
+    /// restore copies everything).
     pub fn restore_from(&mut self, snap: &RamSnapshot) -> Result<(), RamError> {
-        self.check_snapshot(snap)?;
-        if self.is_baseline(snap) {
+        if snap.data.len() != self.len {
+            return Err(RamError::SnapshotSize {
+                expected: self.len,
+                got: snap.data.len(),
+            });
+        }
+        let incremental = self.is_baseline(snap);
+        // Until it succeeds, the clean pages agree with nothing.
+        self.baseline = 0;
+        if incremental {
             let base = self.ptr.as_ptr();
             self.sync_dirty(|run| {
                 // SAFETY: `run` lies inside both the mapping (its dirty
@@ -483,17 +500,6 @@ impl RamBlock {
         }
         self.baseline = snap.version;
         Ok(())
-    }
-
-    fn check_snapshot(&self, snap: &RamSnapshot) -> Result<(), RamError> {
-        if snap.data.len() == self.len {
-            Ok(())
-        } else {
-            Err(RamError::SnapshotSize {
-                expected: self.len,
-                got: snap.data.len(),
-            })
-        }
     }
 
     fn is_baseline(&self, snap: &RamSnapshot) -> bool {

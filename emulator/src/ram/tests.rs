@@ -70,8 +70,17 @@ fn range_and_size_errors() {
         expected: 4 * PAGE_SIZE,
         got: 8 * PAGE_SIZE,
     };
-    assert_eq!(b.restore_from(&snap), Err(wrong.clone()));
-    assert_eq!(b.refresh_snapshot(&mut snap), Err(wrong));
+    assert_eq!(b.restore_from(&snap), Err(wrong));
+    assert!(b.restore_from(&RamSnapshot::default()).is_err());
+    // Refreshing a snapshot of another size (or an empty one) re-sizes it.
+    b.write(0x1234, &[9]).expect("write");
+    b.refresh_snapshot(&mut snap).expect("refresh resizes");
+    assert_eq!(snap.len(), 4 * PAGE_SIZE);
+    assert!(snap.as_bytes() == b.contents());
+    let mut empty = RamSnapshot::default();
+    assert!(empty.is_empty());
+    b.refresh_snapshot(&mut empty).expect("refresh fills");
+    assert!(empty.as_bytes() == b.contents());
 }
 
 #[test]
