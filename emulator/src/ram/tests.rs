@@ -401,6 +401,38 @@ fn non_write_fault_in_tracked_block_is_not_swallowed() {
     );
 }
 
+#[test]
+fn registry_fills_up_and_slots_are_reused() {
+    if in_child("registry_fills_up_and_slots_are_reused") {
+        let mut blocks: Vec<RamBlock> = (0..track::MAX_TRACKED)
+            .map(|_| {
+                let mut b = RamBlock::new(PAGE_SIZE);
+                b.start_tracking().expect("a free slot");
+                b
+            })
+            .collect();
+        let mut extra = RamBlock::new(PAGE_SIZE);
+        assert_eq!(extra.start_tracking(), Err(RamError::TooManyTracked));
+        assert!(!extra.is_tracking());
+        blocks.truncate(track::MAX_TRACKED - 1);
+        extra.start_tracking().expect("the freed slot");
+        raw_store(&mut extra, 0, 1);
+        for b in &mut blocks {
+            raw_store(b, 0, 2);
+            assert_eq!(dirty(b), vec![0]);
+        }
+        assert_eq!(dirty(&extra), vec![0]);
+        return;
+    }
+    let out = run_child("registry_fills_up_and_slots_are_reused");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
+
 /// Faults the previous handler saw, and the last address.
 static PREV_FAULTS: AtomicUsize = AtomicUsize::new(0);
 static PREV_ADDR: AtomicUsize = AtomicUsize::new(0);
