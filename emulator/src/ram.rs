@@ -188,7 +188,7 @@ impl RamSnapshot {
         self.data.len()
     }
 
-    /// Whether the snapshot is empty (never: RAM is never empty).
+    /// Whether the snapshot is empty (only the default, never filled).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
@@ -209,8 +209,8 @@ pub struct RamBlock {
     len: usize,
     /// One bit per page: written since the baseline (all set while tracking
     /// is not armed). Shared with the fault handler through the registry,
-    /// hence a raw allocation (`Box::into_raw`) rather than a `Box` that
-    /// moves with the block.
+    /// hence a raw allocation (`Box::leak`, freed in `Drop`) rather than a
+    /// `Box`, whose moves would assert unique access.
     bitmap: NonNull<[AtomicU64]>,
     /// Registry slot while tracking is armed (then until drop).
     slot: Option<usize>,
@@ -439,9 +439,9 @@ impl RamBlock {
         if incremental {
             let base = self.ptr.as_ptr();
             self.sync_dirty(|run| {
-                // SAFETY: `run` lies inside both the mapping and the
-                // equally long snapshot buffer, which is a separate
-                // allocation.
+                // SAFETY: `run` lies inside the mapping and inside the
+                // snapshot buffer, which, being the baseline, was filled
+                // from this block and is as long; a separate allocation.
                 unsafe {
                     ptr::copy_nonoverlapping(
                         base.add(run.start),
@@ -480,9 +480,11 @@ impl RamBlock {
         if incremental {
             let base = self.ptr.as_ptr();
             self.sync_dirty(|run| {
-                // SAFETY: `run` lies inside both the mapping (its dirty
-                // pages are writable) and the snapshot buffer; `&mut self`
-                // excludes slices of RAM, so they do not overlap.
+                // SAFETY: `run` lies inside the mapping and the equally long
+                // snapshot buffer (checked above); `&mut self` excludes
+                // slices of RAM, so they do not overlap. Dirty pages are
+                // writable (one still protected would fault and be
+                // unprotected by the handler).
                 unsafe {
                     ptr::copy_nonoverlapping(
                         snap.data.as_ptr().add(run.start),
