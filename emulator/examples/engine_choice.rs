@@ -31,14 +31,14 @@ fn code() -> Vec<u8> {
 fn engine(ram: &RamBlock) -> Unicorn<'static, ()> {
     let mut u = Unicorn::new(Arch::X86, Mode::MODE_64).expect("open");
     // SAFETY: the block outlives every engine of this program (dropped last).
-    unsafe { u.mem_map_ptr(0, RAM, Prot::ALL, ram.view().as_ptr().cast()) }.expect("map");
+    unsafe { u.mem_map_ptr(0, RAM, Prot::ALL, ram.as_ptr().cast()) }.expect("map");
     u.reg_write(RegisterX86::RIP, CODE).expect("rip");
     u
 }
 
 fn main() {
-    let ram = RamBlock::new(RAM as usize);
-    ram.view().write(CODE, &code()).expect("code");
+    let mut ram = RamBlock::new(RAM as usize);
+    ram.write(CODE, &code()).expect("code");
     // The floor of single-stepping: one counted emu_start per instruction.
     let mut u = engine(&ram);
     let steps = 1_000_000;

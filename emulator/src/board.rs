@@ -13,7 +13,7 @@ use crate::detect::{Finding, Watch};
 use crate::engine::{Calibration, EngineError, SavedContext};
 use crate::image::SymbolTable;
 use crate::platform::*;
-use crate::ram::Ram;
+use crate::ram::RamBlock;
 use crate::trigger::{Action, Fired, Triggers};
 use crate::vcpu::VcpuState;
 
@@ -81,8 +81,9 @@ pub struct BoardState {
 
 /// The data attached to the engine.
 pub struct Board {
-    /// Guest RAM.
-    pub ram: Ram,
+    /// Guest RAM (the engine maps it; Unicorn closes before its data is
+    /// dropped, so the mapping outlives every engine access).
+    pub ram: RamBlock,
     /// Offsets in saved contexts.
     pub calib: Calibration,
     /// Scratch context for fault bookkeeping (taken while in use).
@@ -100,8 +101,12 @@ pub struct Board {
 }
 
 impl Cpu for Board {
-    fn ram(&self) -> &Ram {
+    fn ram(&self) -> &RamBlock {
         &self.ram
+    }
+
+    fn ram_mut(&mut self) -> &mut RamBlock {
+        &mut self.ram
     }
 
     fn calibration(&self) -> Calibration {
@@ -368,7 +373,7 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
     st.slot_used += n;
 }
 
-fn count_insns(ram: &Ram, addr: u64, size: u32) -> u64 {
+fn count_insns(ram: &RamBlock, addr: u64, size: u32) -> u64 {
     let mut code = vec![0u8; size as usize];
     if ram.read(addr, &mut code).is_err() {
         return 1;

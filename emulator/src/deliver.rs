@@ -6,13 +6,15 @@
 use unicorn_engine::{RegisterX86, Unicorn};
 
 use crate::engine::{read_mmr, Calibration, EngineError, SavedContext};
-use crate::ram::{Ram, RamError};
+use crate::ram::{RamBlock, RamError};
 use crate::vcpu::{Frame, Irq, VcpuState};
 
 /// What delivery needs from the data attached to the engine.
 pub trait Cpu {
     /// Guest RAM.
-    fn ram(&self) -> &Ram;
+    fn ram(&self) -> &RamBlock;
+    /// Guest RAM, to write.
+    fn ram_mut(&mut self) -> &mut RamBlock;
     /// Offsets found by calibration.
     fn calibration(&self) -> Calibration;
     /// The scratch context (taken while in use).
@@ -155,7 +157,7 @@ pub fn deliver<D: Cpu>(u: &mut Unicorn<D>, vector: u8, kind: Kind) -> Result<(),
         frame.extend_from_slice(&v.to_le_bytes());
     }
     let new_rsp = (stack & !0xf) - frame.len() as u64;
-    u.get_data().ram().write(new_rsp, &frame)?;
+    u.get_data_mut().ram_mut().write(new_rsp, &frame)?;
     let rbp = reg(u, RegisterX86::RBP)?;
     let at = new_rsp + frame.len() as u64 - 40;
     let v = u.get_data_mut().vcpu();

@@ -23,7 +23,7 @@ use crate::livepatch::{
     REGION_FREED, REGION_LOADED,
 };
 use crate::platform::RAM_SIZE;
-use crate::ram::Ram;
+use crate::ram::RamBlock as Ram;
 use crate::vcpu::{Frame, Irq, Parked, VcpuState};
 
 /// Bytes of a patch site: the 5-byte `jmp rel32`.

@@ -15,7 +15,7 @@ use crate::image::Image;
 use crate::livepatch::REGIONS_SYMBOL;
 use crate::log::{Blob, Divergence, Entry, Header, ScheduleLog, LOG_VERSION};
 use crate::platform::*;
-use crate::ram::{RamBlock, RamError};
+use crate::ram::{RamBlock, RamError, RamSnapshot, PAGE_SIZE};
 use crate::report::{self, Crash, CrashReason, Deadlock};
 use crate::sched::{SchedError, Scheduler, Strategy, View};
 use crate::trigger::{Action, Trigger, TriggerId, When};
@@ -150,7 +150,7 @@ pub type Regs = CpuUserRegs;
 
 /// A whole-machine snapshot: RAM, every vCPU and device, the scheduler.
 pub struct Snapshot {
-    ram: Vec<u8>,
+    ram: RamSnapshot,
     contexts: Vec<Vec<u8>>,
     st: BoardState,
     sched: Box<dyn Scheduler>,
@@ -184,9 +184,7 @@ enum SlotEnd {
 
 /// The machine.
 pub struct Machine {
-    // Declared before `_ram`: the engine must be dropped first.
     engine: Unicorn<'static, Board>,
-    _ram: RamBlock,
     image: Image,
     cfg: Config,
     contexts: Vec<SavedContext>,
@@ -222,8 +220,7 @@ impl Machine {
             return Err(MachineError::Cmdline(cfg.cmdline.len()));
         }
         let calib = calibrate()?;
-        let ram_block = RamBlock::new(RAM_SIZE as usize);
-        let ram = ram_block.view();
+        let mut ram = RamBlock::try_new(RAM_SIZE as usize)?;
         ram.write(IMAGE_BASE, &image.flat)?;
         let info = BootInfo {
             magic: BOOT_INFO_MAGIC,
@@ -255,9 +252,12 @@ impl Machine {
         };
         let mut engine =
             Unicorn::new_with_data(Arch::X86, Mode::MODE_64, board).map_err(uc("open"))?;
-        // SAFETY: the block is RAM_SIZE bytes, page aligned, and outlives
-        // the engine (field order in `Machine`).
-        unsafe { engine.mem_map_ptr(0, RAM_SIZE, Prot::ALL, ram.as_ptr().cast()) }
+        let base = engine.get_data().ram.as_ptr();
+        // SAFETY: the block is RAM_SIZE bytes, page aligned, and owned by
+        // the engine's data, which Unicorn drops only after closing the
+        // engine; host accesses borrow the block through the engine, so
+        // none is alive while `emu_start` runs.
+        unsafe { engine.mem_map_ptr(0, RAM_SIZE, Prot::ALL, base.cast()) }
             .map_err(uc("map RAM"))?;
         engine.get_data_mut().scratch = Some(SavedContext::new(&engine)?);
         engine
@@ -334,7 +334,6 @@ impl Machine {
         };
         Ok(Machine {
             engine,
-            _ram: ram_block,
             sched: strategy.build(cfg.vcpus)?,
             image,
             cfg,
@@ -397,7 +396,7 @@ impl Machine {
     }
 
     /// Guest RAM.
-    pub fn ram(&self) -> &crate::ram::Ram {
+    pub fn ram(&self) -> &RamBlock {
         &self.engine.get_data().ram
     }
 
@@ -695,7 +694,7 @@ impl Machine {
     /// The host writes guest memory (a mailbox request, a payload): logged,
     /// so a replay repeats it.
     pub fn host_write(&mut self, addr: u64, data: &[u8]) -> Result<(), MachineError> {
-        self.ram().write(addr, data)?;
+        self.engine.get_data_mut().ram.write(addr, data)?;
         self.record(Entry::Write {
             round: self.round_no(),
             addr,
@@ -1223,7 +1222,7 @@ impl Machine {
     /// Takes a snapshot of the whole machine.
     pub fn snapshot(&mut self) -> Result<Snapshot, MachineError> {
         let mut snap = Snapshot {
-            ram: Vec::new(),
+            ram: RamSnapshot::default(),
             contexts: Vec::new(),
             st: BoardState::default(),
             sched: self.sched.clone_box(),
@@ -1243,8 +1242,10 @@ impl Machine {
     /// time, no 64 MiB allocation (about 10x faster).
     pub fn snapshot_into(&mut self, snap: &mut Snapshot) -> Result<(), MachineError> {
         self.contexts[self.loaded].save(&self.engine)?;
-        snap.ram.clear();
-        snap.ram.extend_from_slice(self.ram().contents());
+        self.engine
+            .get_data_mut()
+            .ram
+            .refresh_snapshot(&mut snap.ram)?;
         snap.contexts.resize_with(self.contexts.len(), Vec::new);
         for (dst, c) in snap.contexts.iter_mut().zip(&self.contexts) {
             dst.clear();
@@ -1271,7 +1272,22 @@ impl Machine {
                 found: snap.contexts.len(),
             });
         }
-        self.ram().restore(&snap.ram)?;
+        // Code pages the run wrote lose their translations; the others
+        // keep theirs (their bytes did not change).
+        let code: Vec<u64> = {
+            let b = self.engine.get_data();
+            b.ram
+                .dirty_pages()
+                .map(|p| (p * PAGE_SIZE) as u64)
+                .filter(|&a| self.code_page(a))
+                .collect()
+        };
+        self.engine.get_data_mut().ram.restore_from(&snap.ram)?;
+        for a in code {
+            self.engine
+                .ctl_remove_cache(a, a + PAGE_SIZE as u64)
+                .map_err(uc("remove cache"))?;
+        }
         for (c, bytes) in self.contexts.iter_mut().zip(&snap.contexts) {
             c.bytes_mut().copy_from_slice(bytes);
         }
@@ -1287,11 +1303,20 @@ impl Machine {
         self.log.truncate(snap.log_len);
         self.loaded = snap.st.current;
         self.contexts[self.loaded].restore(&self.engine)?;
-        self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
         self.engine.ctl_flush_tlb().map_err(uc("flush tlb"))?;
-        self.exact_mode = false;
         self.broke = false;
         Ok(())
+    }
+
+    /// Whether the page at `a` may hold code: image text, the payload area.
+    fn code_page(&self, a: u64) -> bool {
+        let end = a + PAGE_SIZE as u64;
+        let lp = (LIVEPATCH_BASE, LIVEPATCH_BASE + LIVEPATCH_SIZE);
+        self.image
+            .text
+            .iter()
+            .chain(std::iter::once(&lp))
+            .any(|&(s, e)| a < e && end > s)
     }
 
     /// A hash of the whole run so far: the schedule, every vCPU's registers

@@ -79,7 +79,6 @@
 //! the mapping; if `mprotect` fails (`vm.max_map_count`), the block falls
 //! back to "everything dirty", which stays correct.
 
-mod legacy;
 mod track;
 
 #[cfg(test)]
@@ -88,8 +87,6 @@ mod tests;
 use std::ops::Range;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-pub use legacy::Ram;
 
 /// Granularity of dirty tracking (the host page size, checked at runtime).
 pub const PAGE_SIZE: usize = 4096;
@@ -221,8 +218,7 @@ pub struct RamBlock {
 // SAFETY: the block owns its mapping and bitmap exclusively; the fault
 // handler touches the bitmap only through atomics and the protections only
 // through `mprotect`, from any thread. Nothing is tied to the creating
-// thread. (Not `Sync` while the transitional `view` writes through `&self`;
-// without it `Sync` would be sound too.)
+// thread.
 unsafe impl Send for RamBlock {}
 
 impl RamBlock {
@@ -309,12 +305,6 @@ impl RamBlock {
     /// module docs for what mapping it into an engine requires).
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
-    }
-
-    /// TRANSITIONAL copyable view for the current machine code; see
-    /// [`Ram`].
-    pub fn view(&self) -> Ram {
-        Ram::new(self.ptr.as_ptr(), self.len)
     }
 
     fn bits(&self) -> &[AtomicU64] {

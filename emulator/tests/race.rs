@@ -326,7 +326,7 @@ fn executing_a_site_the_host_scribbled_on_is_foreign_bytes() {
     let done = m.run_until(50_000_000, |m| m.ram().read_u64(0x9008) == Ok(1));
     assert_eq!(finding(done), None);
     // Neither `mov $1, %eax` nor `jmp g`.
-    m.ram().write(f + 1, &[0x90, 0x90]).expect("ram");
+    m.host_write(f + 1, &[0x90, 0x90]).expect("ram");
     let r = m.run_for(1_000_000).map(|_| true);
     match finding(r) {
         Some((1, Finding::ForeignBytes { site, .. })) => assert_eq!(site, f),
@@ -453,7 +453,7 @@ fn execution_in_a_reverted_or_unloaded_payload_is_named() {
     let img = common::asm_image("payload", PAYLOAD);
     for (state, want) in [(1u64, "exec-after-revert"), (4, "exec-after-unload")] {
         let mut m = Machine::new(img.clone(), Config::new(2, 1)).expect("machine");
-        m.ram().write_u64(0x9020, state).expect("ram");
+        m.host_write(0x9020, &state.to_le_bytes()).expect("ram");
         let r = m.run_until(50_000_000, |_| false);
         match finding(r) {
             Some((1, f)) => {
@@ -472,7 +472,7 @@ fn execution_in_a_reverted_or_unloaded_payload_is_named() {
     }
     // Applied throughout: silent.
     let mut m = Machine::new(img, Config::new(2, 1)).expect("machine");
-    m.ram().write_u64(0x9020, 3).expect("ram");
+    m.host_write(0x9020, &3u64.to_le_bytes()).expect("ram");
     assert_eq!(finding(m.run_for(20_000_000).map(|_| true)), None);
 }
 
@@ -534,7 +534,8 @@ fn an_nmi_delivered_and_not_handled_is_lost() {
     let img = common::asm_image("nmi", NMI);
     for counts in [true, false] {
         let mut m = Machine::new(img.clone(), Config::new(1, 1)).expect("machine");
-        m.ram().write_u64(0x9000, u64::from(counts)).expect("ram");
+        m.host_write(0x9000, &u64::from(counts).to_le_bytes())
+            .expect("ram");
         m.run_for(100_000).expect("run");
         m.inject_now(0, Irq::Nmi).expect("inject");
         let r = m.run_for(100_000).map(|_| true);
@@ -633,7 +634,7 @@ fn triggers_fire_across_vcpus_on_the_nth_visit_and_on_writes() {
 fn a_held_vcpu_still_takes_an_nmi_and_stays_held() {
     let img = common::asm_image("held_nmi", NMI);
     let mut m = Machine::new(img, Config::new(1, 1)).expect("machine");
-    m.ram().write_u64(0x9000, 1).expect("ram");
+    m.host_write(0x9000, &1u64.to_le_bytes()).expect("ram");
     m.run_for(100_000).expect("run");
     let until = m.now() + 1_000_000;
     m.hold_vcpu(0, until).expect("hold");

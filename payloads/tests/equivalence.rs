@@ -195,7 +195,7 @@ fn console_writes(o: &mut Obs<'_>) {
                     }
                 })
                 .collect();
-            m.ram().write(at, &text)?;
+            m.host_write(at, &text)?;
             // Past the text (100000 bytes) the window holds zeros, which
             // the console drops.
             Guest::new(m, 2)
