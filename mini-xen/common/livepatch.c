@@ -2109,5 +2109,6 @@ static void livepatch_printall(unsigned char key)
 void livepatch_init(void)
 {
     arch_livepatch_init();
+    livepatch_sig_init();
     register_keyhandler('x', livepatch_printall, "print livepatch info");
 }

@@ -25,6 +25,9 @@ void check_for_livepatch_work(void);
 
 void livepatch_init(void);
 
+/* Payload signatures (common/livepatch_sig.c). */
+void livepatch_sig_init(void);
+
 /* XEN_SYSCTL_livepatch_op, called with the sysctl lock held. */
 int livepatch_op(struct xen_sysctl_livepatch_op *op);
 
