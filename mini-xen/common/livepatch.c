@@ -1176,8 +1176,13 @@ static int livepatch_upload(struct xen_sysctl_livepatch_upload *upload)
     }
     else
     {
+        size_t len = upload->size;
+
         strlcpy(data->name, n, sizeof(data->name));
-        rc = load_payload_data(data, raw, upload->size);
+        /* Before anything of the payload is parsed. */
+        rc = livepatch_verify_signature(n, raw, &len);
+        if ( !rc )
+            rc = load_payload_data(data, raw, len);
         if ( !rc )
         {
             data->state = LIVEPATCH_STATE_CHECKED;

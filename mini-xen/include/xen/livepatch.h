@@ -28,6 +28,16 @@ void livepatch_init(void);
 /* Payload signatures (common/livepatch_sig.c). */
 void livepatch_sig_init(void);
 
+/*
+ * Checks the signature note at the end of the @*len bytes at @raw before
+ * anything else of the payload is read.  0: signed with the built-in key,
+ * and *len is cut to the ELF part.  -EACCES (one console line naming
+ * @name and the reason): no note, an unsupported version or algorithm,
+ * another key, or a bad signature.
+ */
+int livepatch_verify_signature(const char *name, const void *raw,
+                               size_t *len);
+
 /* XEN_SYSCTL_livepatch_op, called with the sysctl lock held. */
 int livepatch_op(struct xen_sysctl_livepatch_op *op);
 
