@@ -15,6 +15,8 @@ pub const OP_GET: u32 = 1;
 pub const OP_LIST: u32 = 2;
 /// `XEN_SYSCTL_LIVEPATCH_ACTION`.
 pub const OP_ACTION: u32 = 3;
+/// `XEN_SYSCTL_LIVEPATCH_SIGNATURE` (mini-xen's): the signature policy.
+pub const OP_SIGNATURE: u32 = 4;
 /// `LIVEPATCH_STATE_CHECKED`.
 pub const STATE_CHECKED: u32 = 1;
 /// `LIVEPATCH_STATE_APPLIED`.
@@ -46,6 +48,63 @@ pub const SIG_NOTE_SIZE: usize = std::mem::size_of::<SignatureNote>();
 /// Where the signature starts inside the note: the signed message is the
 /// file up to here.
 pub const SIG_OFFSET: usize = std::mem::offset_of!(SignatureNote, signature);
+
+/// `livepatch-signature=` on the hypervisor command line
+/// (`LIVEPATCH_SIG_MODE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureMode {
+    /// Not checked.
+    Off = 0,
+    /// Checked; a failure is logged and the payload loads.
+    Warn = 1,
+    /// Checked; a failure refuses the upload with -EACCES.
+    Enforce = 2,
+}
+
+impl SignatureMode {
+    /// The mode with ABI value `v`.
+    pub fn from_abi(v: u32) -> Option<SignatureMode> {
+        match v {
+            0 => Some(SignatureMode::Off),
+            1 => Some(SignatureMode::Warn),
+            2 => Some(SignatureMode::Enforce),
+            _ => None,
+        }
+    }
+
+    /// The command-line word.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureMode::Off => "off",
+            SignatureMode::Warn => "warn",
+            SignatureMode::Enforce => "enforce",
+        }
+    }
+}
+
+/// `struct xen_sysctl_livepatch_signature` (every field OUT).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenSysctlLivepatchSignature {
+    /// `LIVEPATCH_SIG_MODE_*`.
+    pub mode: u32,
+    /// `LIVEPATCH_SIG_ALG_*` of the built-in key.
+    pub algorithm: u8,
+    /// Zero.
+    pub pad: [u8; 3],
+    /// Key id of the built-in key.
+    pub key_id: [u8; SIG_KEY_ID_SIZE],
+}
+
+impl Wire for XenSysctlLivepatchSignature {
+    fn put(&self, out: &mut [u8], at: usize) {
+        use std::mem::offset_of;
+        put(out, at + offset_of!(Self, mode), &self.mode.to_le_bytes());
+        put(out, at + offset_of!(Self, algorithm), &[self.algorithm]);
+        put(out, at + offset_of!(Self, pad), &self.pad);
+        put(out, at + offset_of!(Self, key_id), &self.key_id);
+    }
+}
 
 /// `struct livepatch_signature_note`: the last bytes of a signed payload.
 #[repr(C)]
@@ -356,6 +415,7 @@ pub const OP_AT: usize = 8;
 pub const UNION_AT: usize = OP_AT + std::mem::size_of::<XenSysctlLivepatchOpHead>();
 
 const _: () = assert!(UNION_AT + OP_UNION_SIZE <= crate::hypercall::XEN_SYSCTL_SIZE);
+const _: () = assert!(std::mem::size_of::<XenSysctlLivepatchSignature>() <= OP_UNION_SIZE);
 
 #[cfg(test)]
 mod tests {
@@ -405,6 +465,20 @@ mod tests {
             define(&h, "LIVEPATCH_ACTION_APPLY_NODEPS"),
             u64::from(ACTION_APPLY_NODEPS)
         );
+        assert_eq!(
+            define(&h, "XEN_SYSCTL_LIVEPATCH_SIGNATURE"),
+            u64::from(OP_SIGNATURE)
+        );
+        for m in [
+            SignatureMode::Off,
+            SignatureMode::Warn,
+            SignatureMode::Enforce,
+        ] {
+            let name = format!("LIVEPATCH_SIG_MODE_{}", m.name().to_uppercase());
+            assert_eq!(define(&h, &name), m as u64);
+            assert_eq!(SignatureMode::from_abi(m as u32), Some(m));
+        }
+        assert_eq!(SignatureMode::from_abi(3), None);
         assert_eq!(
             define(&h, "LIVEPATCH_SIG_NOTE_TYPE"),
             u64::from(SIG_NOTE_TYPE)
@@ -490,6 +564,10 @@ mod tests {
                     &[
                         "name", "new_addr", "old_addr", "new_size", "old_size", "version", "expect",
                     ],
+                ),
+                (
+                    "struct xen_sysctl_livepatch_signature",
+                    &["mode", "algorithm", "pad", "key_id"],
                 ),
                 (
                     "struct livepatch_signature_note",
@@ -678,6 +756,26 @@ mod tests {
             ),
         ];
         let note: Vec<(&str, usize)> = vec![
+            (
+                "struct xen_sysctl_livepatch_signature",
+                size_of::<XenSysctlLivepatchSignature>(),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.mode",
+                offset_of!(XenSysctlLivepatchSignature, mode),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.algorithm",
+                offset_of!(XenSysctlLivepatchSignature, algorithm),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.pad",
+                offset_of!(XenSysctlLivepatchSignature, pad),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.key_id",
+                offset_of!(XenSysctlLivepatchSignature, key_id),
+            ),
             (
                 "struct livepatch_signature_note",
                 size_of::<SignatureNote>(),

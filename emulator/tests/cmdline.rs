@@ -6,14 +6,12 @@ mod common;
 
 use common::{console, ok, run};
 use emulator::hypercall::Guest;
-use emulator::{Config, Machine};
+use emulator::Machine;
 
 const MS: u64 = 1_000_000;
 
 fn boot_with(vcpus: usize, cmdline: &str) -> Machine {
-    let mut cfg = Config::new(vcpus, 1);
-    cfg.cmdline = cmdline.to_string();
-    let mut m = Machine::new(common::mini_xen(), cfg).expect("machine");
+    let mut m = common::boot_with(vcpus, 1, cmdline);
     let r = m.run_for(10 * MS);
     ok(&m, r);
     m

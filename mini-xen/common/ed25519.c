@@ -14,8 +14,9 @@
  * the scalar multiplication may branch on the scalars' bits; the final
  * comparison is constant-time all the same.
  *
- * A signature (R, S) of message M by key A is accepted when R and A
- * decode as points, S < L, and the encoding of [S]B - [k]A equals R,
+ * A signature (R, S) of message M by key A is accepted when A decodes
+ * as a point, S < L, and the encoding of [S]B - [k]A equals R (so R is
+ * a canonical point encoding),
  * where k = SHA-512(R || A || M) mod L: RFC 8032's cofactorless check
  * (the one the RFC allows and the signing side, ed25519-dalek, uses).
  *
@@ -68,18 +69,6 @@ static const uint8_t ed_l[32] = {
     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2,
     0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
-};
-
-/* Exponents p - 2 (inversion) and (p - 5) / 8 (square roots). */
-static const uint8_t ed_p_minus_2[32] = {
-    0xeb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
-};
-static const uint8_t ed_p_minus_5_div_8[32] = {
-    0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f,
 };
 
 int crypto_memneq(const void *a, const void *b, size_t n)
@@ -199,6 +188,20 @@ static void fe_neg(fe *h, const fe *f)
     fe_sub(h, &zero, f);
 }
 
+/* h = r mod p, for the five 128-bit column sums of a product. */
+static void fe_reduce_wide(fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4)
+{
+    uint64_t c;
+
+    c = r0 >> 51; h->v[0] = (uint64_t)r0 & MASK51; r1 += c;
+    c = r1 >> 51; h->v[1] = (uint64_t)r1 & MASK51; r2 += c;
+    c = r2 >> 51; h->v[2] = (uint64_t)r2 & MASK51; r3 += c;
+    c = r3 >> 51; h->v[3] = (uint64_t)r3 & MASK51; r4 += c;
+    c = r4 >> 51; h->v[4] = (uint64_t)r4 & MASK51;
+    h->v[0] += 19 * c;
+    fe_carry(h);
+}
+
 static void fe_mul(fe *h, const fe *f, const fe *g)
 {
     uint64_t f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3];
@@ -208,7 +211,6 @@ static void fe_mul(fe *h, const fe *f, const fe *g)
     uint64_t g1_19 = 19 * g1, g2_19 = 19 * g2, g3_19 = 19 * g3;
     uint64_t g4_19 = 19 * g4;
     u128 r0, r1, r2, r3, r4;
-    uint64_t c;
 
     r0 = (u128)f0 * g0 + (u128)f1 * g4_19 + (u128)f2 * g3_19 +
          (u128)f3 * g2_19 + (u128)f4 * g1_19;
@@ -221,34 +223,83 @@ static void fe_mul(fe *h, const fe *f, const fe *g)
     r4 = (u128)f0 * g4 + (u128)f1 * g3 + (u128)f2 * g2 +
          (u128)f3 * g1 + (u128)f4 * g0;
 
-    c = r0 >> 51; h->v[0] = (uint64_t)r0 & MASK51; r1 += c;
-    c = r1 >> 51; h->v[1] = (uint64_t)r1 & MASK51; r2 += c;
-    c = r2 >> 51; h->v[2] = (uint64_t)r2 & MASK51; r3 += c;
-    c = r3 >> 51; h->v[3] = (uint64_t)r3 & MASK51; r4 += c;
-    c = r4 >> 51; h->v[4] = (uint64_t)r4 & MASK51;
-    h->v[0] += 19 * c;
-    fe_carry(h);
+    fe_reduce_wide(h, r0, r1, r2, r3, r4);
 }
 
+/* f^2: fe_mul with the symmetric products merged (15 instead of 25). */
 static void fe_sq(fe *h, const fe *f)
 {
-    fe_mul(h, f, f);
+    uint64_t f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3];
+    uint64_t f4 = f->v[4];
+    uint64_t f0_2 = 2 * f0, f1_2 = 2 * f1, f2_2 = 2 * f2, f3_2 = 2 * f3;
+    uint64_t f3_19 = 19 * f3, f4_19 = 19 * f4;
+    u128 r0, r1, r2, r3, r4;
+
+    r0 = (u128)f0 * f0 + (u128)f1_2 * f4_19 + (u128)f2_2 * f3_19;
+    r1 = (u128)f0_2 * f1 + (u128)f2_2 * f4_19 + (u128)f3 * f3_19;
+    r2 = (u128)f0_2 * f2 + (u128)f1 * f1 + (u128)f3_2 * f4_19;
+    r3 = (u128)f0_2 * f3 + (u128)f1_2 * f2 + (u128)f4 * f4_19;
+    r4 = (u128)f0_2 * f4 + (u128)f1_2 * f3 + (u128)f2 * f2;
+
+    fe_reduce_wide(h, r0, r1, r2, r3, r4);
 }
 
-/* f^e for a public 255-bit exponent @e (little-endian). */
-static void fe_pow(fe *h, const fe *f, const uint8_t e[32])
+/* f^(2^n). */
+static void fe_sqn(fe *h, const fe *f, unsigned int n)
 {
-    fe r;
-    int i;
+    fe_sq(h, f);
+    while ( --n )
+        fe_sq(h, h);
+}
 
-    fe_set(&r, 1);
-    for ( i = 254; i >= 0; i-- )
-    {
-        fe_sq(&r, &r);
-        if ( (e[i / 8] >> (i % 8)) & 1 )
-            fe_mul(&r, &r, f);
-    }
-    *h = r;
+/*
+ * z^(2^250 - 1), and z^11 on the way (@z11): the common part of the two
+ * exponentiations below, by the usual addition chain.
+ */
+static void fe_pow_2_250_1(fe *h, fe *z11, const fe *z)
+{
+    fe t0, t1, t2;
+
+    fe_sq(&t0, z);                  /* 2 */
+    fe_sqn(&t1, &t0, 2);            /* 8 */
+    fe_mul(&t1, &t1, z);            /* 9 */
+    fe_mul(z11, &t0, &t1);          /* 11 */
+    fe_sq(&t0, z11);                /* 22 */
+    fe_mul(&t0, &t0, &t1);          /* 2^5 - 1 */
+    fe_sqn(&t1, &t0, 5);
+    fe_mul(&t0, &t1, &t0);          /* 2^10 - 1 */
+    fe_sqn(&t1, &t0, 10);
+    fe_mul(&t1, &t1, &t0);          /* 2^20 - 1 */
+    fe_sqn(&t2, &t1, 20);
+    fe_mul(&t1, &t2, &t1);          /* 2^40 - 1 */
+    fe_sqn(&t1, &t1, 10);
+    fe_mul(&t0, &t1, &t0);          /* 2^50 - 1 */
+    fe_sqn(&t1, &t0, 50);
+    fe_mul(&t1, &t1, &t0);          /* 2^100 - 1 */
+    fe_sqn(&t2, &t1, 100);
+    fe_mul(&t1, &t2, &t1);          /* 2^200 - 1 */
+    fe_sqn(&t1, &t1, 50);
+    fe_mul(h, &t1, &t0);            /* 2^250 - 1 */
+}
+
+/* 1/z = z^(p - 2) = z^(2^255 - 21). */
+static void fe_invert(fe *h, const fe *z)
+{
+    fe t, z11;
+
+    fe_pow_2_250_1(&t, &z11, z);
+    fe_sqn(&t, &t, 5);              /* 2^255 - 32 */
+    fe_mul(h, &t, &z11);            /* 2^255 - 21 */
+}
+
+/* z^((p - 5) / 8) = z^(2^252 - 3), for square roots. */
+static void fe_pow_p58(fe *h, const fe *z)
+{
+    fe t, z11;
+
+    fe_pow_2_250_1(&t, &z11, z);
+    fe_sqn(&t, &t, 2);              /* 2^252 - 4 */
+    fe_mul(h, &t, z);               /* 2^252 - 3 */
 }
 
 static bool fe_equal(const fe *f, const fe *g)
@@ -362,7 +413,7 @@ static bool ge_decode(struct ge *p, const uint8_t s[32], const fe *d)
     fe_sq(&t, &v3);
     fe_mul(&t, &t, &v);
     fe_mul(&t, &t, &u);
-    fe_pow(&t, &t, ed_p_minus_5_div_8);
+    fe_pow_p58(&t, &t);
     fe_mul(&x, &t, &v3);
     fe_mul(&x, &x, &u);
 
@@ -394,7 +445,7 @@ static void ge_encode(uint8_t s[32], const struct ge *p)
 {
     fe zinv, x, y;
 
-    fe_pow(&zinv, &p->Z, ed_p_minus_2);
+    fe_invert(&zinv, &p->Z);
     fe_mul(&x, &p->X, &zinv);
     fe_mul(&y, &p->Y, &zinv);
     fe_tobytes(s, &y);
@@ -462,16 +513,21 @@ bool ed25519_verify(const uint8_t sig[ED25519_SIGNATURE_SIZE],
 {
     struct sha512_state hs;
     uint8_t h[SHA512_DIGEST_SIZE], k[32], check[32];
-    struct ge a, r, b, q;
+    struct ge a, b, ba, q;
     fe d, d2;
     int i;
 
     fe_frombytes(&d, ed_d);
     fe_add(&d2, &d, &d);
 
+    /*
+     * R is not decoded: the encoding of [S]B - [k]A is a canonical
+     * encoding of a point, so bytes that do not decode (5.1.3) can never
+     * equal it and are refused by the comparison below.
+     */
     if ( !sc_below_l(sig + 32) )
         return false;
-    if ( !ge_decode(&a, pk, &d) || !ge_decode(&r, sig, &d) )
+    if ( !ge_decode(&a, pk, &d) )
         return false;
 
     sha512_init(&hs);
@@ -481,21 +537,28 @@ bool ed25519_verify(const uint8_t sig[ED25519_SIGNATURE_SIZE],
     sha512_final(&hs, h);
     sc_reduce512(k, h);
 
-    /* q = [S]B + [k](-A), both scalars walked from bit 255 down. */
+    /* b = B, a = -A, ba = B - A. */
     fe_frombytes(&b.X, ed_base_x);
     fe_frombytes(&b.Y, ed_base_y);
     fe_set(&b.Z, 1);
     fe_mul(&b.T, &b.X, &b.Y);
     fe_neg(&a.X, &a.X);
     fe_neg(&a.T, &a.T);
+    ge_add(&ba, &b, &a, &d2);
 
+    /* q = [S]B + [k](-A), both scalars walked from bit 255 down. */
     ge_identity(&q);
     for ( i = 255; i >= 0; i-- )
     {
+        unsigned int sb = (sig[32 + i / 8] >> (i % 8)) & 1;
+        unsigned int kb = (k[i / 8] >> (i % 8)) & 1;
+
         ge_double(&q, &q);
-        if ( (sig[32 + i / 8] >> (i % 8)) & 1 )
+        if ( sb && kb )
+            ge_add(&q, &q, &ba, &d2);
+        else if ( sb )
             ge_add(&q, &q, &b, &d2);
-        if ( (k[i / 8] >> (i % 8)) & 1 )
+        else if ( kb )
             ge_add(&q, &q, &a, &d2);
     }
 

@@ -1180,7 +1180,7 @@ static int livepatch_upload(struct xen_sysctl_livepatch_upload *upload)
 
         strlcpy(data->name, n, sizeof(data->name));
         /* Before anything of the payload is parsed. */
-        rc = livepatch_verify_signature(n, raw, &len);
+        rc = livepatch_verify_signature(n, raw, &len, &data->sig);
         if ( !rc )
             rc = load_payload_data(data, raw, len);
         if ( !rc )
@@ -2057,6 +2057,10 @@ int livepatch_op(struct xen_sysctl_livepatch_op *op)
 
     case XEN_SYSCTL_LIVEPATCH_ACTION:
         return livepatch_action(&op->u.action);
+
+    case XEN_SYSCTL_LIVEPATCH_SIGNATURE:
+        livepatch_sig_get(&op->u.signature);
+        return 0;
     }
 
     return -EOPNOTSUPP;
@@ -2075,6 +2079,7 @@ static void livepatch_printall(unsigned char key)
 
     if ( !xen_build_id(&id, &len) )
         printk("build-id: %s\n", hex_id(hex, sizeof(hex), id, len));
+    livepatch_sig_printall();
 
     if ( !spin_trylock(&payload_lock) )
     {
@@ -2106,6 +2111,8 @@ static void livepatch_printall(unsigned char key)
         if ( data->dep.len )
             printk("depend-on=%s\n",
                    hex_id(hex, sizeof(hex), data->dep.p, data->dep.len));
+
+        printk("signature=%s\n", livepatch_sig_status_str(data->sig));
     }
 
     spin_unlock(&payload_lock);

@@ -77,7 +77,7 @@ fn mini_xen_names_the_key_it_trusts_at_boot() {
     m.run_for(5 * MS).expect("boot");
     let console = String::from_utf8_lossy(m.console()).into_owned();
     let line = format!(
-        "livepatch: payload signing key livepatch-dev.pub, key id {} (Ed25519)",
+        "livepatch: payload signatures: enforce, key livepatch-dev.pub, key id {} (Ed25519)",
         sign::hex(&sign::key_id(&dev_public_key()))
     );
     assert!(console.contains(&line), "{console}");
@@ -269,4 +269,216 @@ fn an_unsigned_or_foreign_payload_is_refused_with_eacces_and_one_line() {
         "{}",
         console(&m)
     );
+}
+
+fn test_payload(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("build/test")
+        .join(format!("{name}.livepatch"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", p.display()))
+}
+
+#[test]
+fn every_single_byte_flip_of_a_signed_payload_is_refused_under_enforce() {
+    let signed = test_payload("xen_nop");
+    let mut m = booted("livepatch-signature=enforce");
+    let snap = m.snapshot().expect("snapshot");
+    let before = count(&m, "refused:");
+    // The untouched payload loads from this state.
+    assert_eq!(upload(&mut m, "xen_nop", &signed), 0, "{}", console(&m));
+    for i in 0..signed.len() {
+        m.restore(&snap).expect("restore");
+        let mut bad = signed.clone();
+        // One byte changed, by one bit, the bit position moving along.
+        bad[i] ^= 1 << (i % 8);
+        let rc = upload(&mut m, "xen_nop", &bad);
+        assert_eq!(rc, -errno::EACCES, "byte {i} of {}", signed.len());
+        assert_eq!(
+            count(&m, "livepatch: xen_nop: refused: "),
+            before + 1,
+            "byte {i}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_signature_is_refused_under_enforce() {
+    let signed = test_payload("xen_nop");
+    let mut m = booted("");
+    let snap = m.snapshot().expect("snapshot");
+    for cut in 1..=SIG_NOTE_SIZE {
+        m.restore(&snap).expect("restore");
+        let rc = upload(&mut m, "xen_nop", &signed[..signed.len() - cut]);
+        assert_eq!(rc, -errno::EACCES, "{cut} bytes cut");
+        assert_eq!(count(&m, "livepatch: xen_nop: refused: no signature"), 1);
+    }
+    // The note without its last signature bytes, padded back to length
+    // with zeros: the note is there, the signature is bad.
+    m.restore(&snap).expect("restore");
+    let mut zeroed = signed.clone();
+    let n = zeroed.len();
+    zeroed[n - 8..].fill(0);
+    assert_eq!(upload(&mut m, "xen_nop", &zeroed), -errno::EACCES);
+    assert_eq!(count(&m, "livepatch: xen_nop: refused: bad signature"), 1);
+}
+
+#[test]
+fn a_note_naming_another_version_or_algorithm_is_refused() {
+    use std::mem::offset_of;
+    let signed = test_payload("xen_nop");
+    let mut m = booted("");
+    let note_at = signed.len() - SIG_NOTE_SIZE;
+    let cases = [
+        (
+            offset_of!(SignatureNote, version),
+            2u8,
+            "signature version 2 is not supported",
+        ),
+        (
+            offset_of!(SignatureNote, algorithm),
+            0,
+            "signature algorithm 0/1 is not supported",
+        ),
+        (
+            offset_of!(SignatureNote, hash),
+            7,
+            "signature algorithm 1/7 is not supported",
+        ),
+        (
+            offset_of!(SignatureNote, reserved),
+            1,
+            "signature note has reserved bits set",
+        ),
+    ];
+    for (i, (off, value, why)) in cases.into_iter().enumerate() {
+        let mut bad = signed.clone();
+        bad[note_at + off] = value;
+        let name = format!("case{i}");
+        assert_eq!(upload(&mut m, &name, &bad), -errno::EACCES, "{why}");
+        assert_eq!(
+            count(&m, &format!("livepatch: {name}: refused: {why}")),
+            1,
+            "{}",
+            console(&m)
+        );
+    }
+}
+
+/// Runs shell commands; returns what they printed.
+fn shell(m: Machine, script: &str) -> (Machine, String) {
+    let mut sh = emulator::shell::Shell::new(m, Vec::new());
+    for line in script.lines() {
+        let status = sh.exec(line).expect("command");
+        assert_eq!(status, Some(0), "{line}");
+    }
+    let out = String::from_utf8_lossy(sh.output()).into_owned();
+    let m = std::mem::replace(sh.machine(), booted(""));
+    (m, out)
+}
+
+#[test]
+fn warn_loads_what_enforce_refuses_with_one_warning_each() {
+    let mut m = booted("livepatch-signature=warn");
+    let unsigned = sign::unsigned_part(&test_payload("xen_nop")).to_vec();
+    assert_eq!(upload(&mut m, "unsigned", &unsigned), 0, "{}", console(&m));
+    assert_eq!(
+        count(
+            &m,
+            "livepatch: unsigned: loading anyway: no signature (livepatch-signature=warn)"
+        ),
+        1
+    );
+    // A flipped signature byte: the ELF is intact, the signature is not.
+    let mut tampered = test_payload("xen_expectations");
+    let n = tampered.len();
+    tampered[n - 1] ^= 0x20;
+    assert_eq!(upload(&mut m, "tampered", &tampered), 0, "{}", console(&m));
+    assert_eq!(
+        count(
+            &m,
+            "livepatch: tampered: loading anyway: bad signature (livepatch-signature=warn)"
+        ),
+        1
+    );
+    assert_eq!(upload(&mut m, "xen_hello_world", &hello()), 0);
+    assert_eq!(count(&m, "loading anyway"), 2, "the good one is quiet");
+    // Loaded means usable: the unsigned NOP patch applies.
+    let (rc, st) = Client::new(&mut m)
+        .action_and_settle("unsigned", Action::Apply, 0, 0)
+        .expect("apply");
+    assert_eq!(
+        (rc, st.map(|s| s.map(|s| s.state))),
+        (0, Some(Ok(STATE_APPLIED)))
+    );
+
+    let (_, out) = shell(m, "xen-livepatch signature\nxl debug-keys x\nxl dmesg -c");
+    assert!(out.contains("Signature checking: warn\n"), "{out}");
+    assert!(
+        out.contains("livepatch-signature=warn key=livepatch-dev.pub"),
+        "{out}"
+    );
+    let sigs: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split("signature=").nth(1))
+        .filter(|s| !s.starts_with("warn"))
+        .collect();
+    assert_eq!(sigs, ["INVALID", "INVALID", "valid"], "{out}");
+}
+
+#[test]
+fn off_ignores_signatures_and_says_so() {
+    let mut m = booted("livepatch-signature=off");
+    let unsigned = sign::unsigned_part(&test_payload("xen_nop")).to_vec();
+    assert_eq!(upload(&mut m, "unsigned", &unsigned), 0, "{}", console(&m));
+    let mut tampered = test_payload("xen_expectations");
+    let n = tampered.len();
+    tampered[n - 1] ^= 0x20;
+    assert_eq!(upload(&mut m, "tampered", &tampered), 0, "{}", console(&m));
+    assert_eq!(count(&m, "loading anyway"), 0);
+    assert_eq!(count(&m, "refused:"), 0);
+    let (_, out) = shell(m, "xen-livepatch signature\nxl debug-keys x\nxl dmesg -c");
+    assert!(out.contains("Signature checking: off\n"), "{out}");
+    assert!(
+        out.contains("livepatch-signature=off key=livepatch-dev.pub"),
+        "{out}"
+    );
+    assert_eq!(out.matches("signature=unchecked").count(), 2, "{out}");
+}
+
+#[test]
+fn enforce_is_the_default_and_a_bad_mode_keeps_it() {
+    let id = sign::hex(&sign::key_id(&dev_public_key()));
+    for cmdline in [
+        "",
+        "livepatch-signature=enforce",
+        "livepatch-signature=maybe",
+    ] {
+        let mut m = booted(cmdline);
+        let unsigned = sign::unsigned_part(&hello()).to_vec();
+        assert_eq!(upload(&mut m, "u", &unsigned), -errno::EACCES, "{cmdline}");
+        let (m, out) = shell(m, "xen-livepatch signature\nxl debug-keys x\nxl dmesg -c");
+        assert_eq!(
+            out.lines().take(2).collect::<Vec<_>>(),
+            [
+                "Signature checking: enforce".to_string(),
+                format!("Trusted key: Ed25519, key id {id}")
+            ],
+            "{cmdline}"
+        );
+        assert!(
+            out.contains(&format!(
+                "livepatch-signature=enforce key=livepatch-dev.pub key-id={id} (Ed25519)"
+            )),
+            "{out}"
+        );
+        let refused = console(&m)
+            .lines()
+            .filter(|l| l.contains("option \"livepatch-signature\" refused value \"maybe\""))
+            .count();
+        assert_eq!(
+            refused,
+            usize::from(cmdline.ends_with("maybe")),
+            "{cmdline}"
+        );
+    }
 }

@@ -20,6 +20,7 @@
 #define XEN_SYSCTL_LIVEPATCH_GET        1
 #define XEN_SYSCTL_LIVEPATCH_LIST       2
 #define XEN_SYSCTL_LIVEPATCH_ACTION     3
+#define XEN_SYSCTL_LIVEPATCH_SIGNATURE  4   /* mini-xen: the signature policy */
 
 #define LIVEPATCH_FLAG_FORCE            (1u << 0)
 
@@ -114,6 +115,14 @@ struct xen_sysctl_livepatch_action {
     uint32_t pad;               /* IN: must be zero */
 };
 
+/* XEN_SYSCTL_LIVEPATCH_SIGNATURE: how uploads are checked (all OUT). */
+struct xen_sysctl_livepatch_signature {
+    uint32_t mode;              /* LIVEPATCH_SIG_MODE_* */
+    uint8_t algorithm;          /* LIVEPATCH_SIG_ALG_* of the built-in key */
+    uint8_t pad[3];
+    uint8_t key_id[LIVEPATCH_SIG_KEY_ID_SIZE]; /* of the built-in key */
+};
+
 struct xen_sysctl_livepatch_op {
     uint32_t cmd;               /* IN: XEN_SYSCTL_LIVEPATCH_* */
     uint32_t flags;             /* IN: LIVEPATCH_FLAG_* */
@@ -122,6 +131,7 @@ struct xen_sysctl_livepatch_op {
         struct xen_sysctl_livepatch_list list;
         struct xen_sysctl_livepatch_get get;
         struct xen_sysctl_livepatch_action action;
+        struct xen_sysctl_livepatch_signature signature;
     } u;
 };
 

@@ -97,6 +97,8 @@ struct payload {
     struct livepatch_metadata metadata; /* .modinfo */
 
     char name[XEN_LIVEPATCH_NAME_SIZE];
+
+    enum livepatch_sig_status sig;      /* what the upload's check found */
 };
 
 /*
