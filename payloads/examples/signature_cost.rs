@@ -24,7 +24,10 @@ fn upload_cost(cmdline: &str, name: &str, payload: &[u8]) -> (u64, u64, f64) {
     let t = Instant::now();
     let rc = Client::new(&mut m).upload(name, payload).expect("upload");
     let host = t.elapsed().as_secs_f64() * 1e3;
-    assert_eq!(rc, 0, "{name} under {cmdline}");
+    assert_eq!(
+        rc, 0,
+        "{name} under {cmdline} (built for this image? `make build demo`)"
+    );
     (m.stats().instructions - insn, m.now() - now, host)
 }
 
