@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_VCPUS ?= 4
 APT_PACKAGES := cmake libclang-dev gcc make binutils patch
 
-.PHONY: all prereqs image test-payloads build demo test bench lint fmt clean
+.PHONY: all prereqs sign-tool dev-key image test-payloads build demo test bench lint fmt clean
 
 all: build
 
@@ -26,9 +26,19 @@ prereqs:
 image: prereqs
 	$(MAKE) -C mini-xen
 
-# Hand-written test payloads, built against the current build-id into
-# payloads/build/test/NAME.livepatch.
-test-payloads: image
+# livepatch-sign signs the test payloads.
+sign-tool: prereqs
+	$(CARGO) build --release -p payloads --bin livepatch-sign
+
+# A fresh development key pair (mini-xen/keys/README.md): the public key
+# is built into the next image, the secret one signs test payloads.
+DEV_KEY := mini-xen/keys/livepatch-dev
+dev-key: sign-tool
+	./target/release/livepatch-sign --new-key $(DEV_KEY)
+
+# Hand-written test payloads, built against the current build-id and
+# signed with the development key into payloads/build/test/NAME.livepatch.
+test-payloads: image sign-tool
 	$(MAKE) -C mini-xen tests
 
 build: image test-payloads
@@ -38,7 +48,8 @@ build: image test-payloads
 # then boot on 4 vCPUs and run the live-patch story of scenarios/demo.txt.
 DEMO_PATCH ?= payloads/patches/lp-extraversion.patch
 demo: build
-	./target/release/livepatch-build -s mini-xen -p $(DEMO_PATCH) -o payloads/build/demo
+	./target/release/livepatch-build -s mini-xen -p $(DEMO_PATCH) -o payloads/build/demo \
+	    --sign $(DEV_KEY).key
 	./target/release/testbed shell --vcpus $(DEMO_VCPUS) --seed 1 --script scenarios/demo.txt
 
 test: build

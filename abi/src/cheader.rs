@@ -53,8 +53,12 @@ pub fn c_layout(header: &str, structs: &[(&str, &[&str])]) -> HashMap<String, u6
         }
     }
     src.push_str("    return 0;\n}\n");
+    // Tests run in parallel and may probe the same header: one directory
+    // per call.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "c_layout-{}-{}",
+        "c_layout-{}-{}-{n}",
         std::process::id(),
         header.replace('.', "_")
     ));

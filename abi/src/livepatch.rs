@@ -15,6 +15,8 @@ pub const OP_GET: u32 = 1;
 pub const OP_LIST: u32 = 2;
 /// `XEN_SYSCTL_LIVEPATCH_ACTION`.
 pub const OP_ACTION: u32 = 3;
+/// `XEN_SYSCTL_LIVEPATCH_SIGNATURE` (mini-xen's): the signature policy.
+pub const OP_SIGNATURE: u32 = 4;
 /// `LIVEPATCH_STATE_CHECKED`.
 pub const STATE_CHECKED: u32 = 1;
 /// `LIVEPATCH_STATE_APPLIED`.
@@ -25,6 +27,197 @@ pub const DEFAULT_TIMEOUT_NS: u32 = 30_000_000;
 pub const ACTION_APPLY_NODEPS: u32 = 1;
 /// `LIVEPATCH_LIST_MAX`.
 pub const LIST_MAX: u32 = 1024;
+/// `LIVEPATCH_SIG_NOTE_NAME`, with its NUL.
+pub const SIG_NOTE_NAME: [u8; 4] = *b"Xen\0";
+/// `LIVEPATCH_SIG_NOTE_TYPE`.
+pub const SIG_NOTE_TYPE: u32 = 0x4c50_5331;
+/// `LIVEPATCH_SIG_VERSION`.
+pub const SIG_VERSION: u16 = 1;
+/// `LIVEPATCH_SIG_ALG_ED25519`.
+pub const SIG_ALG_ED25519: u8 = 1;
+/// `LIVEPATCH_SIG_HASH_SHA512`.
+pub const SIG_HASH_SHA512: u8 = 1;
+/// `LIVEPATCH_SIG_KEY_ID_SIZE`.
+pub const SIG_KEY_ID_SIZE: usize = 8;
+/// `LIVEPATCH_SIG_SIZE`.
+pub const SIG_SIZE: usize = 64;
+/// `LIVEPATCH_SIG_DESC_SIZE`: the note's descriptor.
+pub const SIG_DESC_SIZE: usize = SIG_NOTE_SIZE - std::mem::offset_of!(SignatureNote, version);
+/// `LIVEPATCH_SIG_NOTE_SIZE`: what signing appends to a payload.
+pub const SIG_NOTE_SIZE: usize = std::mem::size_of::<SignatureNote>();
+/// Where the signature starts inside the note: the signed message is the
+/// file up to here.
+pub const SIG_OFFSET: usize = std::mem::offset_of!(SignatureNote, signature);
+
+/// `livepatch-signature=` on the hypervisor command line
+/// (`LIVEPATCH_SIG_MODE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureMode {
+    /// Not checked.
+    Off = 0,
+    /// Checked; a failure is logged and the payload loads.
+    Warn = 1,
+    /// Checked; a failure refuses the upload with -EACCES.
+    Enforce = 2,
+}
+
+impl SignatureMode {
+    /// The mode with ABI value `v`.
+    pub fn from_abi(v: u32) -> Option<SignatureMode> {
+        match v {
+            0 => Some(SignatureMode::Off),
+            1 => Some(SignatureMode::Warn),
+            2 => Some(SignatureMode::Enforce),
+            _ => None,
+        }
+    }
+
+    /// The command-line word.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureMode::Off => "off",
+            SignatureMode::Warn => "warn",
+            SignatureMode::Enforce => "enforce",
+        }
+    }
+}
+
+/// `struct xen_sysctl_livepatch_signature` (every field OUT).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenSysctlLivepatchSignature {
+    /// `LIVEPATCH_SIG_MODE_*`.
+    pub mode: u32,
+    /// `LIVEPATCH_SIG_ALG_*` of the built-in key.
+    pub algorithm: u8,
+    /// Zero.
+    pub pad: [u8; 3],
+    /// Key id of the built-in key.
+    pub key_id: [u8; SIG_KEY_ID_SIZE],
+}
+
+impl Wire for XenSysctlLivepatchSignature {
+    fn put(&self, out: &mut [u8], at: usize) {
+        use std::mem::offset_of;
+        put(out, at + offset_of!(Self, mode), &self.mode.to_le_bytes());
+        put(out, at + offset_of!(Self, algorithm), &[self.algorithm]);
+        put(out, at + offset_of!(Self, pad), &self.pad);
+        put(out, at + offset_of!(Self, key_id), &self.key_id);
+    }
+}
+
+/// `struct livepatch_signature_note`: the last bytes of a signed payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureNote {
+    /// 4.
+    pub namesz: u32,
+    /// [`SIG_DESC_SIZE`].
+    pub descsz: u32,
+    /// [`SIG_NOTE_TYPE`].
+    pub note_type: u32,
+    /// [`SIG_NOTE_NAME`].
+    pub name: [u8; 4],
+    /// [`SIG_VERSION`].
+    pub version: u16,
+    /// `LIVEPATCH_SIG_ALG_*`.
+    pub algorithm: u8,
+    /// `LIVEPATCH_SIG_HASH_*`.
+    pub hash: u8,
+    /// Zero.
+    pub reserved: u32,
+    /// First bytes of SHA-512 of the public key.
+    pub key_id: [u8; SIG_KEY_ID_SIZE],
+    /// The signature of everything before it.
+    pub signature: [u8; SIG_SIZE],
+}
+
+impl SignatureNote {
+    /// A version-1 Ed25519 note for `key_id`, signature still zero.
+    pub fn ed25519(key_id: [u8; SIG_KEY_ID_SIZE]) -> SignatureNote {
+        SignatureNote {
+            namesz: SIG_NOTE_NAME.len() as u32,
+            descsz: SIG_DESC_SIZE as u32,
+            note_type: SIG_NOTE_TYPE,
+            name: SIG_NOTE_NAME,
+            version: SIG_VERSION,
+            algorithm: SIG_ALG_ED25519,
+            hash: SIG_HASH_SHA512,
+            reserved: 0,
+            key_id,
+            signature: [0; SIG_SIZE],
+        }
+    }
+
+    /// Little-endian bytes, as appended to a payload.
+    pub fn to_bytes(&self) -> [u8; SIG_NOTE_SIZE] {
+        use std::mem::offset_of;
+        let mut out = [0u8; SIG_NOTE_SIZE];
+        put(
+            &mut out,
+            offset_of!(Self, namesz),
+            &self.namesz.to_le_bytes(),
+        );
+        put(
+            &mut out,
+            offset_of!(Self, descsz),
+            &self.descsz.to_le_bytes(),
+        );
+        put(
+            &mut out,
+            offset_of!(Self, note_type),
+            &self.note_type.to_le_bytes(),
+        );
+        put(&mut out, offset_of!(Self, name), &self.name);
+        put(
+            &mut out,
+            offset_of!(Self, version),
+            &self.version.to_le_bytes(),
+        );
+        put(&mut out, offset_of!(Self, algorithm), &[self.algorithm]);
+        put(&mut out, offset_of!(Self, hash), &[self.hash]);
+        put(
+            &mut out,
+            offset_of!(Self, reserved),
+            &self.reserved.to_le_bytes(),
+        );
+        put(&mut out, offset_of!(Self, key_id), &self.key_id);
+        put(&mut out, offset_of!(Self, signature), &self.signature);
+        out
+    }
+
+    /// The note at the end of `file`, if its fixed header (sizes, type,
+    /// name) is there; the other fields as found.
+    pub fn find(file: &[u8]) -> Option<SignatureNote> {
+        use std::mem::offset_of;
+        let at = file.len().checked_sub(SIG_NOTE_SIZE)?;
+        let n = &file[at..];
+        let u32_at = |o: usize| u32::from_le_bytes([n[o], n[o + 1], n[o + 2], n[o + 3]]);
+        let mut key_id = [0u8; SIG_KEY_ID_SIZE];
+        key_id.copy_from_slice(&n[offset_of!(Self, key_id)..][..SIG_KEY_ID_SIZE]);
+        let mut signature = [0u8; SIG_SIZE];
+        signature.copy_from_slice(&n[SIG_OFFSET..][..SIG_SIZE]);
+        let v = offset_of!(Self, version);
+        let note = SignatureNote {
+            namesz: u32_at(offset_of!(Self, namesz)),
+            descsz: u32_at(offset_of!(Self, descsz)),
+            note_type: u32_at(offset_of!(Self, note_type)),
+            name: [n[12], n[13], n[14], n[15]],
+            version: u16::from_le_bytes([n[v], n[v + 1]]),
+            algorithm: n[offset_of!(Self, algorithm)],
+            hash: n[offset_of!(Self, hash)],
+            reserved: u32_at(offset_of!(Self, reserved)),
+            key_id,
+            signature,
+        };
+        let header = note.namesz == SIG_NOTE_NAME.len() as u32
+            && note.descsz == SIG_DESC_SIZE as u32
+            && note.note_type == SIG_NOTE_TYPE
+            && note.name == SIG_NOTE_NAME;
+        header.then_some(note)
+    }
+}
+
 /// Size of `struct livepatch_func` (payload version 2).
 pub const FUNC_SIZE: usize = std::mem::size_of::<LivepatchFunc>();
 
@@ -222,6 +415,7 @@ pub const OP_AT: usize = 8;
 pub const UNION_AT: usize = OP_AT + std::mem::size_of::<XenSysctlLivepatchOpHead>();
 
 const _: () = assert!(UNION_AT + OP_UNION_SIZE <= crate::hypercall::XEN_SYSCTL_SIZE);
+const _: () = assert!(std::mem::size_of::<XenSysctlLivepatchSignature>() <= OP_UNION_SIZE);
 
 /// Symbol of the [`LivepatchRegions`] table the detectors read.
 pub const REGIONS_SYMBOL: &str = "livepatch_regions";
@@ -343,6 +537,64 @@ mod tests {
             define(&h, "LIVEPATCH_ACTION_APPLY_NODEPS"),
             u64::from(ACTION_APPLY_NODEPS)
         );
+        assert_eq!(
+            define(&h, "XEN_SYSCTL_LIVEPATCH_SIGNATURE"),
+            u64::from(OP_SIGNATURE)
+        );
+        for m in [
+            SignatureMode::Off,
+            SignatureMode::Warn,
+            SignatureMode::Enforce,
+        ] {
+            let name = format!("LIVEPATCH_SIG_MODE_{}", m.name().to_uppercase());
+            assert_eq!(define(&h, &name), m as u64);
+            assert_eq!(SignatureMode::from_abi(m as u32), Some(m));
+        }
+        assert_eq!(SignatureMode::from_abi(3), None);
+        assert_eq!(
+            define(&h, "LIVEPATCH_SIG_NOTE_TYPE"),
+            u64::from(SIG_NOTE_TYPE)
+        );
+        assert_eq!(define(&h, "LIVEPATCH_SIG_VERSION"), u64::from(SIG_VERSION));
+        assert_eq!(
+            define(&h, "LIVEPATCH_SIG_ALG_ED25519"),
+            u64::from(SIG_ALG_ED25519)
+        );
+        assert_eq!(
+            define(&h, "LIVEPATCH_SIG_HASH_SHA512"),
+            u64::from(SIG_HASH_SHA512)
+        );
+        assert_eq!(
+            define(&h, "LIVEPATCH_SIG_KEY_ID_SIZE"),
+            SIG_KEY_ID_SIZE as u64
+        );
+        assert_eq!(define(&h, "LIVEPATCH_SIG_SIZE"), SIG_SIZE as u64);
+        assert_eq!(define(&h, "LIVEPATCH_SIG_DESC_SIZE"), SIG_DESC_SIZE as u64);
+        assert_eq!(define(&h, "LIVEPATCH_SIG_NOTE_SIZE"), SIG_NOTE_SIZE as u64);
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../mini-xen/include/public/livepatch.h"
+        ))
+        .expect("livepatch.h");
+        assert!(text.contains("#define LIVEPATCH_SIG_NOTE_NAME         \"Xen\""));
+    }
+
+    #[test]
+    fn a_signature_note_round_trips_and_needs_its_whole_header() {
+        let mut n = SignatureNote::ed25519([1, 2, 3, 4, 5, 6, 7, 8]);
+        n.signature = [0xa5; SIG_SIZE];
+        let mut file = b"ELF bytes".to_vec();
+        file.extend_from_slice(&n.to_bytes());
+        assert_eq!(SignatureNote::find(&file), Some(n));
+        // namesz, descsz, type and name identify the note.
+        for at in 0..16 {
+            let mut bad = file.clone();
+            let i = file.len() - SIG_NOTE_SIZE + at;
+            bad[i] ^= 1;
+            assert_eq!(SignatureNote::find(&bad), None, "byte {at}");
+        }
+        assert_eq!(SignatureNote::find(&file[..file.len() - 1]), None);
+        assert_eq!(SignatureNote::find(&file[1..SIG_NOTE_SIZE]), None);
     }
 
     #[test]
@@ -383,6 +635,25 @@ mod tests {
                     "struct livepatch_func",
                     &[
                         "name", "new_addr", "old_addr", "new_size", "old_size", "version", "expect",
+                    ],
+                ),
+                (
+                    "struct xen_sysctl_livepatch_signature",
+                    &["mode", "algorithm", "pad", "key_id"],
+                ),
+                (
+                    "struct livepatch_signature_note",
+                    &[
+                        "namesz",
+                        "descsz",
+                        "type",
+                        "name",
+                        "version",
+                        "algorithm",
+                        "hash",
+                        "reserved",
+                        "key_id",
+                        "signature",
                     ],
                 ),
             ],
@@ -556,7 +827,73 @@ mod tests {
                 offset_of!(LivepatchFunc, expect),
             ),
         ];
-        for (key, value) in rust {
+        let note: Vec<(&str, usize)> = vec![
+            (
+                "struct xen_sysctl_livepatch_signature",
+                size_of::<XenSysctlLivepatchSignature>(),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.mode",
+                offset_of!(XenSysctlLivepatchSignature, mode),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.algorithm",
+                offset_of!(XenSysctlLivepatchSignature, algorithm),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.pad",
+                offset_of!(XenSysctlLivepatchSignature, pad),
+            ),
+            (
+                "struct xen_sysctl_livepatch_signature.key_id",
+                offset_of!(XenSysctlLivepatchSignature, key_id),
+            ),
+            (
+                "struct livepatch_signature_note",
+                size_of::<SignatureNote>(),
+            ),
+            (
+                "struct livepatch_signature_note.namesz",
+                offset_of!(SignatureNote, namesz),
+            ),
+            (
+                "struct livepatch_signature_note.descsz",
+                offset_of!(SignatureNote, descsz),
+            ),
+            (
+                "struct livepatch_signature_note.type",
+                offset_of!(SignatureNote, note_type),
+            ),
+            (
+                "struct livepatch_signature_note.name",
+                offset_of!(SignatureNote, name),
+            ),
+            (
+                "struct livepatch_signature_note.version",
+                offset_of!(SignatureNote, version),
+            ),
+            (
+                "struct livepatch_signature_note.algorithm",
+                offset_of!(SignatureNote, algorithm),
+            ),
+            (
+                "struct livepatch_signature_note.hash",
+                offset_of!(SignatureNote, hash),
+            ),
+            (
+                "struct livepatch_signature_note.reserved",
+                offset_of!(SignatureNote, reserved),
+            ),
+            (
+                "struct livepatch_signature_note.key_id",
+                offset_of!(SignatureNote, key_id),
+            ),
+            (
+                "struct livepatch_signature_note.signature",
+                offset_of!(SignatureNote, signature),
+            ),
+        ];
+        for (key, value) in rust.into_iter().chain(note) {
             assert_eq!(c.get(key).copied(), Some(value as u64), "{key}");
         }
         assert_eq!(FUNC_SIZE, 104);

@@ -27,6 +27,17 @@ pub struct Entry {
     pub metadata: Vec<u8>,
 }
 
+/// The answer of `XEN_SYSCTL_LIVEPATCH_SIGNATURE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignaturePolicy {
+    /// `livepatch-signature=`, or `None` for a value this side does not know.
+    pub mode: Option<SignatureMode>,
+    /// `LIVEPATCH_SIG_ALG_*` of the built-in key.
+    pub algorithm: u8,
+    /// Key id of the built-in key.
+    pub key_id: [u8; SIG_KEY_ID_SIZE],
+}
+
 /// A page of LIST results.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListPage {
@@ -199,6 +210,28 @@ impl<'m> Client<'m> {
                 return Ok((0, Some(st)));
             }
         }
+    }
+
+    /// SIGNATURE: how the hypervisor checks uploads; `Err(rc)` when the
+    /// hypercall fails.
+    pub fn signature(&mut self) -> Result<Result<SignaturePolicy, i64>, LivepatchError> {
+        use std::mem::offset_of;
+        let (rc, out) = self.sysctl(OP_SIGNATURE, &XenSysctlLivepatchSignature::default(), None)?;
+        if rc < 0 {
+            return Ok(Err(rc));
+        }
+        let at = UNION_AT;
+        let mut key_id = [0u8; SIG_KEY_ID_SIZE];
+        let id_at = at + offset_of!(XenSysctlLivepatchSignature, key_id);
+        key_id.copy_from_slice(&out[id_at..id_at + SIG_KEY_ID_SIZE]);
+        Ok(Ok(SignaturePolicy {
+            mode: SignatureMode::from_abi(le_u32(
+                &out,
+                at + offset_of!(XenSysctlLivepatchSignature, mode),
+            )),
+            algorithm: out[at + offset_of!(XenSysctlLivepatchSignature, algorithm)],
+            key_id,
+        }))
     }
 
     /// One LIST page starting at `idx`; `Err(rc)` when the hypercall fails.

@@ -32,6 +32,9 @@ struct MachineArgs {
     /// Scheduler seed.
     #[arg(long)]
     seed: u64,
+    /// Hypervisor command line (e.g. "livepatch-signature=warn maxcpus=2").
+    #[arg(long, default_value = "")]
+    cmdline: String,
 }
 
 impl MachineArgs {
@@ -41,6 +44,7 @@ impl MachineArgs {
         let image = Image::load(&path)?;
         let mut cfg = Config::new(usize::from(self.vcpus), self.seed);
         cfg.busy_guests = busy;
+        cfg.cmdline = self.cmdline.clone();
         Ok(Machine::new(image, cfg)?)
     }
 }

@@ -174,7 +174,7 @@ impl<W: Write> Shell<W> {
         writeln!(self.out, "{msg}")?;
         writeln!(
             self.out,
-            "commands: xen-livepatch upload|apply|revert|replace|unload|load|list, \
+            "commands: xen-livepatch upload|apply|revert|replace|unload|load|list|signature, \
              xl debug-keys K, xl dmesg [-c], run DURATION, guest DOMID CALL ARGS..., quit"
         )?;
         Ok(1)
@@ -204,6 +204,7 @@ impl<W: Write> Shell<W> {
         match args {
             ["upload", name, file] => self.upload(name, file),
             ["list"] => self.list(),
+            ["signature"] => self.signature(),
             ["apply", name] => self.act(name, Action::Apply, 0),
             ["apply", name, "--nodeps"] => {
                 self.act(name, Action::Apply, crate::livepatch::ACTION_APPLY_NODEPS)
@@ -275,6 +276,31 @@ impl<W: Write> Shell<W> {
                 md.trim_end_matches(';')
             )?;
         }
+        Ok(0)
+    }
+
+    /// mini-xen's own sub-command: the signature policy of uploads.
+    fn signature(&mut self) -> Result<i32, ShellError> {
+        let p = match Client::new(&mut self.m).signature()? {
+            Ok(p) => p,
+            Err(rc) => {
+                writeln!(
+                    self.out,
+                    "Failed to get the signature policy. Error {}: {}",
+                    -rc,
+                    strerror(-rc)
+                )?;
+                return Ok(status_of(rc));
+            }
+        };
+        let mode = p.mode.map_or("unknown", |m| m.name());
+        let algorithm = match p.algorithm {
+            crate::livepatch::SIG_ALG_ED25519 => "Ed25519",
+            _ => "unknown",
+        };
+        let id: String = p.key_id.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(self.out, "Signature checking: {mode}")?;
+        writeln!(self.out, "Trusted key: {algorithm}, key id {id}")?;
         Ok(0)
     }
 

@@ -153,3 +153,50 @@ fn shell_reads_stdin_and_exits_with_the_failing_commands_status() {
         ]
     );
 }
+
+#[test]
+fn boot_and_shell_pass_the_hypervisor_command_line() {
+    let o = testbed(&[
+        "boot",
+        "--vcpus",
+        "2",
+        "--seed",
+        "1",
+        "--time",
+        "3ms",
+        "--cmdline",
+        "maxcpus=1 bogus",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("Command line: maxcpus=1 bogus"), "{out}");
+    assert!(out.contains("unknown option \"bogus\" ignored"), "{out}");
+    assert!(out.contains("Brought up 1 CPUs"), "{out}");
+
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args([
+            "shell",
+            "--vcpus",
+            "2",
+            "--seed",
+            "1",
+            "--cmdline",
+            "maxcpus=1",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("testbed runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"guest 0 sysctl physinfo\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("d0: sysctl physinfo: nr_cpus=1 "), "{out}");
+}

@@ -1227,8 +1227,13 @@ static int livepatch_upload(struct xen_sysctl_livepatch_upload *upload)
     }
     else
     {
+        size_t len = upload->size;
+
         strlcpy(data->name, n, sizeof(data->name));
-        rc = load_payload_data(data, raw, upload->size);
+        /* Before anything of the payload is parsed. */
+        rc = livepatch_verify_signature(n, raw, &len, &data->sig);
+        if ( !rc )
+            rc = load_payload_data(data, raw, len);
         if ( !rc )
         {
             data->state = LIVEPATCH_STATE_CHECKED;
@@ -2111,6 +2116,10 @@ int livepatch_op(struct xen_sysctl_livepatch_op *op)
 
     case XEN_SYSCTL_LIVEPATCH_ACTION:
         return livepatch_action(&op->u.action);
+
+    case XEN_SYSCTL_LIVEPATCH_SIGNATURE:
+        livepatch_sig_get(&op->u.signature);
+        return 0;
     }
 
     return -EOPNOTSUPP;
@@ -2129,6 +2138,7 @@ static void livepatch_printall(unsigned char key)
 
     if ( !xen_build_id(&id, &len) )
         printk("build-id: %s\n", hex_id(hex, sizeof(hex), id, len));
+    livepatch_sig_printall();
 
     if ( !spin_trylock(&payload_lock) )
     {
@@ -2160,6 +2170,8 @@ static void livepatch_printall(unsigned char key)
         if ( data->dep.len )
             printk("depend-on=%s\n",
                    hex_id(hex, sizeof(hex), data->dep.p, data->dep.len));
+
+        printk("signature=%s\n", livepatch_sig_status_str(data->sig));
     }
 
     spin_unlock(&payload_lock);
@@ -2168,5 +2180,6 @@ static void livepatch_printall(unsigned char key)
 void livepatch_init(void)
 {
     arch_livepatch_init();
+    livepatch_sig_init();
     register_keyhandler('x', livepatch_printall, "print livepatch info");
 }

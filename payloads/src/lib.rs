@@ -36,6 +36,7 @@ pub mod insn;
 pub mod names;
 pub mod output;
 pub mod report;
+pub mod sign;
 pub mod special;
 pub mod symtab;
 

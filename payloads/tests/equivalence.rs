@@ -34,7 +34,14 @@ fn build_patch(name: &'static str) -> Built {
     let dir = test_dir(&format!("equiv-{name}"));
     let tree = copy_tree(&dir, Codegen::AsIs);
     let out = dir.join("out");
-    let run = build(&tree, &patch(name), &out, &[]);
+    // Signed with the development key, which the tree's images trust.
+    let key = tree.join("keys/livepatch-dev.key");
+    let run = build(
+        &tree,
+        &patch(name),
+        &out,
+        &["--sign", key.to_str().unwrap()],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     let load =
         |p: std::path::PathBuf| Image::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

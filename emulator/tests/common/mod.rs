@@ -20,6 +20,13 @@ pub fn boot(vcpus: usize, seed: u64) -> Machine {
     Machine::new(mini_xen(), Config::new(vcpus, seed)).expect("machine")
 }
 
+/// Boots mini-xen with a hypervisor command line.
+pub fn boot_with(vcpus: usize, seed: u64, cmdline: &str) -> Machine {
+    let mut cfg = Config::new(vcpus, seed);
+    cfg.cmdline = cmdline.to_string();
+    Machine::new(mini_xen(), cfg).expect("machine")
+}
+
 /// Console output as text.
 pub fn console(m: &Machine) -> String {
     String::from_utf8_lossy(m.console()).into_owned()

@@ -9,6 +9,7 @@
 #include <xen/console.h>
 #include <xen/keyhandler.h>
 #include <xen/livepatch.h>
+#include <xen/param.h>
 #include <xen/sched.h>
 #include <xen/smp.h>
 #include <xen/softirq.h>
@@ -31,6 +32,10 @@ const struct boot_info *boot_info;
 static unsigned int boot_nr_cpus = 1;
 static unsigned int boot_nr_domains = PLAT_NR_DOMAINS;
 static uint32_t boot_flags;
+
+/* maxcpus=<n>: bring up at most n CPUs (CPU 0 always runs). */
+static unsigned int max_cpus = NR_CPUS;
+integer_param("maxcpus", max_cpus);
 
 static void parse_boot_info(void)
 {
@@ -65,6 +70,17 @@ static void parse_boot_info(void)
     printk("Boot info: %u CPUs, %u domains, flags %#x%s\n", boot_nr_cpus,
            boot_nr_domains, boot_flags,
            (boot_flags & BOOT_BUSY_GUESTS) ? " (busy guests)" : "");
+
+    cmdline_parse((const char *)PLAT_BOOT_CMDLINE, bi->cmdline_len);
+
+    if ( max_cpus < 1 )
+        max_cpus = 1;
+    if ( boot_nr_cpus > max_cpus )
+    {
+        printk("Boot info: maxcpus=%u, leaving %u CPUs offline\n", max_cpus,
+               boot_nr_cpus - max_cpus);
+        boot_nr_cpus = max_cpus;
+    }
 }
 
 noreturn void __start_xen(void)

@@ -10,7 +10,8 @@
  *                                            exception table)
  *   .guest.text                     user RX
  *   .guest.data                     user RW, NX
- *   .data .bss                      RW, NX
+ *   .data .bss                      RW, NX  (also the command-line
+ *                                            parameter table)
  */
 #include <xen/bug.h>
 
@@ -104,6 +105,12 @@ SECTIONS
     .data : {
         _sdata = .;
         *(.data .data.*)
+
+        /* Command-line parameters (xen/param.h), read once at boot. */
+        . = ALIGN(8);
+        __setup_start = .;
+        *(.init.setup)
+        __setup_end = .;
         . = ALIGN(PAGE_SIZE);
         _edata = .;
     } :data

@@ -20,6 +20,7 @@
 #define XEN_SYSCTL_LIVEPATCH_GET        1
 #define XEN_SYSCTL_LIVEPATCH_LIST       2
 #define XEN_SYSCTL_LIVEPATCH_ACTION     3
+#define XEN_SYSCTL_LIVEPATCH_SIGNATURE  4   /* mini-xen: the signature policy */
 
 #define LIVEPATCH_FLAG_FORCE            (1u << 0)
 
@@ -33,6 +34,39 @@
 #define LIVEPATCH_ACTION_APPLY_NODEPS   (1u << 0)
 
 #define LIVEPATCH_LIST_MAX              1024
+
+/*
+ * Payload signatures (mini-xen's own; Xen has none merged).
+ *
+ * A signed payload is the ELF file followed by one ELF note, struct
+ * livepatch_signature_note, as its last LIVEPATCH_SIG_NOTE_SIZE bytes:
+ *
+ *   namesz 4, descsz LIVEPATCH_SIG_DESC_SIZE, type LIVEPATCH_SIG_NOTE_TYPE,
+ *   name "Xen\0", then the descriptor: version, algorithm, hash, reserved
+ *   (zero), the key id and the signature.
+ *
+ * The signature covers every byte of the file before the signature field:
+ * the whole ELF file and the note up to and including the key id.  With
+ * Ed25519 (RFC 8032, PureEdDSA) that message is hashed with SHA-512 by
+ * the algorithm itself.  The key id is the first LIVEPATCH_SIG_KEY_ID_SIZE
+ * bytes of SHA-512 of the 32-byte public key.  The hypervisor finds the
+ * note from the file size alone, checks it before it reads any of the
+ * ELF, and then loads only the ELF part (the file minus the note).
+ */
+#define LIVEPATCH_SIG_NOTE_NAME         "Xen"
+#define LIVEPATCH_SIG_NOTE_TYPE         0x4c505331  /* "LPS1" */
+#define LIVEPATCH_SIG_VERSION           1
+#define LIVEPATCH_SIG_ALG_ED25519       1
+#define LIVEPATCH_SIG_HASH_SHA512       1
+#define LIVEPATCH_SIG_KEY_ID_SIZE       8
+#define LIVEPATCH_SIG_SIZE              64
+#define LIVEPATCH_SIG_DESC_SIZE         80
+#define LIVEPATCH_SIG_NOTE_SIZE         96
+
+/* livepatch-signature=off|warn|enforce on the hypervisor command line. */
+#define LIVEPATCH_SIG_MODE_OFF          0   /* not checked */
+#define LIVEPATCH_SIG_MODE_WARN         1   /* checked; a failure is logged, the payload loads */
+#define LIVEPATCH_SIG_MODE_ENFORCE      2   /* checked; a failure refuses the upload (-EACCES) */
 
 #ifndef __ASSEMBLY__
 #include <stdint.h>
@@ -81,6 +115,14 @@ struct xen_sysctl_livepatch_action {
     uint32_t pad;               /* IN: must be zero */
 };
 
+/* XEN_SYSCTL_LIVEPATCH_SIGNATURE: how uploads are checked (all OUT). */
+struct xen_sysctl_livepatch_signature {
+    uint32_t mode;              /* LIVEPATCH_SIG_MODE_* */
+    uint8_t algorithm;          /* LIVEPATCH_SIG_ALG_* of the built-in key */
+    uint8_t pad[3];
+    uint8_t key_id[LIVEPATCH_SIG_KEY_ID_SIZE]; /* of the built-in key */
+};
+
 struct xen_sysctl_livepatch_op {
     uint32_t cmd;               /* IN: XEN_SYSCTL_LIVEPATCH_* */
     uint32_t flags;             /* IN: LIVEPATCH_FLAG_* */
@@ -89,6 +131,7 @@ struct xen_sysctl_livepatch_op {
         struct xen_sysctl_livepatch_list list;
         struct xen_sysctl_livepatch_get get;
         struct xen_sysctl_livepatch_action action;
+        struct xen_sysctl_livepatch_signature signature;
     } u;
 };
 
@@ -101,6 +144,19 @@ struct livepatch_expectation {
     uint8_t len : 5;            /* bytes of data[] to compare */
     uint8_t rsv : 2;
     uint8_t data[31];
+};
+
+struct livepatch_signature_note {
+    uint32_t namesz;            /* 4 */
+    uint32_t descsz;            /* LIVEPATCH_SIG_DESC_SIZE */
+    uint32_t type;              /* LIVEPATCH_SIG_NOTE_TYPE */
+    char name[4];               /* LIVEPATCH_SIG_NOTE_NAME, NUL-terminated */
+    uint16_t version;           /* LIVEPATCH_SIG_VERSION */
+    uint8_t algorithm;          /* LIVEPATCH_SIG_ALG_* */
+    uint8_t hash;               /* LIVEPATCH_SIG_HASH_* */
+    uint32_t reserved;          /* zero */
+    uint8_t key_id[LIVEPATCH_SIG_KEY_ID_SIZE];
+    uint8_t signature[LIVEPATCH_SIG_SIZE];
 };
 
 struct livepatch_func {

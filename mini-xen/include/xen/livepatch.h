@@ -25,6 +25,42 @@ void check_for_livepatch_work(void);
 
 void livepatch_init(void);
 
+/* Payload signatures (common/livepatch_sig.c). */
+struct xen_sysctl_livepatch_signature;
+
+/* What the check found for a loaded payload. */
+enum livepatch_sig_status {
+    LIVEPATCH_SIG_UNCHECKED,    /* livepatch-signature=off */
+    LIVEPATCH_SIG_VALID,        /* signed with the built-in key */
+    LIVEPATCH_SIG_INVALID,      /* loaded under livepatch-signature=warn */
+};
+
+void livepatch_sig_init(void);
+
+/*
+ * Checks the signature note at the end of the @*len bytes at @raw before
+ * anything else of the payload is read, as livepatch-signature= says:
+ *   enforce: 0 if signed with the built-in key; else -EACCES and one
+ *            console line naming @name and the reason (no note, an
+ *            unsupported version or algorithm, another key, a bad
+ *            signature);
+ *   warn:    the same check, but a failure is that console line only;
+ *   off:     no check.
+ * On success *len is cut to the ELF part (when there is a note) and
+ * *status says what was found.
+ */
+int livepatch_verify_signature(const char *name, const void *raw,
+                               size_t *len,
+                               enum livepatch_sig_status *status);
+
+const char *livepatch_sig_status_str(enum livepatch_sig_status status);
+
+/* XEN_SYSCTL_LIVEPATCH_SIGNATURE. */
+void livepatch_sig_get(struct xen_sysctl_livepatch_signature *sig);
+
+/* The policy line of the 'x' debug key. */
+void livepatch_sig_printall(void);
+
 /* XEN_SYSCTL_livepatch_op, called with the sysctl lock held. */
 int livepatch_op(struct xen_sysctl_livepatch_op *op);
 

@@ -99,6 +99,8 @@ struct payload {
     unsigned int region_slot;           /* in livepatch_regions */
 
     char name[XEN_LIVEPATCH_NAME_SIZE];
+
+    enum livepatch_sig_status sig;      /* what the upload's check found */
 };
 
 /*

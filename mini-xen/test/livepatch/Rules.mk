@@ -9,6 +9,11 @@
 
 LIVEPATCH_OUT ?= $(abspath $(SRCDIR)/../payloads/build/test)
 
+# Every payload is signed (livepatch-sign, built by "cargo build --release"
+# at the top) with the development key unless told otherwise.
+LIVEPATCH_SIGN ?= $(abspath $(SRCDIR)/../target/release/livepatch-sign)
+LIVEPATCH_SIGNING_KEY ?= $(SRCDIR)/keys/livepatch-dev.key
+
 LPT := test/livepatch
 LPT_BUILD := $(BUILD)/test/livepatch
 
@@ -149,13 +154,18 @@ $(LIVEPATCH_OUT)/xen_bad_oversize.livepatch: $(LPT_BUILD)/xen_bad_oversize.o \
     $(LPT_XEN_NOTES)
 
 # As Xen's test Makefile: .livepatch.funcs is read-only once relocated.
-$(LPT_PAYLOADS): $(LIVEPATCH_OUT)/%.livepatch:
+# Then the signature note is appended.
+$(LPT_PAYLOADS): $(LIVEPATCH_OUT)/%.livepatch: $(LIVEPATCH_SIGNING_KEY)
 	@mkdir -p $(dir $@)
+	@test -x $(LIVEPATCH_SIGN) || { echo "error: $(LIVEPATCH_SIGN) is missing:" \
+	    "build it first (cargo build --release -p payloads --bin livepatch-sign)" >&2; exit 1; }
 	$(call quiet,LD      $(notdir $@))
 	$(Q)$(LD) -r -m elf_x86_64 --build-id=sha1 -z noexecstack -o $@.tmp $(filter %.o,$^)
 	$(Q)if $(READELF) -SW $@.tmp | grep -q ' \.livepatch\.funcs '; then \
 	    $(OBJCOPY) --set-section-flags .livepatch.funcs=alloc,readonly,contents \
 	        $@.tmp; fi
+	$(call quiet,SIGN    $(notdir $@))
+	$(Q)$(LIVEPATCH_SIGN) --key $(LIVEPATCH_SIGNING_KEY) $@.tmp
 	$(Q)mv $@.tmp $@
 
 -include $(wildcard $(LPT_BUILD)/*.d)

@@ -54,6 +54,9 @@ struct Cli {
     /// No progress output on stderr.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Sign the payload with this secret key file (see livepatch-sign).
+    #[arg(long = "sign", value_name = "KEYFILE")]
+    sign: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,15 @@ fn main() -> ExitCode {
         } else {
             Progress::auto()
         },
+    };
+    // Read the key first: a bad key file fails before any build.
+    let key = match cli.sign.as_deref().map(payloads::sign::read_signing_key) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            eprintln!("livepatch-build: error: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let driver = match Driver::new(opts) {
         Ok(d) => d,
@@ -120,6 +132,12 @@ fn main() -> ExitCode {
     };
     match driver.run() {
         Ok(built) => {
+            if let Some(key) = &key {
+                if let Err(e) = payloads::sign::sign_file(&built.payload, key) {
+                    eprintln!("livepatch-build: error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             match built.report.to_text() {
                 Ok(t) => write_report(&t),
                 Err(e) => eprintln!("livepatch-build: warning: {e}"),
