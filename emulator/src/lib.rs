@@ -11,7 +11,6 @@ pub mod livepatch;
 pub mod machine;
 pub mod ram;
 pub mod report;
-pub mod shell;
 
 pub use abi::platform;
 pub use image::Image;

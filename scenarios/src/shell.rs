@@ -6,12 +6,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::hypercall::{errno, Guest};
-use crate::livepatch::{Action, Client, LivepatchError, Status, STATE_APPLIED, STATE_CHECKED};
-use crate::machine::{Machine, MachineError};
+use emulator::hypercall::{errno, Guest};
+use emulator::livepatch::{Action, Client, LivepatchError, Status, STATE_APPLIED, STATE_CHECKED};
+use emulator::machine::{Machine, MachineError};
 
 /// Timeout the original CLI passes with every action, in ns.
-pub const ACTION_TIMEOUT_NS: u32 = crate::livepatch::DEFAULT_TIMEOUT_NS;
+pub const ACTION_TIMEOUT_NS: u32 = emulator::livepatch::DEFAULT_TIMEOUT_NS;
 /// Virtual time between keys and their output.
 const KEY_SETTLE_NS: u64 = 2_000_000;
 
@@ -40,10 +40,10 @@ impl From<LivepatchError> for ShellError {
 
 /// The CLI's own name check (libxc refuses names of 128 bytes or more).
 fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() >= crate::livepatch::NAME_SIZE || name.contains('\0') {
+    if name.is_empty() || name.len() >= emulator::livepatch::NAME_SIZE || name.contains('\0') {
         Err(format!(
             "payload name '{name}' must be 1 to {} bytes",
-            crate::livepatch::NAME_SIZE - 1
+            emulator::livepatch::NAME_SIZE - 1
         ))
     } else {
         Ok(())
@@ -205,14 +205,16 @@ impl<W: Write> Shell<W> {
             ["upload", name, file] => self.upload(name, file),
             ["list"] => self.list(),
             ["apply", name] => self.act(name, Action::Apply, 0),
-            ["apply", name, "--nodeps"] => {
-                self.act(name, Action::Apply, crate::livepatch::ACTION_APPLY_NODEPS)
-            }
+            ["apply", name, "--nodeps"] => self.act(
+                name,
+                Action::Apply,
+                emulator::livepatch::ACTION_APPLY_NODEPS,
+            ),
             ["revert", name] => self.act(name, Action::Revert, 0),
             ["replace", name] => self.act(name, Action::Replace, 0),
             ["unload", name] => self.act(name, Action::Unload, 0),
             ["load", file] => self.load(file, 0),
-            ["load", file, "--nodeps"] => self.load(file, crate::livepatch::ACTION_APPLY_NODEPS),
+            ["load", file, "--nodeps"] => self.load(file, emulator::livepatch::ACTION_APPLY_NODEPS),
             _ => self.usage(&format!("xen-livepatch: bad arguments: {}", args.join(" "))),
         }
     }
@@ -384,7 +386,7 @@ impl<W: Write> Shell<W> {
         let Ok(domid) = domid.parse::<u32>() else {
             return self.usage(&format!("guest: bad domain id '{domid}'"));
         };
-        if domid >= crate::platform::NR_DOMAINS {
+        if domid >= emulator::platform::NR_DOMAINS {
             return self.usage(&format!("guest: no domain d{domid}"));
         }
         let num = |i: usize| -> Option<u64> {

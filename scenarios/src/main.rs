@@ -52,7 +52,7 @@ enum Cmd {
         #[command(flatten)]
         machine: MachineArgs,
         /// Virtual time to run the guests for (e.g. 50ms, 1s, 200us).
-        #[arg(long, default_value = "50ms", value_parser = emulator::shell::parse_duration)]
+        #[arg(long, default_value = "50ms", value_parser = scenarios::shell::parse_duration)]
         time: u64,
         /// Debug keys to press after that, as with `xl debug-keys`.
         #[arg(long, default_value = "", value_parser = parse_keys)]
@@ -78,7 +78,7 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
     use std::io::BufRead;
     let mut m = machine.machine(false)?;
     let booted = m.run_for(SHELL_BOOT_NS);
-    let mut sh = emulator::shell::Shell::new(m, std::io::stdout().lock());
+    let mut sh = scenarios::shell::Shell::new(m, std::io::stdout().lock());
     if let Err(e) = booted {
         return finish(&mut sh, Err(e.into()));
     }
@@ -127,12 +127,12 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
 
 /// Ends a shell session: a crash prints the console and the report (exit 3).
 fn finish<W: std::io::Write>(
-    sh: &mut emulator::shell::Shell<W>,
-    result: Result<(), emulator::shell::ShellError>,
+    sh: &mut scenarios::shell::Shell<W>,
+    result: Result<(), scenarios::shell::ShellError>,
 ) -> anyhow::Result<ExitCode> {
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(emulator::shell::ShellError::Machine(MachineError::Crash(c))) => {
+        Err(scenarios::shell::ShellError::Machine(MachineError::Crash(c))) => {
             let console = String::from_utf8_lossy(sh.machine().console()).into_owned();
             write!(sh.output(), "{console}{c}")?;
             Ok(ExitCode::from(3))
