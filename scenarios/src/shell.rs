@@ -4,14 +4,16 @@
 //! issues a hypercall).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 
-use emulator::hypercall::{errno, Guest};
-use emulator::livepatch::{Action, Client, LivepatchError, Status, STATE_APPLIED, STATE_CHECKED};
-use emulator::machine::{Machine, MachineError};
+use crate::command::{Command, GuestCall, Livepatch, USAGE};
+use crate::machine::{
+    errno, Action, LivepatchError, MachineError, Status, Testbed, ACTION_APPLY_NODEPS,
+    DEFAULT_TIMEOUT_NS, STATE_APPLIED, STATE_CHECKED,
+};
 
 /// Timeout the original CLI passes with every action, in ns.
-pub const ACTION_TIMEOUT_NS: u32 = emulator::livepatch::DEFAULT_TIMEOUT_NS;
+pub const ACTION_TIMEOUT_NS: u32 = DEFAULT_TIMEOUT_NS;
 /// Virtual time between keys and their output.
 const KEY_SETTLE_NS: u64 = 2_000_000;
 
@@ -35,18 +37,6 @@ impl From<LivepatchError> for ShellError {
             LivepatchError::Machine(m) => ShellError::Machine(m),
             LivepatchError::Name(n) => ShellError::Name(n),
         }
-    }
-}
-
-/// The CLI's own name check (libxc refuses names of 128 bytes or more).
-fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() >= emulator::livepatch::NAME_SIZE || name.contains('\0') {
-        Err(format!(
-            "payload name '{name}' must be 1 to {} bytes",
-            emulator::livepatch::NAME_SIZE - 1
-        ))
-    } else {
-        Ok(())
     }
 }
 
@@ -84,7 +74,8 @@ fn status_of(rc: i64) -> i32 {
     }
 }
 
-fn state_name(state: u32) -> &'static str {
+/// The state names `xen-livepatch list` prints.
+pub fn state_name(state: u32) -> &'static str {
     match state {
         STATE_CHECKED => "CHECKED",
         STATE_APPLIED => "APPLIED",
@@ -92,45 +83,76 @@ fn state_name(state: u32) -> &'static str {
     }
 }
 
-/// Parses `50ms`, `1s`, `200us`, `1000ns`.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("'{s}' has no unit: use ns, us, ms or s"))?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' does not start with a number"))?;
-    let scale = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        _ => return Err(format!("unknown unit '{unit}': use ns, us, ms or s")),
-    };
-    n.checked_mul(scale)
-        .ok_or_else(|| format!("'{s}' is too long"))
+/// What a command did, beyond its output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Exit status (0 ok, 1 error, 2 busy/again).
+    pub status: i32,
+    /// The errno the command reported (`Error N: ...`), if any.
+    pub errno: Option<i64>,
+    /// A guest hypercall's result.
+    pub reply: Option<Reply>,
+}
+
+/// The result of a `guest` hypercall.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The hypercall's return value.
+    pub rc: i64,
+    /// What it returned, as the shell prints it without quotes
+    /// (`Hello World`, `4.21`, a hex build-id), or `rc=N`.
+    pub value: String,
+}
+
+impl Outcome {
+    fn ok() -> Outcome {
+        Outcome::default()
+    }
+
+    fn status(status: i32) -> Outcome {
+        Outcome {
+            status,
+            ..Outcome::default()
+        }
+    }
+
+    /// A live-patch call that failed with `rc`: status 2 means "retry".
+    fn failed(rc: i64) -> Outcome {
+        Outcome {
+            status: status_of(rc),
+            errno: Some(-rc),
+            reply: None,
+        }
+    }
 }
 
 /// A session on one machine.
 pub struct Shell<W: Write> {
-    m: Machine,
+    m: Testbed,
     out: W,
     dmesg_read: usize,
+    base: PathBuf,
 }
 
 impl<W: Write> Shell<W> {
-    /// A session on `m`, writing to `out`.
-    pub fn new(m: Machine, out: W) -> Shell<W> {
+    /// A session on `m`, writing to `out`; relative payload paths are
+    /// relative to the current directory.
+    pub fn new(m: Testbed, out: W) -> Shell<W> {
+        Shell::with_base(m, out, PathBuf::new())
+    }
+
+    /// A session whose relative payload paths are relative to `base`.
+    pub fn with_base(m: Testbed, out: W, base: PathBuf) -> Shell<W> {
         Shell {
             m,
             out,
             dmesg_read: 0,
+            base,
         }
     }
 
     /// The machine.
-    pub fn machine(&mut self) -> &mut Machine {
+    pub fn machine(&mut self) -> &mut Testbed {
         &mut self.m
     }
 
@@ -139,48 +161,49 @@ impl<W: Write> Shell<W> {
         &mut self.out
     }
 
-    /// Runs one command line; returns its exit status, or `None` for `quit`.
-    pub fn exec(&mut self, line: &str) -> Result<Option<i32>, ShellError> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let status = match words.as_slice() {
-            [] => 0,
-            [w, ..] if w.starts_with('#') => 0,
-            ["quit"] | ["exit"] => return Ok(None),
-            ["run", d] => match parse_duration(d) {
-                Ok(ns) => {
-                    self.m.run_for(ns)?;
-                    0
+    /// Parses and runs one line as typed: a line that does not parse is
+    /// reported (with the command summary) and has status 1. Returns the
+    /// outcome, or `None` for `quit`.
+    pub fn exec_line(&mut self, line: &str) -> Result<Option<Outcome>, ShellError> {
+        match Command::parse(line) {
+            Ok(Command::Quit) => Ok(None),
+            Ok(cmd) => self.exec(&cmd).map(Some),
+            Err(e) => {
+                writeln!(self.out, "{e}")?;
+                if e.wants_usage() {
+                    writeln!(self.out, "{USAGE}")?;
                 }
-                Err(e) => self.usage(&e)?,
-            },
-            ["xl", "dmesg"] => self.dmesg(false)?,
-            ["xl", "dmesg", "-c"] => self.dmesg(true)?,
-            ["xl", "debug-keys", keys] => {
+                self.out.flush()?;
+                Ok(Some(Outcome::status(1)))
+            }
+        }
+    }
+
+    /// Runs one command (`quit` does nothing here: ending the session is
+    /// the caller's business).
+    pub fn exec(&mut self, cmd: &Command) -> Result<Outcome, ShellError> {
+        let outcome = match cmd {
+            Command::Nothing | Command::Quit => Outcome::ok(),
+            Command::Run(ns) => {
+                self.m.run_for(*ns)?;
+                Outcome::ok()
+            }
+            Command::Dmesg { clear } => self.dmesg(*clear)?,
+            Command::DebugKeys(keys) => {
                 for k in keys.bytes() {
                     self.m.send_input(&[k]);
                     self.m.run_for(KEY_SETTLE_NS)?;
                 }
-                0
+                Outcome::ok()
             }
-            ["xen-livepatch", rest @ ..] => self.livepatch(rest)?,
-            ["guest", domid, call, args @ ..] => self.guest(domid, call, args)?,
-            _ => self.usage(&format!("unknown command: {line}"))?,
+            Command::Livepatch(lp) => self.livepatch(lp)?,
+            Command::Guest { domid, call, text } => self.guest(*domid, call, text)?,
         };
         self.out.flush()?;
-        Ok(Some(status))
+        Ok(outcome)
     }
 
-    fn usage(&mut self, msg: &str) -> Result<i32, ShellError> {
-        writeln!(self.out, "{msg}")?;
-        writeln!(
-            self.out,
-            "commands: xen-livepatch upload|apply|revert|replace|unload|load|list, \
-             xl debug-keys K, xl dmesg [-c], run DURATION, guest DOMID CALL ARGS..., quit"
-        )?;
-        Ok(1)
-    }
-
-    fn dmesg(&mut self, clear: bool) -> Result<i32, ShellError> {
+    fn dmesg(&mut self, clear: bool) -> Result<Outcome, ShellError> {
         let console = self.m.console();
         let from = if clear { self.dmesg_read } else { 0 };
         let text = String::from_utf8_lossy(&console[from.min(console.len())..]).into_owned();
@@ -189,66 +212,51 @@ impl<W: Write> Shell<W> {
         if clear {
             self.dmesg_read = len;
         }
-        Ok(0)
+        Ok(Outcome::ok())
     }
 
-    fn livepatch(&mut self, args: &[&str]) -> Result<i32, ShellError> {
-        let name = match args {
-            [_, name] | [_, name, _] if args[0] != "load" => Some(*name),
-            _ => None,
-        };
-        if let Some(Err(e)) = name.map(check_name) {
-            writeln!(self.out, "{e}")?;
-            return Ok(1);
-        }
-        match args {
-            ["upload", name, file] => self.upload(name, file),
-            ["list"] => self.list(),
-            ["apply", name] => self.act(name, Action::Apply, 0),
-            ["apply", name, "--nodeps"] => self.act(
-                name,
-                Action::Apply,
-                emulator::livepatch::ACTION_APPLY_NODEPS,
-            ),
-            ["revert", name] => self.act(name, Action::Revert, 0),
-            ["replace", name] => self.act(name, Action::Replace, 0),
-            ["unload", name] => self.act(name, Action::Unload, 0),
-            ["load", file] => self.load(file, 0),
-            ["load", file, "--nodeps"] => self.load(file, emulator::livepatch::ACTION_APPLY_NODEPS),
-            _ => self.usage(&format!("xen-livepatch: bad arguments: {}", args.join(" "))),
+    fn livepatch(&mut self, lp: &Livepatch) -> Result<Outcome, ShellError> {
+        match lp {
+            Livepatch::Upload { name, file } => self.upload(name, file),
+            Livepatch::List => self.list(),
+            Livepatch::Apply { name, nodeps } => self.act(name, Action::Apply, flags(*nodeps)),
+            Livepatch::Revert(name) => self.act(name, Action::Revert, 0),
+            Livepatch::Replace(name) => self.act(name, Action::Replace, 0),
+            Livepatch::Unload(name) => self.act(name, Action::Unload, 0),
+            Livepatch::Load { file, name, nodeps } => self.load(file, name, flags(*nodeps)),
         }
     }
 
-    fn upload(&mut self, name: &str, file: &str) -> Result<i32, ShellError> {
+    fn upload(&mut self, name: &str, file: &str) -> Result<Outcome, ShellError> {
         write!(self.out, "Uploading {file}... ")?;
-        let bytes = match std::fs::read(file) {
+        let bytes = match std::fs::read(self.base.join(file)) {
             Ok(b) => b,
             Err(e) => {
                 writeln!(self.out, "failed\nCould not read {file}: {e}")?;
-                return Ok(1);
+                return Ok(Outcome::status(1));
             }
         };
-        let rc = Client::new(&mut self.m).upload(name, &bytes)?;
+        let rc = self.m.upload(name, &bytes)?;
         if rc != 0 {
             writeln!(self.out, "failed")?;
             writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
-            return Ok(status_of(rc));
+            return Ok(Outcome::failed(rc));
         }
         writeln!(self.out, "completed")?;
-        Ok(0)
+        Ok(Outcome::ok())
     }
 
-    fn list(&mut self) -> Result<i32, ShellError> {
-        let entries = match Client::new(&mut self.m).list()? {
+    fn list(&mut self) -> Result<Outcome, ShellError> {
+        let entries = match self.m.list()? {
             Ok(e) => e,
             Err(rc) => {
                 writeln!(self.out, "Failed to list. Error {}: {}", -rc, strerror(-rc))?;
-                return Ok(status_of(rc));
+                return Ok(Outcome::failed(rc));
             }
         };
         if entries.is_empty() {
             writeln!(self.out, "Nothing to list")?;
-            return Ok(0);
+            return Ok(Outcome::ok());
         }
         writeln!(
             self.out,
@@ -277,14 +285,14 @@ impl<W: Write> Shell<W> {
                 md.trim_end_matches(';')
             )?;
         }
-        Ok(0)
+        Ok(Outcome::ok())
     }
 
     fn get(&mut self, name: &str) -> Result<Result<Status, i64>, ShellError> {
-        Ok(Client::new(&mut self.m).get(name)?)
+        Ok(self.m.get(name)?)
     }
 
-    fn act(&mut self, name: &str, action: Action, flags: u32) -> Result<i32, ShellError> {
+    fn act(&mut self, name: &str, action: Action, flags: u32) -> Result<Outcome, ShellError> {
         let (cmd, verb, from, to) = match action {
             Action::Apply => ("apply", "Applying", STATE_CHECKED, Some(STATE_APPLIED)),
             Action::Revert => ("revert", "Reverting", STATE_APPLIED, Some(STATE_CHECKED)),
@@ -301,7 +309,7 @@ impl<W: Write> Shell<W> {
             Err(rc) => {
                 writeln!(self.out, "Failed to get status of {name}.")?;
                 writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
-                return Ok(status_of(rc));
+                return Ok(Outcome::failed(rc));
             }
         };
         if i64::from(status.rc) == -errno::EAGAIN {
@@ -309,145 +317,122 @@ impl<W: Write> Shell<W> {
                 self.out,
                 "Cannot execute {cmd}. Operation already in progress."
             )?;
-            return Ok(2);
+            return Ok(Outcome::status(2));
         }
         if Some(status.state) == to {
             writeln!(self.out, "No action needed.")?;
-            return Ok(0);
+            return Ok(Outcome::ok());
         }
         if status.state != from {
             writeln!(self.out, "{name} is in the wrong state.")?;
             writeln!(self.out, "Current state: {}", state_name(status.state))?;
             writeln!(self.out, "Expected state: {}", state_name(from))?;
-            return Ok(1);
+            return Ok(Outcome::status(1));
         }
         write!(self.out, "{verb} {name}... ")?;
-        let (rc, after) =
-            Client::new(&mut self.m).action_and_settle(name, action, ACTION_TIMEOUT_NS, flags)?;
+        let (rc, after) = self
+            .m
+            .action_and_settle(name, action, ACTION_TIMEOUT_NS, flags)?;
         let Some(after) = after else {
             writeln!(self.out, "failed")?;
             writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
-            return Ok(status_of(rc));
+            return Ok(Outcome::failed(rc));
         };
         match (after, to) {
             (Err(rc), None) if rc == -errno::ENOENT => {
                 writeln!(self.out, "completed")?;
-                Ok(0)
+                Ok(Outcome::ok())
             }
             (Err(rc), _) => {
                 writeln!(self.out, "failed")?;
                 writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
-                Ok(status_of(rc))
+                Ok(Outcome::failed(rc))
             }
             (Ok(s), _) if i64::from(s.rc) == -errno::EAGAIN => {
                 writeln!(self.out, "Operation didn't complete.")?;
-                Ok(2)
+                Ok(Outcome::status(2))
             }
             (Ok(s), _) if s.rc != 0 => {
                 let rc = i64::from(s.rc);
                 writeln!(self.out, "failed")?;
                 writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
-                Ok(status_of(rc))
+                Ok(Outcome::failed(rc))
             }
             (Ok(s), Some(t)) if s.state == t => {
                 writeln!(self.out, "completed")?;
-                Ok(0)
+                Ok(Outcome::ok())
             }
             (Ok(s), _) => {
                 writeln!(self.out, "failed")?;
                 writeln!(self.out, "Unexpected state: {}", state_name(s.state))?;
-                Ok(1)
+                Ok(Outcome::status(1))
             }
         }
     }
 
-    fn load(&mut self, file: &str, flags: u32) -> Result<i32, ShellError> {
-        let name = Path::new(file)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let Err(e) = check_name(&name) {
-            writeln!(self.out, "{e}")?;
-            return Ok(1);
+    fn load(&mut self, file: &str, name: &str, flags: u32) -> Result<Outcome, ShellError> {
+        let up = self.upload(name, file)?;
+        if up.status != 0 {
+            return Ok(up);
         }
-        let rc = self.upload(&name, file)?;
-        if rc != 0 {
-            return Ok(rc);
-        }
-        let rc = self.act(&name, Action::Apply, flags)?;
-        if rc != 0 {
+        let applied = self.act(name, Action::Apply, flags)?;
+        if applied.status != 0 {
             writeln!(self.out, "Unloading {name} after the failed apply.")?;
-            Client::new(&mut self.m).action(&name, Action::Unload, ACTION_TIMEOUT_NS, 0)?;
+            self.m.action(name, Action::Unload, ACTION_TIMEOUT_NS, 0)?;
         }
-        Ok(rc)
+        Ok(applied)
     }
 
-    fn guest(&mut self, domid: &str, call: &str, args: &[&str]) -> Result<i32, ShellError> {
-        let Ok(domid) = domid.parse::<u32>() else {
-            return self.usage(&format!("guest: bad domain id '{domid}'"));
-        };
-        if domid >= emulator::platform::NR_DOMAINS {
-            return self.usage(&format!("guest: no domain d{domid}"));
-        }
-        let num = |i: usize| -> Option<u64> {
-            let s = args.get(i)?;
-            match s.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16).ok(),
-                None => s.parse().ok(),
+    fn guest(&mut self, domid: u32, call: &GuestCall, text: &str) -> Result<Outcome, ShellError> {
+        let m = &mut self.m;
+        let rc_only = |rc: i64| (format!("rc={rc}"), rc);
+        let (shown, value, rc) = match call {
+            GuestCall::Version => {
+                let (a, b) = m.version(domid)?;
+                let v = format!("{a}.{b}");
+                (v.clone(), v, 0)
             }
-        };
-        let mut g = Guest::new(&mut self.m, domid);
-        let (line, rc) = match (call, args) {
-            ("xen_version", ["version"]) => {
-                let (a, b) = g.version()?;
-                (format!("{a}.{b}"), 0)
-            }
-            ("xen_version", ["extraversion"]) => match g.extraversion()? {
-                Ok(s) => (format!("\"{s}\""), 0),
-                Err(rc) => (format!("rc={rc}"), rc),
+            GuestCall::Extraversion => match m.extraversion(domid)? {
+                Ok(s) => (format!("\"{s}\""), s, 0),
+                Err(rc) => with_rc(rc_only(rc)),
             },
-            ("xen_version", ["build_id"]) => match g.build_id()? {
-                Ok(id) => (id.iter().map(|b| format!("{b:02x}")).collect(), 0),
-                Err(rc) => (format!("rc={rc}"), rc),
-            },
-            ("memory_op", ["write_word", _, _]) => match (num(1), num(2)) {
-                (Some(off), Some(val)) => {
-                    let rc = g.write_word(off, val, None)?;
-                    (format!("rc={rc}"), rc)
+            GuestCall::BuildId => match m.build_id(domid)? {
+                Ok(id) => {
+                    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                    (hex.clone(), hex, 0)
                 }
-                _ => return self.usage("guest: write_word OFFSET VALUE"),
+                Err(rc) => with_rc(rc_only(rc)),
             },
-            ("event_channel_op", ["send", _]) => match num(1) {
-                Some(port) => {
-                    let rc = g.evtchn_send(port as u32)?;
-                    (format!("rc={rc}"), rc)
-                }
-                None => return self.usage("guest: event_channel_op send PORT"),
-            },
-            ("console_io", ["write", words @ ..]) => {
-                let rc = g.console_write(&format!("{}\n", words.join(" ")))?;
-                (format!("rc={rc}"), rc)
+            GuestCall::WriteWord { offset, value } => {
+                with_rc(rc_only(m.write_word(domid, *offset, *value)?))
             }
-            ("sysctl", ["physinfo"]) => match g.physinfo()? {
-                Ok(p) => (
-                    format!(
-                        "nr_cpus={} nr_domains={} nr_vcpus={} total_pages={}",
-                        p.nr_cpus, p.nr_domains, p.nr_vcpus, p.total_pages
-                    ),
-                    0,
-                ),
-                Err(rc) => (format!("rc={rc}"), rc),
-            },
-            _ => {
-                return self.usage(&format!(
-                    "guest: unknown hypercall '{call} {}'; known: xen_version \
-                     version|extraversion|build_id, memory_op write_word OFF VAL, \
-                     event_channel_op send PORT, console_io write TEXT, sysctl physinfo",
-                    args.join(" ")
-                ))
+            GuestCall::EvtchnSend(port) => with_rc(rc_only(m.evtchn_send(domid, *port)?)),
+            GuestCall::ConsoleWrite(words) => {
+                with_rc(rc_only(m.console_write(domid, &format!("{words}\n"))?))
             }
+            GuestCall::Physinfo => match m.physinfo(domid)? {
+                Ok(p) => (p.clone(), p, 0),
+                Err(rc) => with_rc(rc_only(rc)),
+            },
         };
-        writeln!(self.out, "d{domid}: {call} {}: {line}", args.join(" "))?;
-        Ok(if rc < 0 { 1 } else { 0 })
+        writeln!(self.out, "d{domid}: {text}: {shown}")?;
+        Ok(Outcome {
+            status: if rc < 0 { 1 } else { 0 },
+            errno: (rc < 0).then_some(-rc),
+            reply: Some(Reply { rc, value }),
+        })
+    }
+}
+
+/// A result shown as `rc=N`: the value is the same text.
+fn with_rc((shown, rc): (String, i64)) -> (String, String, i64) {
+    (shown.clone(), shown, rc)
+}
+
+fn flags(nodeps: bool) -> u32 {
+    if nodeps {
+        ACTION_APPLY_NODEPS
+    } else {
+        0
     }
 }

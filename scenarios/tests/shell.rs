@@ -4,27 +4,33 @@
 mod common;
 
 use common::payload_path;
-use emulator::{Config, Image, Machine};
+use scenarios::machine::{default_image, load_image, Boot, Testbed};
 use scenarios::shell::Shell;
 
 /// mini-xen on `vcpus` vCPUs, seed 1, booted for 5 ms.
-fn booted(vcpus: usize) -> Machine {
-    let image = Image::load(&Image::default_path()).expect("run `make image` first");
-    let mut m = Machine::new(image, Config::new(vcpus, 1)).expect("machine");
-    m.run_for(5_000_000).expect("boot");
-    m
+fn booted(vcpus: u16) -> Testbed {
+    let image = load_image(&default_image()).expect("run `make image` first");
+    let boot = Boot {
+        vcpus,
+        seed: 1,
+        busy: false,
+        cmdline: String::new(),
+    };
+    let mut tb = Testbed::new(image, &boot).expect("machine");
+    tb.run_for(5_000_000).expect("boot");
+    tb
 }
 
-fn transcript(vcpus: usize, script: &str) -> (String, i32) {
+fn transcript(vcpus: u16, script: &str) -> (String, i32) {
     let mut sh = Shell::new(booted(vcpus), Vec::new());
     let mut last = 0;
     for line in script.lines() {
         sh.output()
             .extend_from_slice(format!("$ {line}\n").as_bytes());
-        match sh.exec(line) {
-            Ok(Some(code)) => {
-                last = code;
-                if code != 0 {
+        match sh.exec_line(line) {
+            Ok(Some(o)) => {
+                last = o.status;
+                if o.status != 0 {
                     break;
                 }
             }
