@@ -29,6 +29,9 @@ pub fn report(suite: &str, reports: &[(String, Report)]) -> JUnit {
         case.set_time(r.elapsed);
         case.set_system_out(r.transcript.as_str());
         case.set_system_err(r.console.as_str());
+        if let Some(a) = &r.about {
+            case.add_property(quick_junit::Property::new("about", a.as_str()));
+        }
         if let Some(d) = &r.digest {
             case.add_property(quick_junit::Property::new("digest", d.as_str()));
         }

@@ -141,11 +141,6 @@ impl Testbed {
         self.m.now()
     }
 
-    /// Number of vCPUs.
-    pub fn vcpus(&self) -> usize {
-        self.m.config().vcpus
-    }
-
     /// Everything the hypervisor printed.
     pub fn console(&self) -> &[u8] {
         self.m.console()

@@ -80,6 +80,8 @@ impl fmt::Display for Failure {
 pub struct Report {
     /// The scenario's name.
     pub name: String,
+    /// What it checks (the file's `about`).
+    pub about: Option<String>,
     /// Every failure, in order.
     pub failures: Vec<Failure>,
     /// Steps carried out.
@@ -122,6 +124,7 @@ pub fn run(s: &Scenario) -> Report {
     let started = Instant::now();
     let mut report = Report {
         name: s.name.clone(),
+        about: s.about.clone(),
         failures: Vec::new(),
         steps_run: 0,
         transcript: String::new(),

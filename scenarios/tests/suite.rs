@@ -157,6 +157,37 @@ fn a_failed_expectation_names_its_step_line_and_what_was_expected() {
 }
 
 #[test]
+fn every_kind_of_expectation_can_fail() {
+    let dir = tmp("kinds");
+    let file = write(
+        &dir,
+        "kinds.toml",
+        &format!(
+            "{TINY}steps = [\n\
+             \x20   \"xen-livepatch apply nothing_here\",\n\
+             \x20   {{ expect = {{ status = 0, errno = 22, output = \"completed\" }} }},\n\
+             \x20   \"guest 1 xen_version version\",\n\
+             \x20   {{ expect = {{ guest = {{ rc = -1, value = \"4.4\" }} }} }},\n\
+             \x20   {{ expect = {{ list = {{ xen_nop = \"APPLIED\" }} }} }},\n\
+             ]\n"
+        ),
+    );
+    let o = testbed(&["run", &file]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    for line in [
+        "step 2 (line 5): expect status: expected 0, got 1",
+        "step 2 (line 5): expect errno: expected 22, got 2",
+        "step 2 (line 5): expect output: expected a line matching /completed/, got \"Failed to get status of nothing_here.\\nError 2: No such file or directory\"",
+        "step 4 (line 7): expect guest.rc: expected -1, got 0",
+        "step 4 (line 7): expect guest.value: expected \"4.4\", got \"4.21\"",
+        "step 5 (line 8): expect list: expected xen_nop=APPLIED, got nothing loaded",
+    ] {
+        assert!(text.contains(line), "{line}\nmissing from\n{text}");
+    }
+}
+
+#[test]
 fn a_failing_command_ends_the_run_unless_the_next_step_expects_it() {
     let dir = tmp("commands");
     let expected = write(
