@@ -219,13 +219,8 @@ pub enum Problem {
     #[error("vcpus = {0}: a machine has 1 to {MAX_VCPUS} vCPUs")]
     Vcpus(u16),
     /// The image could not be loaded.
-    #[error("image {path}: {source}")]
-    Image {
-        /// Where it was looked for.
-        path: PathBuf,
-        /// Why it failed.
-        source: ImageError,
-    },
+    #[error("image: {0}")]
+    Image(ImageError),
     /// An `expect` with no key.
     #[error(
         "an empty expect: expected at least one of status, errno, output, console, guest, list, detector"
@@ -363,15 +358,9 @@ pub fn parse(path: &Path, source: &str, images: &mut Images) -> Result<Scenario,
         Some(p) => (base.join(p.get_ref()), p.span()),
         None => (default_image(), 0..0),
     };
-    let image = images.get(&image_path).map_err(|source| {
-        at(
-            image_span,
-            Problem::Image {
-                path: image_path.clone(),
-                source,
-            },
-        )
-    })?;
+    let image = images
+        .get(&image_path)
+        .map_err(|e| at(image_span, Problem::Image(e)))?;
     let mut checker = Checker {
         image: &image,
         vcpus,

@@ -59,6 +59,10 @@ refused!(
     future_version,
     "version = 2\nmachine = { vcpus = 1, seed = 1 }\nsteps = []\n"
 );
+refused!(
+    missing_image,
+    "version = 1\nmachine = { vcpus = 1, seed = 1, image = \"no/such/xen-syms\" }\nsteps = []\n"
+);
 refused!(bad_duration, steps("    \"run 5fortnights\","));
 refused!(
     bad_duration_in_a_table,
