@@ -102,6 +102,9 @@ pub enum ParseError {
     /// Not a command of the language.
     #[error("unknown command: {0}")]
     Unknown(String),
+    /// A known command with the wrong arguments; holds its synopsis.
+    #[error("usage: {0}")]
+    Arguments(&'static str),
     /// `run` with a bad duration.
     #[error(transparent)]
     Duration(#[from] DurationError),
@@ -169,6 +172,8 @@ impl Command {
             ["xl", "dmesg"] => Command::Dmesg { clear: false },
             ["xl", "dmesg", "-c"] => Command::Dmesg { clear: true },
             ["xl", "debug-keys", keys] => Command::DebugKeys(keys.to_string()),
+            ["run", ..] => return Err(ParseError::Arguments("run DURATION (e.g. 10ms)")),
+            ["xl", ..] => return Err(ParseError::Arguments("xl dmesg [-c] | xl debug-keys KEYS")),
             ["xen-livepatch", rest @ ..] => Command::Livepatch(Livepatch::parse(rest)?),
             ["guest", domid, call, args @ ..] => {
                 let Ok(id) = domid.parse::<u32>() else {
@@ -297,6 +302,10 @@ mod tests {
             Command::parse("run soon"),
             Err(ParseError::Duration(_))
         ));
+        assert_eq!(
+            Command::parse("run 5 parsecs"),
+            Err(ParseError::Arguments("run DURATION (e.g. 10ms)"))
+        );
         assert_eq!(
             Command::parse("reboot now"),
             Err(ParseError::Unknown("reboot now".into()))
