@@ -39,6 +39,7 @@ build: image test-payloads
 # patch or the hypervisor is newer. The scenarios use them.
 PATCH_PAYLOADS := lp-extraversion xsa-write-word-align
 patch-payloads: build
+	@mkdir -p payloads/build/patches
 	@for p in $(PATCH_PAYLOADS); do \
 		out=payloads/build/patches/$$p; \
 		if [ ! -f $$out/$$p.livepatch ] || [ payloads/patches/$$p.patch -nt $$out/$$p.livepatch ] \
