@@ -14,7 +14,7 @@ pub use emulator::livepatch::{
     Action, Entry, LivepatchError, Status, ACTION_APPLY_NODEPS, DEFAULT_TIMEOUT_NS, NAME_SIZE,
     STATE_APPLIED, STATE_CHECKED,
 };
-pub use emulator::platform::NR_DOMAINS;
+pub use emulator::platform::{BOOT_CMDLINE_MAX, NR_DOMAINS};
 pub use emulator::{Image, MachineError};
 
 /// Most vCPUs a machine has.

@@ -19,7 +19,7 @@ use crate::explore::{Explore, ExploreError, ExploreSpec};
 use crate::location::{render, Location};
 use crate::machine::{
     default_image, load_image, starts_instruction, symbol_size, Boot, Event, Image, ImageError,
-    When, MAX_VCPUS,
+    When, BOOT_CMDLINE_MAX, MAX_VCPUS,
 };
 
 /// The format version this testbed reads.
@@ -27,10 +27,19 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Virtual time mini-xen boots for before the first step, by default.
 pub const DEFAULT_BOOT_NS: u64 = 5_000_000;
 
+/// Read first, so a file of another version is told so, not that its
+/// keys are unknown.
+#[derive(Deserialize)]
+struct VersionSpec {
+    version: Spanned<u32>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSpec {
-    version: Spanned<u32>,
+    /// Checked through [`VersionSpec`] before the rest.
+    #[serde(rename = "version")]
+    _version: u32,
     about: Option<String>,
     machine: MachineSpec,
     steps: Vec<Spanned<StepSpec>>,
@@ -43,8 +52,7 @@ struct MachineSpec {
     vcpus: Spanned<u16>,
     seed: u64,
     image: Option<Spanned<String>>,
-    #[serde(default)]
-    cmdline: String,
+    cmdline: Option<Spanned<String>>,
     #[serde(default)]
     busy: bool,
     boot: Option<Nanos>,
@@ -215,6 +223,9 @@ pub enum Problem {
     /// A format version this testbed does not read.
     #[error("format version {0} is not supported: this testbed reads version {FORMAT_VERSION}")]
     Version(u32),
+    /// A command line the boot protocol cannot carry.
+    #[error("cmdline of {0} bytes: the boot protocol carries fewer than {BOOT_CMDLINE_MAX}, without NUL")]
+    Cmdline(usize),
     /// vCPUs outside 1..=64.
     #[error("vcpus = {0}: a machine has 1 to {MAX_VCPUS} vCPUs")]
     Vcpus(u16),
@@ -336,22 +347,30 @@ pub fn parse(path: &Path, source: &str, images: &mut Images) -> Result<Scenario,
         at: Box::new(Location::of(path.to_path_buf(), source, span)),
         problem: Box::new(problem),
     };
-    let spec: FileSpec = toml::from_str(source).map_err(|e| {
+    let syntax = |e: toml::de::Error| {
         at(
             e.span().unwrap_or(0..0),
             Problem::Syntax(e.message().to_string()),
         )
-    })?;
-    if *spec.version.get_ref() != FORMAT_VERSION {
+    };
+    let version: VersionSpec = toml::from_str(source).map_err(syntax)?;
+    if *version.version.get_ref() != FORMAT_VERSION {
         return Err(at(
-            spec.version.span(),
-            Problem::Version(*spec.version.get_ref()),
+            version.version.span(),
+            Problem::Version(*version.version.get_ref()),
         ));
     }
+    let spec: FileSpec = toml::from_str(source).map_err(syntax)?;
     let m = &spec.machine;
     let vcpus = *m.vcpus.get_ref();
     if vcpus == 0 || vcpus > MAX_VCPUS {
         return Err(at(m.vcpus.span(), Problem::Vcpus(vcpus)));
+    }
+    let cmdline = m.cmdline.as_ref().map_or("", |c| c.get_ref().as_str());
+    if let Some(c) = &m.cmdline {
+        if cmdline.len() >= BOOT_CMDLINE_MAX || cmdline.contains('\0') {
+            return Err(at(c.span(), Problem::Cmdline(cmdline.len())));
+        }
     }
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let (image_path, image_span) = match &m.image {
@@ -396,7 +415,7 @@ pub fn parse(path: &Path, source: &str, images: &mut Images) -> Result<Scenario,
             vcpus,
             seed: m.seed,
             busy: m.busy,
-            cmdline: m.cmdline.clone(),
+            cmdline: cmdline.to_string(),
         },
         boot_ns: m.boot.map_or(DEFAULT_BOOT_NS, |b| b.0),
         base,

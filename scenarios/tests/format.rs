@@ -57,7 +57,14 @@ refused!(
 );
 refused!(
     future_version,
-    "version = 2\nmachine = { vcpus = 1, seed = 1 }\nsteps = []\n"
+    "version = 2\nmachine = { vcpus = 1, seed = 1, smt = 2 }\nsteps = []\n"
+);
+refused!(
+    cmdline_too_long,
+    format!(
+        "version = 1\nmachine = {{ vcpus = 1, seed = 1, cmdline = \"{}\" }}\nsteps = []\n",
+        "x".repeat(1024)
+    )
 );
 refused!(
     missing_image,
