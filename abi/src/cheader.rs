@@ -3,14 +3,19 @@
 
 use std::collections::HashMap;
 
-/// `#define NAME VALUE` pairs of `mini-xen/include/public/FILE` whose value
-/// is a number (`0x10`, `27`, `2u`, `(1u << 16)`).
-pub fn defines(file: &str) -> HashMap<String, u64> {
+/// The text of `mini-xen/include/public/FILE`.
+pub fn header_text(file: &str) -> String {
     let path = format!(
         "{}/../mini-xen/include/public/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `#define NAME VALUE` pairs of `mini-xen/include/public/FILE` whose value
+/// is a number (`0x10`, `27`, `2u`, `(1u << 16)`).
+pub fn defines(file: &str) -> HashMap<String, u64> {
+    let text = header_text(file);
     text.lines()
         .filter_map(|l| l.strip_prefix("#define "))
         .filter_map(|l| {

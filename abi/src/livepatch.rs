@@ -223,6 +223,78 @@ pub const UNION_AT: usize = OP_AT + std::mem::size_of::<XenSysctlLivepatchOpHead
 
 const _: () = assert!(UNION_AT + OP_UNION_SIZE <= crate::hypercall::XEN_SYSCTL_SIZE);
 
+/// Symbol of the [`LivepatchRegions`] table the detectors read.
+pub const REGIONS_SYMBOL: &str = "livepatch_regions";
+/// `LIVEPATCH_REGION_*`: a slot never used.
+pub const REGION_FREE: u32 = 0;
+/// Uploaded, not applied: nothing may run in its text outside an action.
+pub const REGION_LOADED: u32 = 1;
+/// An action on it is in progress (its hooks may run).
+pub const REGION_BUSY: u32 = 2;
+/// Applied: its text is reachable.
+pub const REGION_APPLIED: u32 = 3;
+/// Unloaded: its memory was freed.
+pub const REGION_FREED: u32 = 4;
+/// `LIVEPATCH_MAX_REGIONS`.
+pub const MAX_REGIONS: usize = 32;
+/// `LIVEPATCH_REGION_NAME`.
+pub const REGION_NAME: usize = 48;
+
+/// `struct livepatch_region`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LivepatchRegion {
+    pub text_start: u64,
+    pub text_end: u64,
+    pub mem_start: u64,
+    pub mem_end: u64,
+    pub state: u32,
+    pub pad: u32,
+    pub name: [u8; REGION_NAME],
+}
+
+/// `struct livepatch_regions`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LivepatchRegions {
+    pub gen: u64,
+    pub slot: [LivepatchRegion; MAX_REGIONS],
+}
+
+impl LivepatchRegion {
+    /// Decodes one slot from its little-endian bytes (`size_of::<Self>()`).
+    pub fn from_bytes(b: &[u8]) -> LivepatchRegion {
+        use crate::hypercall::{le_u32, le_u64};
+        use std::mem::offset_of;
+        let mut name = [0u8; REGION_NAME];
+        if let Some(n) = b.get(offset_of!(Self, name)..offset_of!(Self, name) + REGION_NAME) {
+            name.copy_from_slice(n);
+        }
+        LivepatchRegion {
+            text_start: le_u64(b, offset_of!(Self, text_start)),
+            text_end: le_u64(b, offset_of!(Self, text_end)),
+            mem_start: le_u64(b, offset_of!(Self, mem_start)),
+            mem_end: le_u64(b, offset_of!(Self, mem_end)),
+            state: le_u32(b, offset_of!(Self, state)),
+            pad: 0,
+            name,
+        }
+    }
+
+    /// The payload's name.
+    pub fn name(&self) -> String {
+        let end = self
+            .name
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(REGION_NAME);
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
+}
+
+/// Offset of `slot[0]` in [`LivepatchRegions`].
+pub const REGIONS_SLOT_OFFSET: usize = std::mem::offset_of!(LivepatchRegions, slot);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,5 +560,82 @@ mod tests {
             assert_eq!(c.get(key).copied(), Some(value as u64), "{key}");
         }
         assert_eq!(FUNC_SIZE, 104);
+    }
+
+    #[test]
+    fn region_contract_matches_the_header() {
+        use std::mem::{offset_of, size_of};
+        let h = crate::cheader::defines("livepatch.h");
+        for (name, v) in [
+            ("LIVEPATCH_REGION_FREE", REGION_FREE),
+            ("LIVEPATCH_REGION_LOADED", REGION_LOADED),
+            ("LIVEPATCH_REGION_BUSY", REGION_BUSY),
+            ("LIVEPATCH_REGION_APPLIED", REGION_APPLIED),
+            ("LIVEPATCH_REGION_FREED", REGION_FREED),
+        ] {
+            assert_eq!(define(&h, name), u64::from(v), "{name}");
+        }
+        assert_eq!(define(&h, "LIVEPATCH_MAX_REGIONS"), MAX_REGIONS as u64);
+        assert_eq!(define(&h, "LIVEPATCH_REGION_NAME"), REGION_NAME as u64);
+        let text = crate::cheader::header_text("livepatch.h");
+        assert!(
+            text.contains(&format!(
+                "#define LIVEPATCH_REGIONS_SYMBOL  \"{REGIONS_SYMBOL}\""
+            )),
+            "symbol name"
+        );
+        let c = crate::cheader::c_layout(
+            "livepatch.h",
+            &[
+                (
+                    "struct livepatch_region",
+                    &[
+                        "text_start",
+                        "text_end",
+                        "mem_start",
+                        "mem_end",
+                        "state",
+                        "name",
+                    ],
+                ),
+                ("struct livepatch_regions", &["gen", "slot"]),
+            ],
+        );
+        let rust: &[(&str, usize)] = &[
+            ("struct livepatch_region", size_of::<LivepatchRegion>()),
+            (
+                "struct livepatch_region.text_start",
+                offset_of!(LivepatchRegion, text_start),
+            ),
+            (
+                "struct livepatch_region.text_end",
+                offset_of!(LivepatchRegion, text_end),
+            ),
+            (
+                "struct livepatch_region.mem_start",
+                offset_of!(LivepatchRegion, mem_start),
+            ),
+            (
+                "struct livepatch_region.mem_end",
+                offset_of!(LivepatchRegion, mem_end),
+            ),
+            (
+                "struct livepatch_region.state",
+                offset_of!(LivepatchRegion, state),
+            ),
+            (
+                "struct livepatch_region.name",
+                offset_of!(LivepatchRegion, name),
+            ),
+            ("struct livepatch_regions", size_of::<LivepatchRegions>()),
+            (
+                "struct livepatch_regions.gen",
+                offset_of!(LivepatchRegions, gen),
+            ),
+            ("struct livepatch_regions.slot", REGIONS_SLOT_OFFSET),
+        ];
+        for (key, value) in rust {
+            assert_eq!(c.get(*key).copied(), Some(*value as u64), "{key}");
+        }
     }
 }

@@ -24,6 +24,10 @@ pub const DOMAIN_BASE: u64 = 0x0200_0000;
 pub const DOMAIN_SIZE: u64 = 0x0020_0000;
 /// Number of simulated domains booted by default.
 pub const NR_DOMAINS: u32 = 3;
+/// Symbol of the per-CPU `uint64_t` array of NMIs handled.
+pub const NMI_HANDLED_SYMBOL: &str = "nmi_count";
+/// Symbol of the per-CPU `uint64_t` array of machine checks handled.
+pub const MCE_HANDLED_SYMBOL: &str = "mce_count";
 /// Most vCPUs a machine can have.
 pub const MAX_CPUS: usize = 64;
 
@@ -321,5 +325,16 @@ mod tests {
         for (key, value) in rust {
             assert_eq!(c.get(*key).copied(), Some(*value as u64), "{key}");
         }
+    }
+
+    #[test]
+    fn accounting_symbols_match_the_header() {
+        let text = crate::cheader::header_text("platform.h");
+        assert!(text.contains(&format!(
+            "#define PLAT_NMI_HANDLED_SYMBOL \"{NMI_HANDLED_SYMBOL}\""
+        )));
+        assert!(text.contains(&format!(
+            "#define PLAT_MCE_HANDLED_SYMBOL \"{MCE_HANDLED_SYMBOL}\""
+        )));
     }
 }

@@ -1,76 +1,20 @@
-//! The devices and per-vCPU interrupt state that the engine's hooks act
-//! on: serial console, virtual time and timers, IPIs, AP start-up, the
-//! panic port, and the hooks that route exceptions to the guest IDT.
+//! The data attached to the engine and the hooks that act on it: serial
+//! console, virtual time and timers, IPIs, AP start-up, the panic port,
+//! exceptions routed to the guest IDT, `hlt`/`iretq`/`pause` sites,
+//! triggers, and the detectors' eyes on code writes and payload execution.
 
 use std::collections::{HashMap, VecDeque};
 
 use iced_x86::{Decoder, DecoderOptions};
+use unicorn_engine::{MemType, RegisterX86, Unicorn};
 
-use unicorn_engine::{RegisterX86, Unicorn};
-
-use crate::deliver::{deliver, has_error_code, Kind};
-use crate::engine::{Calibration, SavedContext};
+use crate::deliver::{self, Cpu, DeliveryError, Kind};
+use crate::detect::{Finding, Watch};
+use crate::engine::{Calibration, EngineError, SavedContext};
 use crate::platform::*;
 use crate::ram::Ram;
-
-/// Interrupt state of one vCPU, kept by the emulator (the local APIC).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VcpuState {
-    /// Started by the BSP (CPU 0 starts at power-on).
-    pub started: bool,
-    /// Executed `hlt` and waits for an interrupt.
-    pub halted: bool,
-    /// RFLAGS.IF when it halted.
-    pub halted_if: bool,
-    /// Pending maskable vectors, one bit each.
-    pub pending: [u64; 4],
-    /// NMIs waiting for delivery.
-    pub nmi_pending: u32,
-    /// Machine checks waiting for delivery.
-    pub mce_pending: u32,
-    /// An NMI handler runs; NMIs wait for the next `iretq`.
-    pub nmi_blocked: bool,
-    /// A machine-check handler runs.
-    pub mce_blocked: bool,
-    /// One-shot timer deadline in virtual ns.
-    pub timer: Option<u64>,
-    /// Cycles this vCPU has been given (instructions, or idle cycles).
-    pub cycles: u64,
-    /// NMIs delivered so far.
-    pub nmis_delivered: u64,
-    /// Machine checks delivered so far.
-    pub mces_delivered: u64,
-    /// Held by the host until this time, as if spinning with interrupts
-    /// off: not scheduled, interrupts stay pending.
-    pub held_until: Option<u64>,
-}
-
-impl VcpuState {
-    /// Marks a maskable vector pending.
-    pub fn raise(&mut self, vector: u8) {
-        self.pending[usize::from(vector / 64)] |= 1 << (vector % 64);
-    }
-
-    /// The highest pending maskable vector.
-    pub fn highest(&self) -> Option<u8> {
-        (0..4).rev().find_map(|i| {
-            let w = self.pending[i];
-            (w != 0).then(|| (i as u32 * 64 + 63 - w.leading_zeros()) as u8)
-        })
-    }
-
-    /// Clears a pending vector.
-    pub fn clear(&mut self, vector: u8) {
-        self.pending[usize::from(vector / 64)] &= !(1 << (vector % 64));
-    }
-
-    /// Whether an interrupt can wake it from `hlt`.
-    pub fn can_wake(&self) -> bool {
-        (self.nmi_pending > 0 && !self.nmi_blocked)
-            || (self.mce_pending > 0 && !self.mce_blocked)
-            || (self.halted_if && self.highest().is_some())
-    }
-}
+use crate::trigger::{Action, Fired, Triggers};
+use crate::vcpu::VcpuState;
 
 /// Why a hook stopped the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,20 +32,15 @@ pub enum Stop {
     },
     /// Delivery of an exception failed twice.
     TripleFault {
-        /// What went wrong.
-        why: String,
+        /// The vector whose delivery failed.
+        vector: u8,
+        /// Why.
+        why: DeliveryError,
     },
-}
-
-/// An armed "inject when vCPU k reaches this address" request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AddrTrigger {
-    /// The vCPU.
-    pub vcpu: usize,
-    /// The address.
-    pub addr: u64,
-    /// What to inject.
-    pub irq: crate::machine::Irq,
+    /// A detector fired.
+    Detected(Finding),
+    /// A trigger asked the host to take over.
+    Break,
 }
 
 /// Everything the hooks change, cloneable for snapshots.
@@ -111,7 +50,7 @@ pub struct BoardState {
     pub current: usize,
     /// Virtual time in ns.
     pub now: u64,
-    /// Per-vCPU interrupt state.
+    /// Per-vCPU state.
     pub vcpus: Vec<VcpuState>,
     /// Console output.
     pub console: Vec<u8>,
@@ -123,14 +62,20 @@ pub struct BoardState {
     pub stop: Option<Stop>,
     /// The `hlt` the current vCPU is about to execute.
     pub halting_at: Option<u64>,
-    /// Armed address-triggered injections.
-    pub addr_triggers: Vec<AddrTrigger>,
+    /// The current slot executed a `pause`.
+    pub paused: bool,
+    /// Armed triggers.
+    pub triggers: Triggers,
+    /// Triggers that fired during the current slot, for the schedule log.
+    pub fired: Vec<Fired>,
     /// Hypercalls and exceptions delivered (for the run digest).
     pub deliveries: u64,
     /// Instructions the current slot may run (block-quantum mode).
     pub slot_budget: u64,
     /// Instructions of the blocks the current slot has entered.
     pub slot_used: u64,
+    /// What the detectors watch.
+    pub watch: Watch,
 }
 
 /// The data attached to the engine.
@@ -145,19 +90,37 @@ pub struct Board {
     /// size. Cleared when code is written and on snapshot restore, so it is
     /// a pure function of memory contents.
     pub block_insns: HashMap<u64, (u32, u64)>,
+    /// The image's text ranges (code writes there are patch-site writes).
+    pub text: Vec<(u64, u64)>,
     /// The rest.
     pub st: BoardState,
 }
 
-impl Board {
+impl Cpu for Board {
+    fn ram(&self) -> &Ram {
+        &self.ram
+    }
+
+    fn calibration(&self) -> Calibration {
+        self.calib
+    }
+
+    fn scratch(&mut self) -> &mut Option<SavedContext> {
+        &mut self.scratch
+    }
+
     fn vcpu(&mut self) -> &mut VcpuState {
         let cur = self.st.current;
         &mut self.st.vcpus[cur]
     }
 }
 
-fn stop(u: &mut Unicorn<Board>, why: Stop) {
-    u.get_data_mut().st.stop = Some(why);
+/// Stops the engine with a reason (the first reason wins).
+pub fn stop(u: &mut Unicorn<Board>, why: Stop) {
+    let st = &mut u.get_data_mut().st;
+    if st.stop.is_none() {
+        st.stop = Some(why);
+    }
     // Stopping only fails when the engine is not running; we are in a hook.
     let _ = u.emu_stop();
 }
@@ -234,65 +197,33 @@ pub fn on_interrupt(u: &mut Unicorn<Board>, intno: u32) {
     } else {
         Kind::Exception { error_code: None }
     };
-    let result = deliver(u, vector, kind).or_else(|_| {
-        deliver(
-            u,
-            TRAP_DOUBLE_FAULT,
-            Kind::Exception {
-                error_code: Some(0),
-            },
-        )
-    });
-    match result {
+    match deliver::deliver_or_double_fault(u, vector, kind) {
         Ok(()) => u.get_data_mut().st.deliveries += 1,
-        Err(e) => stop(
-            u,
-            Stop::TripleFault {
-                why: format!("vector {vector:#x}: {e}"),
-            },
-        ),
+        Err(why) => stop(u, Stop::TripleFault { vector, why }),
     }
 }
 
 /// Delivers a fault recorded by [`on_interrupt`], after the engine stopped:
 /// reads its error code, resets the engine's in-flight exception, and goes
 /// through the IDT (escalating to #DF, then to a triple fault).
-pub fn deliver_fault(u: &mut Unicorn<Board>, vector: u8) -> Result<(), String> {
-    let err = reset_fault_state(u).map_err(|e| e.to_string())?;
-    let code = has_error_code(vector).then_some(err);
-    deliver(u, vector, Kind::Exception { error_code: code })
-        .or_else(|first| {
-            deliver(
-                u,
-                TRAP_DOUBLE_FAULT,
-                Kind::Exception {
-                    error_code: Some(0),
-                },
-            )
-            .map_err(|second| format!("{first}; then #DF: {second}"))
-        })
-        .map_err(|e| format!("vector {vector:#x}: {e}"))?;
+pub fn deliver_fault(u: &mut Unicorn<Board>, vector: u8) -> Result<(), DeliveryError> {
+    let err = reset_fault_state(u)?;
+    let code = deliver::has_error_code(vector).then_some(err);
+    deliver::deliver_or_double_fault(u, vector, Kind::Exception { error_code: code })?;
     u.get_data_mut().st.deliveries += 1;
     Ok(())
 }
 
 /// Reads the last error code and resets `old_exception` to "none".
-fn reset_fault_state(u: &mut Unicorn<Board>) -> Result<u32, crate::engine::EngineError> {
+fn reset_fault_state(u: &mut Unicorn<Board>) -> Result<u32, EngineError> {
     let calib = u.get_data().calib;
-    let mut scratch =
-        u.get_data_mut()
-            .scratch
-            .take()
-            .ok_or(crate::engine::EngineError::Calibration(
-                "scratch context in use",
-            ))?;
-    let result = scratch.save(u).and_then(|()| {
+    deliver::with_scratch(u, |u, scratch| {
+        scratch.save(u)?;
         let code = scratch.read_i32(calib.error_code) as u32;
         scratch.write_i32(calib.old_exception, -1);
-        scratch.restore(u).map(|()| code)
-    });
-    u.get_data_mut().scratch = Some(scratch);
-    result
+        scratch.restore(u)?;
+        Ok(code)
+    })
 }
 
 /// `ud2` and other invalid opcodes: #UD through the IDT.
@@ -306,28 +237,97 @@ pub fn on_hlt(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
     u.get_data_mut().st.halting_at = Some(addr);
 }
 
-/// Code hook on every `iretq`: hardware unblocks NMIs at IRET.
+/// Instructions between two visits of one `pause` site below which the
+/// vCPU counts as spinning.
+pub const SPIN_DISTANCE: u64 = 512;
+
+/// Code hook on every `pause`: the vCPU is in a spin loop.
+pub fn on_pause(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
+    let st = &mut u.get_data_mut().st;
+    let at = st.vcpus[st.current].retired + st.slot_used;
+    st.paused = true;
+    let v = &mut st.vcpus[st.current];
+    if let Some((site, then)) = v.last_pause {
+        if site == addr && at.saturating_sub(then) <= SPIN_DISTANCE {
+            v.spinning = true;
+        }
+    }
+    v.last_pause = Some((addr, at));
+}
+
+/// Code hook on every `iretq`: hardware unblocks NMIs at IRET; the frame
+/// at RSP is popped.
 pub fn on_iret(u: &mut Unicorn<Board>, _addr: u64, _size: u32) {
+    let rsp = reg(u, RegisterX86::RSP);
     let v = u.get_data_mut().vcpu();
     v.nmi_blocked = false;
     v.mce_blocked = false;
+    if let Some(i) = v.frames.iter().rposition(|f| f.at == rsp) {
+        v.frames.truncate(i);
+    }
+    if v.held_handler_depth.is_some_and(|d| v.frames.len() <= d) {
+        // The NMI/MCE taken while held returned: held again.
+        v.held_handler_depth = None;
+        let _ = u.emu_stop();
+    }
 }
 
-/// Code hook on an address-triggered injection.
-pub fn on_trigger(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
+/// Code hook on trigger addresses: "when vCPU A reaches X".
+pub fn on_reach(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
     let st = &mut u.get_data_mut().st;
     let cur = st.current;
-    let Some(i) = st
-        .addr_triggers
-        .iter()
-        .position(|t| t.addr == addr && t.vcpu == cur)
-    else {
-        return;
-    };
-    let t = st.addr_triggers.remove(i);
-    t.irq.post(&mut st.vcpus[cur]);
-    if let Err(e) = crate::machine::deliver_pending(u) {
-        stop(u, Stop::TripleFault { why: e });
+    let retired = st.vcpus[cur].retired + st.slot_used;
+    let actions = st.triggers.reached(cur, addr, retired, &mut st.fired);
+    run_actions(u, actions);
+}
+
+/// Memory hook on watched ranges (watchpoints).
+pub fn on_watch(u: &mut Unicorn<Board>, kind: MemType, addr: u64, size: usize, _v: i64) -> bool {
+    let write = matches!(kind, MemType::WRITE);
+    let st = &mut u.get_data_mut().st;
+    let cur = st.current;
+    let retired = st.vcpus[cur].retired + st.slot_used;
+    let actions = st
+        .triggers
+        .accessed(cur, addr, size as u64, write, retired, &mut st.fired);
+    run_actions(u, actions);
+    true
+}
+
+fn run_actions(u: &mut Unicorn<Board>, actions: Vec<Action>) {
+    let cur = u.get_data().st.current;
+    for a in actions {
+        match a {
+            Action::Inject { vcpu, irq } => {
+                let st = &mut u.get_data_mut().st;
+                let Some(v) = st.vcpus.get_mut(vcpu) else {
+                    continue;
+                };
+                irq.post(v);
+                if vcpu == cur {
+                    if let Err(why) = deliver::deliver_pending(u) {
+                        stop(
+                            u,
+                            Stop::TripleFault {
+                                vector: TRAP_NMI,
+                                why,
+                            },
+                        );
+                    }
+                }
+            }
+            Action::Hold { vcpu, ns } => {
+                let st = &mut u.get_data_mut().st;
+                let now = st.now;
+                if let Some(v) = st.vcpus.get_mut(vcpu) {
+                    v.held_until = Some(now + ns);
+                }
+                if vcpu == cur {
+                    let _ = u.emu_stop();
+                }
+            }
+            Action::Break => stop(u, Stop::Break),
+        }
     }
 }
 
@@ -337,13 +337,21 @@ pub fn reg(u: &Unicorn<Board>, r: RegisterX86) -> u64 {
 }
 
 /// Block hook: accounts the block's instructions against the slot budget
-/// and ends the slot before a block that would exceed it.
+/// and ends the slot before a block that would exceed it; execution in the
+/// payload area is checked against the payload table.
 pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
+    if (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&addr) {
+        let b = u.get_data_mut();
+        if let Some(f) = b.st.watch.payload_exec(&b.ram, addr) {
+            stop(u, Stop::Detected(f));
+            return;
+        }
+    }
     let b = u.get_data_mut();
     let n = match b.block_insns.get(&addr) {
         Some(&(s, n)) if s == size => n,
         _ => {
-            let n = count_insns(b.ram, addr, size);
+            let n = count_insns(&b.ram, addr, size);
             b.block_insns.insert(addr, (size, n));
             n
         }
@@ -357,7 +365,7 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
     st.slot_used += n;
 }
 
-fn count_insns(ram: Ram, addr: u64, size: u32) -> u64 {
+fn count_insns(ram: &Ram, addr: u64, size: u32) -> u64 {
     let mut code = vec![0u8; size as usize];
     if ram.read(addr, &mut code).is_err() {
         return 1;
@@ -372,14 +380,42 @@ fn count_insns(ram: Ram, addr: u64, size: u32) -> u64 {
 }
 
 /// Memory-write hook on code ranges: forget instruction counts of blocks
-/// whose bytes may have changed.
-pub fn on_code_write(
-    u: &mut Unicorn<Board>,
-    _kind: unicorn_engine::MemType,
-    _addr: u64,
-    _size: usize,
-    _value: i64,
-) -> bool {
+/// whose bytes may change, and follow patch-site writes: stores into the
+/// image's text, or into the text of a loaded payload with CR0.WP clear
+/// (the patcher stacking onto it; the loader's own writes into a payload
+/// not yet published are not sites).
+pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize, v: i64) -> bool {
     u.get_data_mut().block_insns.clear();
+    if !u.get_data().st.watch.enabled {
+        return true;
+    }
+    let in_text = u
+        .get_data()
+        .text
+        .iter()
+        .any(|&(s, e)| (s..e).contains(&addr));
+    let patching = in_text || {
+        let wp_clear = reg(u, RegisterX86::CR0) & (1 << 16) == 0;
+        let b = u.get_data_mut();
+        wp_clear && b.st.watch.in_live_payload_text(&b.ram, addr)
+    };
+    if patching {
+        let b = u.get_data_mut();
+        let cur = b.st.current;
+        let bytes = (v as u64).to_le_bytes();
+        let n = size.min(8);
+        b.st.watch.site_write(&b.ram, cur, addr, &bytes[..n]);
+    }
     true
+}
+
+/// Code hook on the bytes around a patch site: a fetch that overlaps a
+/// site being written, or a site holding neither its old nor its new
+/// instruction.
+pub fn on_site_exec(u: &mut Unicorn<Board>, addr: u64, size: u32) {
+    let b = u.get_data_mut();
+    let cur = b.st.current;
+    if let Some(f) = b.st.watch.site_exec(&b.ram, cur, addr, u64::from(size)) {
+        stop(u, Stop::Detected(f));
+    }
 }

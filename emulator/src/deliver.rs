@@ -1,16 +1,29 @@
 //! Interrupt and exception delivery through the guest IDT, done by the
 //! emulator because Unicorn never does it: gate lookup, privilege and IST
-//! stack switch, the 64-bit frame with its error code, and RFLAGS.
+//! stack switch, the 64-bit frame with its error code, and RFLAGS; and the
+//! choice of which pending event goes first.
 
 use unicorn_engine::{RegisterX86, Unicorn};
 
-use crate::board::Board;
-use crate::engine::{read_mmr, EngineError};
-use crate::ram::RamError;
+use crate::engine::{read_mmr, Calibration, EngineError, SavedContext};
+use crate::ram::{Ram, RamError};
+use crate::vcpu::{Frame, Irq, VcpuState};
+
+/// What delivery needs from the data attached to the engine.
+pub trait Cpu {
+    /// Guest RAM.
+    fn ram(&self) -> &Ram;
+    /// Offsets found by calibration.
+    fn calibration(&self) -> Calibration;
+    /// The scratch context (taken while in use).
+    fn scratch(&mut self) -> &mut Option<SavedContext>;
+    /// The state of the vCPU loaded in the engine.
+    fn vcpu(&mut self) -> &mut VcpuState;
+}
 
 /// Errors of delivery. Each one means the CPU would escalate (#DF or
 /// triple fault).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
     /// The vector lies beyond the IDT limit.
     #[error("vector {vector:#x} is beyond the IDT limit {limit:#x}")]
@@ -42,6 +55,14 @@ pub enum DeliveryError {
     /// A register access failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A double fault could not be delivered either.
+    #[error("{first}; then #DF: {second}")]
+    DoubleFault {
+        /// Why the first delivery failed.
+        first: Box<DeliveryError>,
+        /// Why the #DF failed.
+        second: Box<DeliveryError>,
+    },
 }
 
 /// What is being delivered.
@@ -67,17 +88,16 @@ pub fn has_error_code(vector: u8) -> bool {
 const RFLAGS_IF: u64 = 1 << 9;
 const RFLAGS_CLEARED: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17);
 
-fn reg(u: &Unicorn<Board>, r: RegisterX86) -> Result<u64, EngineError> {
+fn reg<D>(u: &Unicorn<D>, r: RegisterX86) -> Result<u64, EngineError> {
     u.reg_read(r).map_err(crate::engine::uc("reg read"))
 }
 
-fn set(u: &mut Unicorn<Board>, r: RegisterX86, v: u64) -> Result<(), EngineError> {
+fn set<D>(u: &mut Unicorn<D>, r: RegisterX86, v: u64) -> Result<(), EngineError> {
     u.reg_write(r, v).map_err(crate::engine::uc("reg write"))
 }
 
 /// Delivers `vector` to the vCPU currently loaded in `u`.
-pub fn deliver(u: &mut Unicorn<Board>, vector: u8, kind: Kind) -> Result<(), DeliveryError> {
-    let ram = u.get_data().ram;
+pub fn deliver<D: Cpu>(u: &mut Unicorn<D>, vector: u8, kind: Kind) -> Result<(), DeliveryError> {
     let idtr = read_mmr(u, RegisterX86::IDTR)?;
     let gate_off = u32::from(vector) * 16;
     if gate_off + 15 > idtr.limit {
@@ -87,7 +107,9 @@ pub fn deliver(u: &mut Unicorn<Board>, vector: u8, kind: Kind) -> Result<(), Del
         });
     }
     let mut g = [0u8; 16];
-    ram.read(idtr.base + u64::from(gate_off), &mut g)?;
+    u.get_data()
+        .ram()
+        .read(idtr.base + u64::from(gate_off), &mut g)?;
     let gate_type = g[5] & 0xf;
     let present = g[5] & 0x80 != 0;
     if !present || !(gate_type == 0xe || gate_type == 0xf) {
@@ -118,7 +140,7 @@ pub fn deliver(u: &mut Unicorn<Board>, vector: u8, kind: Kind) -> Result<(), Del
         } else {
             0x04
         };
-        ram.read_u64(tr.base + slot)?
+        u.get_data().ram().read_u64(tr.base + slot)?
     } else {
         rsp
     };
@@ -133,7 +155,16 @@ pub fn deliver(u: &mut Unicorn<Board>, vector: u8, kind: Kind) -> Result<(), Del
         frame.extend_from_slice(&v.to_le_bytes());
     }
     let new_rsp = (stack & !0xf) - frame.len() as u64;
-    ram.write(new_rsp, &frame)?;
+    u.get_data().ram().write(new_rsp, &frame)?;
+    let rbp = reg(u, RegisterX86::RBP)?;
+    let at = new_rsp + frame.len() as u64 - 40;
+    u.get_data_mut().vcpu().frames.push(Frame {
+        vector,
+        at,
+        rip,
+        cs,
+        rbp,
+    });
 
     if to_ring0 {
         enter_ring0(u, selector)?;
@@ -154,21 +185,100 @@ pub fn deliver(u: &mut Unicorn<Board>, vector: u8, kind: Kind) -> Result<(), Del
 /// never changes the privilege level, so the CPL bits of QEMU's `hflags`
 /// are cleared in the saved CPU state (offset found by calibration), then
 /// CS and a null SS are written as a 64-bit interrupt gate leaves them.
-fn enter_ring0(u: &mut Unicorn<Board>, cs: u64) -> Result<(), EngineError> {
-    let off = u.get_data().calib.hflags;
-    let mut scratch = u
-        .get_data_mut()
-        .scratch
-        .take()
-        .ok_or(EngineError::Calibration("scratch context in use"))?;
-    let result = scratch.save(u).and_then(|()| {
+fn enter_ring0<D: Cpu>(u: &mut Unicorn<D>, cs: u64) -> Result<(), EngineError> {
+    let off = u.get_data().calibration().hflags;
+    with_scratch(u, |u, scratch| {
+        scratch.save(u)?;
         let h = scratch.read_i32(off);
         scratch.write_i32(off, h & !3);
         scratch.restore(u)
-    });
-    u.get_data_mut().scratch = Some(scratch);
-    result?;
+    })?;
     set(u, RegisterX86::CS, cs)?;
     set(u, RegisterX86::SS, 0)?;
     Ok(())
+}
+
+/// Runs `f` with the scratch context taken out of the engine data.
+pub fn with_scratch<D: Cpu, T>(
+    u: &mut Unicorn<D>,
+    f: impl FnOnce(&mut Unicorn<D>, &mut SavedContext) -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    let mut scratch = u
+        .get_data_mut()
+        .scratch()
+        .take()
+        .ok_or(EngineError::Calibration("scratch context in use"))?;
+    let result = f(u, &mut scratch);
+    *u.get_data_mut().scratch() = Some(scratch);
+    result
+}
+
+/// Delivers a vector, escalating to #DF when that fails.
+pub fn deliver_or_double_fault<D: Cpu>(
+    u: &mut Unicorn<D>,
+    vector: u8,
+    kind: Kind,
+) -> Result<(), DeliveryError> {
+    deliver(u, vector, kind).or_else(|first| {
+        deliver(
+            u,
+            crate::platform::TRAP_DOUBLE_FAULT,
+            Kind::Exception {
+                error_code: Some(0),
+            },
+        )
+        .map_err(|second| DeliveryError::DoubleFault {
+            first: Box::new(first),
+            second: Box::new(second),
+        })
+    })
+}
+
+/// Delivers the most urgent deliverable event pending on the loaded vCPU:
+/// NMI, then machine check, then the highest maskable vector if RFLAGS.IF.
+/// Returns the event delivered.
+pub fn deliver_pending<D: Cpu>(u: &mut Unicorn<D>) -> Result<Option<Irq>, DeliveryError> {
+    let s = u.get_data_mut().vcpu();
+    if s.nmi_pending == 0 && s.mce_pending == 0 && s.pending == [0; 4] {
+        return Ok(None);
+    }
+    let rflags = reg(u, RegisterX86::RFLAGS)?;
+    let s = u.get_data_mut().vcpu();
+    let (vector, irq) = if s.nmi_pending > 0 && !s.nmi_blocked {
+        (crate::platform::TRAP_NMI, Irq::Nmi)
+    } else if s.mce_pending > 0 && !s.mce_blocked {
+        (crate::platform::TRAP_MACHINE_CHECK, Irq::Mce)
+    } else if rflags & RFLAGS_IF != 0 {
+        match s.highest() {
+            Some(n) => (n, Irq::Vector(n)),
+            None => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    if !s.halted {
+        // `sti; hlt`: the interrupt shadow lets the hlt execute first.
+        let rip = reg(u, RegisterX86::RIP)?;
+        let mut b = [0u8; 2];
+        if rip > 0 && u.get_data().ram().read(rip - 1, &mut b).is_ok() && b == [0xfb, 0xf4] {
+            set(u, RegisterX86::RIP, rip + 1)?;
+        }
+    }
+    deliver_or_double_fault(u, vector, Kind::External)?;
+    let s = u.get_data_mut().vcpu();
+    s.halted = false;
+    match irq {
+        Irq::Nmi => {
+            s.nmi_pending -= 1;
+            s.nmi_blocked = true;
+            s.nmis_delivered += 1;
+        }
+        Irq::Mce => {
+            s.mce_pending -= 1;
+            s.mce_blocked = true;
+            s.mces_delivered += 1;
+        }
+        Irq::Vector(n) => s.clear(n),
+    }
+    Ok(Some(irq))
 }

@@ -11,7 +11,7 @@ use unicorn_engine::{
 };
 
 /// Errors of the engine layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     /// A Unicorn call failed.
     #[error("unicorn: {what}: {err:?}")]

@@ -4,6 +4,16 @@
 pub use abi::hypercall::*;
 
 use crate::machine::{Machine, MachineError};
+use crate::platform::*;
+use crate::report::{Budget, CrashReason};
+
+/// Guest address of domain `domid`'s mailbox buffer.
+pub fn mailbox_buf(domid: u32) -> u64 {
+    domain_window(domid) + MBOX_BUF_OFFSET
+}
+
+/// Virtual time a hypercall may take before it counts as run away.
+const HYPERCALL_BUDGET_NS: u64 = 1_000_000_000;
 
 /// A domain of a running machine, issuing hypercalls.
 pub struct Guest<'m> {
@@ -18,7 +28,7 @@ impl<'m> Guest<'m> {
     }
 
     fn buf(&self) -> u64 {
-        Machine::mailbox_buf(self.domid)
+        mailbox_buf(self.domid)
     }
 
     /// The machine, to run it between hypercalls.
@@ -33,7 +43,44 @@ impl<'m> Guest<'m> {
         args: [u64; 5],
         data: &[u8],
     ) -> Result<(i64, Vec<u8>), MachineError> {
-        self.m.hypercall(self.domid, op, args, data)
+        let domid = self.domid;
+        if domid >= NR_DOMAINS {
+            return Err(MachineError::NoDomain(domid));
+        }
+        if data.len() > MBOX_BUF_SIZE {
+            return Err(MachineError::MailboxTooSmall(data.len()));
+        }
+        // The mailbox protocol: buffer, op and args, then a new sequence
+        // number and REQUEST; the guest stores the result and DONE.
+        let mbox = domain_window(domid);
+        let mut req = [0u8; MBOX_RET as usize];
+        let seq = self.m.ram().read_u32(mbox + MBOX_SEQ)?.wrapping_add(1);
+        req[MBOX_STATE as usize..][..4].copy_from_slice(&MBOX_REQUEST.to_le_bytes());
+        req[MBOX_SEQ as usize..][..4].copy_from_slice(&seq.to_le_bytes());
+        req[MBOX_OP as usize..][..8].copy_from_slice(&op.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            req[MBOX_ARGS as usize + 8 * i..][..8].copy_from_slice(&a.to_le_bytes());
+        }
+        self.m.host_write(self.buf(), data)?;
+        self.m.host_write(mbox, &req)?;
+        let done = self.m.run_until(HYPERCALL_BUDGET_NS, |m| {
+            m.ram()
+                .read_u32(mbox + MBOX_STATE)
+                .is_ok_and(|s| s == MBOX_DONE)
+        })?;
+        if !done {
+            return Err(self.m.fail(CrashReason::Budget(Budget::Hypercall {
+                domid,
+                op,
+                ms: HYPERCALL_BUDGET_NS / 1_000_000,
+            })));
+        }
+        let ret = self.m.ram().read_u64(mbox + MBOX_RET)? as i64;
+        let mut buf = vec![0u8; MBOX_BUF_SIZE];
+        self.m.ram().read(self.buf(), &mut buf)?;
+        self.m
+            .host_write(mbox + MBOX_STATE, &MBOX_IDLE.to_le_bytes())?;
+        Ok((ret, buf))
     }
 
     /// `xen_version(XENVER_version)`: (major, minor).

@@ -133,6 +133,8 @@ pub struct Image {
     pub hlt_sites: Vec<u64>,
     /// Addresses of every `iretq` in hypervisor text.
     pub iret_sites: Vec<u64>,
+    /// Addresses of every `pause` (spin-loop hint) in hypervisor text.
+    pub pause_sites: Vec<u64>,
     /// The executable ranges of the image.
     pub text: Vec<(u64, u64)>,
 }
@@ -187,7 +189,7 @@ impl Image {
                 text.push((s.address(), s.address() + s.size()));
             }
         }
-        let (hlt_sites, iret_sites) = scan_text(&file, &flat);
+        let (hlt_sites, iret_sites, pause_sites) = scan_text(&file, &flat);
         Ok(Image {
             elf_path: elf_path.to_path_buf(),
             flat,
@@ -195,6 +197,7 @@ impl Image {
             symbols,
             hlt_sites,
             iret_sites,
+            pause_sites,
             text,
         })
     }
@@ -239,10 +242,11 @@ fn read_symbols(file: &object::File) -> Vec<Symbol> {
 }
 
 /// Decodes the executable sections linearly (mini-xen keeps no data in
-/// text) and records `hlt` and `iretq` addresses.
-fn scan_text(file: &object::File, flat: &[u8]) -> (Vec<u64>, Vec<u64>) {
+/// text) and records `hlt`, `iretq` and `pause` addresses.
+fn scan_text(file: &object::File, flat: &[u8]) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
     let mut hlt = Vec::new();
     let mut iret = Vec::new();
+    let mut pause = Vec::new();
     for sec in file.sections() {
         if sec.kind() != SectionKind::Text || sec.size() == 0 {
             continue;
@@ -261,9 +265,10 @@ fn scan_text(file: &object::File, flat: &[u8]) -> (Vec<u64>, Vec<u64>) {
             match insn.code() {
                 Code::Hlt => hlt.push(insn.ip()),
                 Code::Iretq => iret.push(insn.ip()),
+                Code::Pause => pause.push(insn.ip()),
                 _ => {}
             }
         }
     }
-    (hlt, iret)
+    (hlt, iret, pause)
 }

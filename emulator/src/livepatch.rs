@@ -78,7 +78,7 @@ impl<'m> Client<'m> {
     }
 
     fn buf() -> u64 {
-        Machine::mailbox_buf(0)
+        crate::hypercall::mailbox_buf(0)
     }
 
     /// Issues the sysctl with `body` as the op's union and returns rc and
@@ -122,11 +122,7 @@ impl<'m> Client<'m> {
     pub fn upload(&mut self, name: &str, payload: &[u8]) -> Result<i64, LivepatchError> {
         let area = domain_window(0) + UPLOAD_AREA;
         let fit = payload.len().min(UPLOAD_AREA_SIZE as usize);
-        self.guest
-            .machine()
-            .ram()
-            .write(area, &payload[..fit])
-            .map_err(MachineError::from)?;
+        self.guest.machine().host_write(area, &payload[..fit])?;
         let body = XenSysctlLivepatchUpload {
             name: Self::name_handle(name)?,
             size: payload.len() as u64,

@@ -1,58 +1,98 @@
-//! The machine: N vCPUs on one Unicorn engine (contexts switched by the
-//! scheduler), shared RAM, a seeded deterministic scheduler whose virtual
-//! time comes from the instructions it hands out, event injection,
-//! failure detection and snapshots.
+//! The machine: N vCPUs on one Unicorn engine (contexts switched between
+//! slots), shared RAM, virtual time from the instructions handed out, a
+//! pluggable scheduler, race windows, triggers, detectors, the schedule
+//! log, snapshots and the run digest.
 
 use std::collections::BTreeSet;
 
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, Unicorn};
+use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, UcHookId, Unicorn};
 
-use crate::board::{self, AddrTrigger, Board, BoardState, Stop, VcpuState};
-use crate::deliver::{deliver, Kind};
+use crate::board::{self, Board, BoardState, Stop};
+use crate::deliver;
+use crate::detect::{held_addresses, Finding, Watch, PATCH_LEN};
 use crate::engine::{calibrate, uc, EngineError, SavedContext};
 use crate::image::Image;
+use crate::livepatch::REGIONS_SYMBOL;
+use crate::log::{Blob, Divergence, Entry, Header, ScheduleLog, LOG_VERSION};
 use crate::platform::*;
 use crate::ram::{RamBlock, RamError};
-use crate::report::{self, Crash, CrashReason};
+use crate::report::{self, Crash, CrashReason, Deadlock};
+use crate::sched::{SchedError, Scheduler, Strategy, View};
+use crate::trigger::{Action, Trigger, TriggerId, When};
+use crate::vcpu::{Irq, Parked, VcpuState};
+use crate::window::{WindowId, WindowKind, Windows};
 
 /// Errors of the machine.
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
-    /// The configuration is unusable.
-    #[error("bad configuration: {0}")]
-    Config(String),
+    /// The vCPU count is out of range.
+    #[error("{0} vCPUs: the machine has 1 to {MAX_CPUS}")]
+    VcpuCount(usize),
+    /// The quantum is too small.
+    #[error("quantum {0}: it must be at least 2")]
+    Quantum(u64),
+    /// The command line does not fit the boot protocol.
+    #[error(
+        "the command line has {0} bytes: it must be shorter than {BOOT_CMDLINE_MAX}, without NUL"
+    )]
+    Cmdline(usize),
+    /// No such vCPU.
+    #[error("vCPU {vcpu} does not exist ({vcpus} vCPUs)")]
+    NoVcpu {
+        /// The vCPU asked for.
+        vcpu: usize,
+        /// How many there are.
+        vcpus: usize,
+    },
+    /// No such domain.
+    #[error("no domain {0}")]
+    NoDomain(u32),
+    /// Data that does not fit the mailbox buffer.
+    #[error("{0} bytes do not fit the mailbox buffer of {MBOX_BUF_SIZE}")]
+    MailboxTooSmall(usize),
+    /// The image has no such symbol.
+    #[error("no symbol {0} in the image")]
+    NoSymbol(String),
+    /// A snapshot of a machine with another vCPU count.
+    #[error("snapshot of a machine with {found} vCPUs restored on one with {expected}")]
+    SnapshotMismatch {
+        /// vCPUs of this machine.
+        expected: usize,
+        /// vCPUs of the snapshot.
+        found: usize,
+    },
+    /// A bad strategy.
+    #[error(transparent)]
+    Strategy(#[from] SchedError),
+    /// A log recorded on another machine.
+    #[error("the log was recorded on {0}")]
+    LogMachine(&'static str),
+    /// A log names a write whose bytes were not supplied.
+    #[error("the log's write at {addr:#x} names contents that were not supplied")]
+    MissingBlob {
+        /// Where the write went.
+        addr: u64,
+    },
+    /// A replay left the recorded run.
+    #[error(transparent)]
+    Diverged(Box<Divergence>),
     /// The engine failed outside the guest's control.
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// A host access to guest memory failed.
     #[error(transparent)]
     Ram(#[from] RamError),
-    /// The hypervisor crashed, hung or ran away.
+    /// The hypervisor crashed, hung, ran away, or a detector fired.
     #[error("{0}")]
     Crash(Box<Crash>),
 }
 
-/// An event to inject into a vCPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Irq {
-    /// Non-maskable interrupt (vector 2), blocked until `iretq`.
-    Nmi,
-    /// Machine check (vector 18).
-    Mce,
-    /// Any maskable vector.
-    Vector(u8),
-}
-
-impl Irq {
-    /// Makes the event pending on `v`.
-    pub fn post(self, v: &mut VcpuState) {
+impl MachineError {
+    /// The crash report, if this is one.
+    pub fn crash(&self) -> Option<&Crash> {
         match self {
-            Irq::Nmi => v.nmi_pending += 1,
-            Irq::Mce => v.mce_pending += 1,
-            Irq::Vector(n) => v.raise(n),
+            MachineError::Crash(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -62,7 +102,7 @@ impl Irq {
 pub struct Config {
     /// Number of vCPUs, 1 to 64.
     pub vcpus: usize,
-    /// Seed of the scheduler.
+    /// Seed of the default (random) scheduler.
     pub seed: u64,
     /// Guests never block (CPU-bound load).
     pub busy_guests: bool,
@@ -73,6 +113,8 @@ pub struct Config {
     /// The hypervisor command line (Xen's `key=value` words), written
     /// through the boot protocol; shorter than `BOOT_CMDLINE_MAX`.
     pub cmdline: String,
+    /// Detectors on (a finding stops the run as a crash).
+    pub detectors: bool,
 }
 
 impl Config {
@@ -85,21 +127,9 @@ impl Config {
             quantum: 10_000,
             deadlock_window: 200_000_000,
             cmdline: String::new(),
+            detectors: true,
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct CycleTrigger {
-    vcpu: usize,
-    cycle: u64,
-    irq: Irq,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct TimedEvent {
-    vcpu: usize,
-    irq: Irq,
 }
 
 /// Counters of the scheduler.
@@ -111,21 +141,26 @@ pub struct Stats {
     pub instructions: u64,
     /// Rounds of the scheduler.
     pub rounds: u64,
+    /// Instruction-granular slots.
+    pub fine_steps: u64,
 }
 
-/// A whole-machine snapshot: RAM, every vCPU and every device.
-#[derive(Clone)]
+/// Registers of a vCPU, read from the machine.
+pub type Regs = CpuUserRegs;
+
+/// A whole-machine snapshot: RAM, every vCPU and device, the scheduler.
 pub struct Snapshot {
     ram: Vec<u8>,
     contexts: Vec<Vec<u8>>,
     st: BoardState,
-    rng: ChaCha8Rng,
+    sched: Box<dyn Scheduler>,
+    windows: Windows,
+    fine_steps: u64,
+    backoff: u64,
     trace: Trace,
     last_progress: u64,
-    last_rip: Vec<u64>,
-    cycle_triggers: Vec<CycleTrigger>,
-    timed: Vec<(u64, TimedEvent)>,
     stats: Stats,
+    log_len: usize,
 }
 
 /// A running hash of the schedule: every slot's vCPU, instruction count
@@ -141,6 +176,12 @@ impl Trace {
     }
 }
 
+/// How a slot ended, for the round loop.
+enum SlotEnd {
+    Ran,
+    Break,
+}
+
 /// The machine.
 pub struct Machine {
     // Declared before `_ram`: the engine must be dropped first.
@@ -150,36 +191,35 @@ pub struct Machine {
     cfg: Config,
     contexts: Vec<SavedContext>,
     loaded: usize,
-    rng: ChaCha8Rng,
+    sched: Box<dyn Scheduler>,
+    windows: Windows,
+    single_step: Option<WindowId>,
+    backoff: u64,
     trace: Trace,
     last_progress: u64,
-    last_rip: Vec<u64>,
-    cycle_triggers: Vec<CycleTrigger>,
-    timed: Vec<(u64, TimedEvent)>,
-    hooked: BTreeSet<u64>,
-    step_ranges: Vec<(u64, u64)>,
-    single_step: bool,
+    hooked_reach: BTreeSet<u64>,
+    hooked_sites: BTreeSet<u64>,
+    watch_hooks: Vec<(TriggerId, UcHookId)>,
     /// The last slot ran with Unicorn's instruction count.
     exact_mode: bool,
     stats: Stats,
+    log: Vec<Entry>,
+    header: Header,
+    /// A trigger asked for the host.
+    broke: bool,
 }
 
 impl Machine {
     /// Builds a machine and loads `image`; nothing runs yet.
     pub fn new(image: Image, cfg: Config) -> Result<Machine, MachineError> {
         if cfg.vcpus == 0 || cfg.vcpus > MAX_CPUS {
-            return Err(MachineError::Config(format!(
-                "{} vCPUs: the machine has 1 to {MAX_CPUS}",
-                cfg.vcpus
-            )));
+            return Err(MachineError::VcpuCount(cfg.vcpus));
         }
         if cfg.quantum < 2 {
-            return Err(MachineError::Config("quantum must be at least 2".into()));
+            return Err(MachineError::Quantum(cfg.quantum));
         }
         if cfg.cmdline.len() >= BOOT_CMDLINE_MAX || cfg.cmdline.contains('\0') {
-            return Err(MachineError::Config(format!(
-                "the command line must be shorter than {BOOT_CMDLINE_MAX} bytes, without NUL"
-            )));
+            return Err(MachineError::Cmdline(cfg.cmdline.len()));
         }
         let calib = calibrate()?;
         let ram_block = RamBlock::new(RAM_SIZE as usize);
@@ -197,14 +237,19 @@ impl Machine {
 
         let mut st = BoardState {
             vcpus: vec![VcpuState::default(); cfg.vcpus],
+            watch: Watch::new(cfg.detectors, image.symbols.addr_of(REGIONS_SYMBOL)),
             ..BoardState::default()
         };
         st.vcpus[0].started = true;
+        for v in st.vcpus.iter_mut() {
+            v.parked.rip = IMAGE_BASE;
+        }
         let board = Board {
             ram,
             calib,
             scratch: None,
             block_insns: Default::default(),
+            text: image.text.clone(),
             st,
         };
         let mut engine =
@@ -240,15 +285,17 @@ impl Machine {
                 .add_mem_hook(HookType::MEM_WRITE, start, end - 1, board::on_code_write)
                 .map_err(uc("code write hook"))?;
         }
-        for &a in &image.hlt_sites {
-            engine
-                .add_code_hook(a, a, board::on_hlt)
-                .map_err(uc("hlt hook"))?;
-        }
-        for &a in &image.iret_sites {
-            engine
-                .add_code_hook(a, a, board::on_iret)
-                .map_err(uc("iret hook"))?;
+        for (sites, hook) in [
+            (
+                &image.hlt_sites,
+                board::on_hlt as fn(&mut Unicorn<Board>, u64, u32),
+            ),
+            (&image.iret_sites, board::on_iret),
+            (&image.pause_sites, board::on_pause),
+        ] {
+            for &a in sites {
+                engine.add_code_hook(a, a, hook).map_err(uc("site hook"))?;
+            }
         }
         let mut contexts = Vec::with_capacity(cfg.vcpus);
         for v in 0..cfg.vcpus {
@@ -273,24 +320,38 @@ impl Machine {
         }
         trace.mix(cfg.vcpus as u64);
         trace.mix(cfg.seed);
+        let strategy = Strategy::Random { seed: cfg.seed };
+        let header = Header {
+            version: LOG_VERSION,
+            image: image.build_id_hex(),
+            vcpus: cfg.vcpus,
+            quantum: cfg.quantum,
+            busy_guests: cfg.busy_guests,
+            deadlock_window: cfg.deadlock_window,
+            cmdline: cfg.cmdline.clone(),
+            strategy,
+        };
         Ok(Machine {
             engine,
             _ram: ram_block,
-            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
-            last_rip: vec![IMAGE_BASE; cfg.vcpus],
+            sched: strategy.build(cfg.vcpus)?,
             image,
             cfg,
             contexts,
             loaded: 0,
+            windows: Windows::default(),
+            single_step: None,
+            backoff: 0,
             trace,
             last_progress: 0,
-            cycle_triggers: Vec::new(),
-            timed: Vec::new(),
-            hooked: BTreeSet::new(),
-            step_ranges: Vec::new(),
-            single_step: false,
+            hooked_reach: BTreeSet::new(),
+            hooked_sites: BTreeSet::new(),
+            watch_hooks: Vec::new(),
             exact_mode: false,
             stats: Stats::default(),
+            log: Vec::new(),
+            header,
+            broke: false,
         })
     }
 
@@ -319,7 +380,7 @@ impl Machine {
         self.stats
     }
 
-    /// Interrupt state of vCPU `v`.
+    /// State of vCPU `v`.
     pub fn vcpu(&self, v: usize) -> Option<&VcpuState> {
         self.engine.get_data().st.vcpus.get(v)
     }
@@ -335,8 +396,8 @@ impl Machine {
     }
 
     /// Guest RAM.
-    pub fn ram(&self) -> crate::ram::Ram {
-        self.engine.get_data().ram
+    pub fn ram(&self) -> &crate::ram::Ram {
+        &self.engine.get_data().ram
     }
 
     /// Address of a hypervisor symbol by its Xen-style name.
@@ -344,81 +405,278 @@ impl Machine {
         self.image.symbols.addr_of(name)
     }
 
+    fn symbol_or_err(&self, name: &str) -> Result<u64, MachineError> {
+        self.symbol(name)
+            .ok_or_else(|| MachineError::NoSymbol(name.to_string()))
+    }
+
+    fn check_vcpu(&self, vcpu: usize) -> Result<(), MachineError> {
+        if vcpu < self.cfg.vcpus {
+            Ok(())
+        } else {
+            Err(MachineError::NoVcpu {
+                vcpu,
+                vcpus: self.cfg.vcpus,
+            })
+        }
+    }
+
+    fn round_no(&self) -> u64 {
+        self.stats.rounds
+    }
+
+    fn record(&mut self, e: Entry) {
+        self.log.push(e);
+    }
+
+    /// The schedule log so far, with the digest of the run as its end.
+    pub fn schedule_log(&mut self) -> Result<ScheduleLog, MachineError> {
+        let digest = self.digest()?;
+        let mut entries = self.log.clone();
+        entries.push(Entry::End {
+            round: self.round_no(),
+            digest,
+        });
+        Ok(ScheduleLog {
+            header: self.header.clone(),
+            entries,
+        })
+    }
+
+    /// Entries logged so far (the position detectors report).
+    pub fn log_position(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Installs a new strategy from now on (e.g. on a restored snapshot, so
+    /// that many schedules fork from one state).
+    pub fn set_strategy(&mut self, strategy: Strategy) -> Result<(), MachineError> {
+        self.sched = strategy.build(self.cfg.vcpus)?;
+        self.stats.fine_steps = 0;
+        self.record(Entry::Strategy {
+            round: self.round_no(),
+            strategy,
+        });
+        self.trace.mix(0x5ced);
+        Ok(())
+    }
+
+    /// The strategy in force.
+    pub fn strategy(&self) -> Strategy {
+        self.sched.strategy()
+    }
+
     /// Single-steps every vCPU (one instruction per slot) while `on`.
     pub fn set_single_step(&mut self, on: bool) {
-        self.single_step = on;
+        match (on, self.single_step) {
+            (true, None) => self.single_step = Some(self.add_window(WindowKind::Always)),
+            (false, Some(id)) => {
+                self.remove_window(id);
+                self.single_step = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds a race window: instruction-granular scheduling while it holds.
+    pub fn add_window(&mut self, window: WindowKind) -> WindowId {
+        let id = self.windows.add(window);
+        self.record(Entry::Window {
+            round: self.round_no(),
+            id,
+            window,
+        });
+        id
+    }
+
+    /// A window over a symbol (`[addr, addr + size)`).
+    pub fn add_symbol_window(&mut self, symbol: &str) -> Result<WindowId, MachineError> {
+        let s = self
+            .image
+            .symbols
+            .get(symbol)
+            .ok_or_else(|| MachineError::NoSymbol(symbol.to_string()))?;
+        let (start, end) = (s.addr, s.addr + s.size.max(1));
+        Ok(self.add_window(WindowKind::Range { start, end }))
+    }
+
+    /// Removes a window; false if it did not exist.
+    pub fn remove_window(&mut self, id: WindowId) -> bool {
+        let removed = self.windows.remove(id);
+        if removed {
+            self.record(Entry::CloseWindow {
+                round: self.round_no(),
+                id,
+            });
+        }
+        removed
     }
 
     /// Single-steps while any vCPU's RIP lies in `[start, end)`.
-    pub fn add_step_range(&mut self, start: u64, end: u64) {
-        self.step_ranges.push((start, end));
+    pub fn add_step_range(&mut self, start: u64, end: u64) -> WindowId {
+        self.add_window(WindowKind::Range { start, end })
+    }
+
+    /// Arms a trigger.
+    pub fn arm(&mut self, trigger: Trigger) -> Result<TriggerId, MachineError> {
+        match trigger.when {
+            When::Reach { vcpu, .. } | When::Access { vcpu, .. } => {
+                if let Some(v) = vcpu {
+                    self.check_vcpu(v)?;
+                }
+            }
+            When::Retired { vcpu, .. } | When::Cycle { vcpu, .. } => self.check_vcpu(vcpu)?,
+            When::Time { .. } => {}
+        }
+        match trigger.action {
+            Action::Inject { vcpu, .. } | Action::Hold { vcpu, .. } => self.check_vcpu(vcpu)?,
+            Action::Break => {}
+        }
+        let id = self.engine.get_data_mut().st.triggers.arm(trigger);
+        match trigger.when {
+            When::Reach { addr, .. } if self.hooked_reach.insert(addr) => {
+                self.engine
+                    .add_code_hook(addr, addr, board::on_reach)
+                    .map_err(uc("trigger hook"))?;
+                // Code already translated would not see the new hook.
+                self.engine
+                    .ctl_remove_cache(addr, addr + 1)
+                    .map_err(uc("remove cache"))?;
+            }
+            When::Access {
+                start, end, write, ..
+            } => {
+                let kind = if write {
+                    HookType::MEM_WRITE
+                } else {
+                    HookType::MEM_READ
+                };
+                let h = self
+                    .engine
+                    .add_mem_hook(kind, start, end.max(start + 1) - 1, board::on_watch)
+                    .map_err(uc("watch hook"))?;
+                self.watch_hooks.push((id, h));
+                self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
+                self.engine.ctl_flush_tlb().map_err(uc("flush tlb"))?;
+            }
+            _ => {}
+        }
+        self.record(Entry::Arm {
+            round: self.round_no(),
+            id,
+            trigger,
+        });
+        Ok(id)
+    }
+
+    /// Disarms a trigger; false if it was not armed.
+    pub fn disarm(&mut self, id: TriggerId) -> Result<bool, MachineError> {
+        let found = self.engine.get_data_mut().st.triggers.disarm(id);
+        if let Some(i) = self.watch_hooks.iter().position(|(t, _)| *t == id) {
+            let (_, h) = self.watch_hooks.remove(i);
+            self.engine.remove_hook(h).map_err(uc("remove hook"))?;
+        }
+        if found {
+            self.record(Entry::Disarm {
+                round: self.round_no(),
+                id,
+            });
+        }
+        Ok(found)
     }
 
     /// Injects `irq` into `vcpu` before its next instruction.
     pub fn inject_now(&mut self, vcpu: usize, irq: Irq) -> Result<(), MachineError> {
-        let v = self.vcpu_mut(vcpu)?;
-        irq.post(v);
+        self.check_vcpu(vcpu)?;
+        irq.post(&mut self.engine.get_data_mut().st.vcpus[vcpu]);
+        self.record(Entry::Inject {
+            round: self.round_no(),
+            vcpu,
+            irq,
+        });
         Ok(())
     }
 
-    /// Injects `irq` into `vcpu` when it has run `cycle` cycles.
+    /// Injects `irq` into `vcpu` when it has been given `cycle` cycles.
     pub fn inject_at_cycle(
         &mut self,
         vcpu: usize,
         cycle: u64,
         irq: Irq,
-    ) -> Result<(), MachineError> {
-        self.vcpu_mut(vcpu)?;
-        self.cycle_triggers.push(CycleTrigger { vcpu, cycle, irq });
-        Ok(())
+    ) -> Result<TriggerId, MachineError> {
+        self.arm(Trigger {
+            when: When::Cycle { vcpu, cycle },
+            action: Action::Inject { vcpu, irq },
+        })
     }
 
     /// Injects `irq` into `vcpu` at virtual time `at`.
-    pub fn inject_at_time(&mut self, at: u64, vcpu: usize, irq: Irq) -> Result<(), MachineError> {
-        self.vcpu_mut(vcpu)?;
-        self.timed.push((at, TimedEvent { vcpu, irq }));
-        Ok(())
+    pub fn inject_at_time(
+        &mut self,
+        at: u64,
+        vcpu: usize,
+        irq: Irq,
+    ) -> Result<TriggerId, MachineError> {
+        self.arm(Trigger {
+            when: When::Time { at },
+            action: Action::Inject { vcpu, irq },
+        })
     }
 
-    /// Injects `irq` into `vcpu` when it is about to execute `addr`.
-    pub fn inject_at_addr(&mut self, vcpu: usize, addr: u64, irq: Irq) -> Result<(), MachineError> {
-        self.vcpu_mut(vcpu)?;
-        if self.hooked.insert(addr) {
-            self.engine
-                .add_code_hook(addr, addr, board::on_trigger)
-                .map_err(uc("trigger hook"))?;
-            // Code already translated would not see the new hook.
-            self.engine
-                .ctl_remove_cache(addr, addr + 1)
-                .map_err(uc("remove cache"))?;
-        }
-        self.engine
-            .get_data_mut()
-            .st
-            .addr_triggers
-            .push(AddrTrigger { vcpu, addr, irq });
-        Ok(())
+    /// Injects `irq` into `vcpu` the first time it is about to execute
+    /// `addr`.
+    pub fn inject_at_addr(
+        &mut self,
+        vcpu: usize,
+        addr: u64,
+        irq: Irq,
+    ) -> Result<TriggerId, MachineError> {
+        self.arm(Trigger {
+            when: When::Reach {
+                vcpu: Some(vcpu),
+                addr,
+                visit: crate::trigger::Visit::Nth(1),
+            },
+            action: Action::Inject { vcpu, irq },
+        })
     }
 
-    /// Injects `irq` into `vcpu` at `symbol+offset`.
+    /// Injects `irq` into `vcpu` the first time it reaches `symbol+offset`.
     pub fn inject_at_symbol(
         &mut self,
         vcpu: usize,
         symbol: &str,
         offset: u64,
         irq: Irq,
-    ) -> Result<(), MachineError> {
-        let addr = self
-            .symbol(symbol)
-            .ok_or_else(|| MachineError::Config(format!("no symbol {symbol} in the image")))?;
+    ) -> Result<TriggerId, MachineError> {
+        let addr = self.symbol_or_err(symbol)?;
         self.inject_at_addr(vcpu, addr + offset, irq)
     }
 
     /// Holds `vcpu` until virtual time `until`, as if it spun with
-    /// interrupts off: it runs nothing and takes no interrupt (they stay
-    /// pending), so rendezvous and IPIs that need it wait or time out.
+    /// interrupts off: it runs nothing and maskable interrupts stay
+    /// pending, so rendezvous and IPIs that need it wait or time out; an
+    /// NMI or MCE is still taken (its handler runs, then the vCPU is held
+    /// again).
     pub fn hold_vcpu(&mut self, vcpu: usize, until: u64) -> Result<(), MachineError> {
-        self.vcpu_mut(vcpu)?.held_until = Some(until);
+        self.check_vcpu(vcpu)?;
+        self.engine.get_data_mut().st.vcpus[vcpu].held_until = Some(until);
+        self.record(Entry::Hold {
+            round: self.round_no(),
+            vcpu,
+            until,
+        });
+        Ok(())
+    }
+
+    /// Releases a held vCPU at once.
+    pub fn release_vcpu(&mut self, vcpu: usize) -> Result<(), MachineError> {
+        self.check_vcpu(vcpu)?;
+        self.engine.get_data_mut().st.vcpus[vcpu].held_until = None;
+        self.record(Entry::Release {
+            round: self.round_no(),
+            vcpu,
+        });
         Ok(())
     }
 
@@ -427,16 +685,29 @@ impl Machine {
         let st = &mut self.engine.get_data_mut().st;
         st.serial_in.extend(bytes.iter().copied());
         st.vcpus[0].raise(SERIAL_VECTOR);
+        self.record(Entry::Input {
+            round: self.round_no(),
+            text: String::from_utf8_lossy(bytes).into_owned(),
+        });
     }
 
-    fn vcpu_mut(&mut self, vcpu: usize) -> Result<&mut VcpuState, MachineError> {
-        let n = self.cfg.vcpus;
-        self.engine
-            .get_data_mut()
-            .st
-            .vcpus
-            .get_mut(vcpu)
-            .ok_or_else(|| MachineError::Config(format!("vCPU {vcpu} does not exist ({n} vCPUs)")))
+    /// The host writes guest memory (a mailbox request, a payload): logged,
+    /// so a replay repeats it.
+    pub fn host_write(&mut self, addr: u64, data: &[u8]) -> Result<(), MachineError> {
+        self.ram().write(addr, data)?;
+        self.record(Entry::Write {
+            round: self.round_no(),
+            addr,
+            data: Blob::of(data),
+        });
+        Ok(())
+    }
+
+    /// Registers of vCPU `v` (switches the engine to it if needed).
+    pub fn regs(&mut self, v: usize) -> Result<Regs, MachineError> {
+        self.check_vcpu(v)?;
+        self.load(v)?;
+        Ok(report::regs_from_engine(&self.engine))
     }
 
     fn load(&mut self, v: usize) -> Result<(), EngineError> {
@@ -452,99 +723,223 @@ impl Machine {
     /// Runs for `ns` of virtual time.
     pub fn run_for(&mut self, ns: u64) -> Result<(), MachineError> {
         let end = self.now().saturating_add(ns);
-        while self.now() < end {
-            self.round(end)?;
-        }
-        Ok(())
+        self.run_until(ns, |m| m.now() >= end).map(|_| ())
     }
 
-    /// Runs until `done` holds, for at most `budget` ns of virtual time.
-    /// Returns whether `done` held.
+    /// Runs until `done` holds, for at most `budget` ns of virtual time, or
+    /// until a trigger breaks. Returns whether `done` held.
     pub fn run_until(
         &mut self,
         budget: u64,
         mut done: impl FnMut(&Machine) -> bool,
     ) -> Result<bool, MachineError> {
         let end = self.now().saturating_add(budget);
-        while !done(self) {
-            if self.now() >= end {
-                return Ok(false);
+        let from = self.round_no();
+        self.broke = false;
+        let mut result = Ok(false);
+        loop {
+            if done(self) {
+                result = Ok(true);
+                break;
             }
-            self.round(end)?;
+            if self.now() >= end || self.broke {
+                break;
+            }
+            if let Err(e) = self.round(end) {
+                result = Err(e);
+                break;
+            }
         }
-        Ok(true)
+        self.record(Entry::Run {
+            round: from,
+            to: self.round_no(),
+            end,
+            trace: self.trace.0,
+        });
+        let held = result?;
+        self.check_events()?;
+        Ok(held)
     }
 
-    fn fire_due(&mut self) {
-        let now = self.now();
-        let mut due = Vec::new();
-        self.timed.retain(|(at, e)| {
-            if *at <= now {
-                due.push(e.clone());
-                false
-            } else {
-                true
-            }
-        });
-        for e in due {
-            e.irq.post(&mut self.engine.get_data_mut().st.vcpus[e.vcpu]);
+    /// Whether the last run stopped at a trigger's `Break`.
+    pub fn broke(&self) -> bool {
+        self.broke
+    }
+
+    /// Runs rounds up to round `to` (replay).
+    fn run_rounds(&mut self, to: u64, end: u64) -> Result<(), MachineError> {
+        self.broke = false;
+        while self.round_no() < to && !self.broke {
+            self.round(end)?;
         }
+        Ok(())
+    }
+
+    fn fire_due(&mut self) -> Result<(), MachineError> {
+        let now = self.now();
         let st = &mut self.engine.get_data_mut().st;
         for v in st.vcpus.iter_mut() {
             if v.timer.is_some_and(|t| t <= now) {
                 v.timer = None;
                 v.raise(TIMER_VECTOR);
             }
-        }
-        let vcpus = &mut st.vcpus;
-        self.cycle_triggers.retain(|t| {
-            if vcpus[t.vcpu].cycles >= t.cycle {
-                t.irq.post(&mut vcpus[t.vcpu]);
-                false
-            } else {
-                true
+            if v.held_until.is_some_and(|t| t <= now) {
+                v.held_until = None;
             }
-        });
+        }
+        let mut fired = Vec::new();
+        let mut actions = st.triggers.due_time(now, &mut fired);
+        for v in 0..st.vcpus.len() {
+            let (r, c) = (st.vcpus[v].retired, st.vcpus[v].cycles);
+            actions.extend(st.triggers.due_counts(v, r, c, &mut fired));
+        }
+        st.triggers.sweep();
+        self.log_fired(fired);
+        for a in actions {
+            self.host_action(a);
+        }
+        Ok(())
+    }
+
+    fn host_action(&mut self, a: Action) {
+        let now = self.now();
+        let st = &mut self.engine.get_data_mut().st;
+        match a {
+            Action::Inject { vcpu, irq } => {
+                if let Some(v) = st.vcpus.get_mut(vcpu) {
+                    irq.post(v);
+                }
+            }
+            Action::Hold { vcpu, ns } => {
+                if let Some(v) = st.vcpus.get_mut(vcpu) {
+                    v.held_until = Some(now + ns);
+                }
+            }
+            Action::Break => self.broke = true,
+        }
+    }
+
+    fn log_fired(&mut self, fired: Vec<crate::trigger::Fired>) {
+        let round = self.round_no();
+        for f in fired {
+            self.trace
+                .mix(u64::from(f.trigger.0) << 32 | f.retired & 0xffff_ffff);
+            self.record(Entry::Fired { round, fired: f });
+        }
+    }
+
+    /// vCPUs that can run now.
+    fn eligible(&self, out: &mut Vec<usize>) {
+        let now = self.now();
+        out.clear();
+        for (i, s) in self.engine.get_data().st.vcpus.iter().enumerate() {
+            if !s.started {
+                continue;
+            }
+            let held = s.is_held(now) && !s.nmi_or_mce_deliverable();
+            if held || (s.halted && !s.can_wake()) {
+                continue;
+            }
+            out.push(i);
+        }
     }
 
     fn round(&mut self, end: u64) -> Result<(), MachineError> {
-        self.fire_due();
-        let fine = self.single_step
-            || self
-                .last_rip
-                .iter()
-                .any(|&rip| self.step_ranges.iter().any(|&(s, e)| (s..e).contains(&rip)));
-        let q_round = if fine { 1 } else { self.cfg.quantum };
-        let mut order: Vec<usize> = (0..self.cfg.vcpus)
-            .filter(|&v| self.engine.get_data().st.vcpus[v].started)
-            .collect();
-        order.shuffle(&mut self.rng);
-        for v in order {
-            let now = self.now();
-            let (halted, wake, cycles, held) = {
-                let s = &mut self.engine.get_data_mut().st.vcpus[v];
-                if s.held_until.is_some_and(|t| t <= now) {
-                    s.held_until = None;
+        self.fire_due()?;
+        let st = &self.engine.get_data().st;
+        let in_window = !self.windows.is_empty()
+            && self
+                .windows
+                .covers(st.vcpus.iter().filter(|v| v.started).map(|v| v.parked.rip));
+        let mut eligible = Vec::with_capacity(self.cfg.vcpus);
+        self.eligible(&mut eligible);
+        let st = &self.engine.get_data().st;
+        // Spinning that no preemption point can change: every eligible
+        // vCPU waits in a `pause` loop. Run coarse, backing off.
+        let all_spin = !eligible.is_empty() && eligible.iter().all(|&v| st.vcpus[v].spinning);
+        let fine = in_window && !all_spin;
+        let quantum = if in_window && all_spin {
+            self.backoff = (self.backoff * 2).clamp(64, self.cfg.quantum);
+            self.backoff
+        } else {
+            self.backoff = 0;
+            self.cfg.quantum
+        };
+        let q_round = if fine { 1 } else { quantum };
+        let now = self.now();
+        {
+            let st = &mut self.engine.get_data_mut().st;
+            for (i, s) in st.vcpus.iter_mut().enumerate() {
+                if s.started && !eligible.contains(&i) {
+                    s.cycles += q_round;
                 }
-                (s.halted, s.can_wake(), s.cycles, s.held_until.is_some())
+            }
+        }
+        let slots = eligible.len();
+        for slot in 0..slots {
+            if slot > 0 {
+                self.eligible(&mut eligible);
+            }
+            if eligible.is_empty() || self.broke {
+                break;
+            }
+            let view = View {
+                round: self.stats.rounds,
+                slot,
+                fine,
+                quantum,
+                eligible: &eligible,
+                fine_steps: self.stats.fine_steps,
             };
-            if (halted && !wake) || held {
-                self.engine.get_data_mut().st.vcpus[v].cycles += q_round;
-                continue;
+            let choice = self.sched.next(&view);
+            let v = if eligible.contains(&choice.vcpu) {
+                choice.vcpu
+            } else {
+                eligible[0]
+            };
+            for p in self.sched.take_preemptions() {
+                let retired = self.engine.get_data().st.vcpus[p.from].retired;
+                self.trace
+                    .mix(p.step ^ (p.from as u64) << 48 ^ (p.to as u64) << 56);
+                self.record(Entry::Preempt {
+                    round: self.round_no(),
+                    preemption: p,
+                    retired,
+                });
             }
             let mut q = if fine {
                 1
             } else {
-                self.rng.gen_range(q_round / 2..=q_round)
+                choice.insns.clamp(1, quantum)
             };
             let mut exact = fine;
-            for t in self.cycle_triggers.iter().filter(|t| t.vcpu == v) {
-                if t.cycle > cycles && t.cycle - cycles <= q {
-                    q = t.cycle - cycles;
+            let (retired, cycles) = {
+                let s = &self.engine.get_data().st.vcpus[v];
+                (s.retired, s.cycles)
+            };
+            let to_count = self
+                .engine
+                .get_data()
+                .st
+                .triggers
+                .next_count(v, retired, cycles);
+            if let Some(d) = to_count {
+                if d <= q {
+                    q = d;
                     exact = true;
                 }
             }
-            self.run_slot(v, q, exact)?;
+            let paused = match self.run_slot(v, q, exact, now)? {
+                SlotEnd::Ran => self.engine.get_data().st.paused,
+                SlotEnd::Break => {
+                    self.broke = true;
+                    false
+                }
+            };
+            if fine {
+                self.stats.fine_steps += 1;
+            }
+            self.sched.ran(v, paused);
         }
         self.stats.rounds += 1;
         let now = self.now() + q_round;
@@ -553,10 +948,9 @@ impl Machine {
         if self.now().saturating_sub(self.last_progress) > self.cfg.deadlock_window {
             return Err(self.crash(
                 self.loaded,
-                CrashReason::Deadlock(format!(
-                    "no vCPU reached guest mode or idle for {} ms of virtual time",
-                    self.cfg.deadlock_window / 1_000_000
-                )),
+                CrashReason::Deadlock(Deadlock::NoProgress {
+                    window_ms: self.cfg.deadlock_window / 1_000_000,
+                }),
                 None,
             ));
         }
@@ -578,14 +972,12 @@ impl Machine {
             .vcpus
             .iter()
             .filter_map(|v| v.timer)
-            .chain(self.timed.iter().map(|(at, _)| *at))
+            .chain(st.triggers.next_time())
             .min();
         let Some(next) = next else {
             return Err(self.crash(
                 self.loaded,
-                CrashReason::Deadlock(
-                    "every vCPU is halted and no interrupt can wake any of them".into(),
-                ),
+                CrashReason::Deadlock(Deadlock::AllHalted),
                 None,
             ));
         };
@@ -604,19 +996,55 @@ impl Machine {
     /// count, used for single steps and injection points), or at block
     /// granularity (a block hook ends the slot before the block that would
     /// exceed `q`; several times faster).
-    fn run_slot(&mut self, v: usize, q: u64, exact: bool) -> Result<(), MachineError> {
+    fn run_slot(
+        &mut self,
+        v: usize,
+        q: u64,
+        exact: bool,
+        now: u64,
+    ) -> Result<SlotEnd, MachineError> {
         self.load(v)?;
-        if let Err(why) = deliver_pending(&mut self.engine) {
-            return Err(self.crash(v, CrashReason::TripleFault(why), None));
+        let (held, exact, q) = {
+            let s = &self.engine.get_data().st.vcpus[v];
+            let held = s.is_held(now);
+            // A held vCPU only takes an NMI or MCE, one step at a time
+            // until its handler returns.
+            if held || s.held_handler_depth.is_some() {
+                (held, true, 1)
+            } else {
+                (false, exact, q)
+            }
+        };
+        let delivered = if held {
+            let depth = self.engine.get_data().st.vcpus[v].frames.len();
+            let r = deliver::deliver_pending(&mut self.engine);
+            if let Ok(Some(_)) = r {
+                self.engine.get_data_mut().st.vcpus[v].held_handler_depth = Some(depth);
+            }
+            r
+        } else {
+            deliver::deliver_pending(&mut self.engine)
+        };
+        if let Err(why) = delivered {
+            return Err(self.crash(
+                v,
+                CrashReason::TripleFault {
+                    vector: TRAP_NMI,
+                    why,
+                },
+                None,
+            ));
         }
         if self.engine.get_data().st.vcpus[v].halted {
             self.engine.get_data_mut().st.vcpus[v].cycles += q;
-            return Ok(());
+            self.engine.get_data_mut().st.paused = false;
+            return Ok(SlotEnd::Ran);
         }
         {
             let st = &mut self.engine.get_data_mut().st;
             st.halting_at = None;
             st.slot_used = 0;
+            st.paused = false;
             // In exact mode the block hook is only a backstop.
             st.slot_budget = q;
         }
@@ -637,113 +1065,231 @@ impl Machine {
         self.stats.slots += 1;
         self.stats.instructions += retired;
         let stop = self.engine.get_data_mut().st.stop.take();
+        let mut end = SlotEnd::Ran;
         match stop {
             Some(Stop::Fault { vector }) => {
                 if let Err(why) = board::deliver_fault(&mut self.engine, vector) {
-                    return Err(self.crash(v, CrashReason::TripleFault(why), None));
+                    return Err(self.crash(v, CrashReason::TripleFault { vector, why }, None));
                 }
             }
             Some(Stop::Panic { regs }) => {
                 let frame = (regs != 0).then_some(regs);
                 return Err(self.crash(v, CrashReason::Panic, frame));
             }
-            Some(Stop::TripleFault { why }) => {
-                return Err(self.crash(v, CrashReason::TripleFault(why), None));
+            Some(Stop::TripleFault { vector, why }) => {
+                return Err(self.crash(v, CrashReason::TripleFault { vector, why }, None));
             }
+            Some(Stop::Detected(f)) => return Err(self.crash(v, CrashReason::Detected(f), None)),
+            Some(Stop::Break) => end = SlotEnd::Break,
             None => {}
         }
         if let Err(e) = result {
-            return Err(self.crash(v, CrashReason::Engine(format!("{e:?}")), None));
+            return Err(self.crash(v, CrashReason::Engine(e), None));
         }
-        let rip_after = board::reg(&self.engine, RegisterX86::RIP);
-        let rflags = board::reg(&self.engine, RegisterX86::RFLAGS);
-        let cs = board::reg(&self.engine, RegisterX86::CS);
+        let g = |r| board::reg(&self.engine, r);
+        let parked = Parked {
+            rip: g(RegisterX86::RIP),
+            rsp: g(RegisterX86::RSP),
+            rbp: g(RegisterX86::RBP),
+            cs: g(RegisterX86::CS),
+        };
+        let rflags = g(RegisterX86::RFLAGS);
         let now = self.now();
-        let b = self.engine.get_data_mut();
-        let halting = b.st.halting_at;
-        let s = &mut b.st.vcpus[v];
-        if halting.is_some_and(|a| rip_after == a + 1) {
+        let st = &mut self.engine.get_data_mut().st;
+        let halting = st.halting_at;
+        let paused = st.paused;
+        let fired = std::mem::take(&mut st.fired);
+        let s = &mut st.vcpus[v];
+        if halting.is_some_and(|a| parked.rip == a + 1) {
             s.halted = true;
             s.halted_if = rflags & (1 << 9) != 0;
         }
         // A vCPU that halted idles for the rest of its slot.
         s.cycles += if s.halted { q } else { retired };
-        if cs & 3 == 3 || (s.halted && s.halted_if) {
+        s.retired += retired;
+        if !paused
+            && s.last_pause
+                .is_none_or(|(_, at)| s.retired.saturating_sub(at) > board::SPIN_DISTANCE)
+        {
+            s.spinning = false;
+        }
+        s.parked = parked;
+        if parked.cs & 3 == 3 || (s.halted && s.halted_if) {
             self.last_progress = now;
         }
-        self.last_rip[v] = rip_after;
         self.trace.mix(v as u64);
         self.trace.mix(retired);
-        self.trace.mix(rip_after);
+        self.trace.mix(parked.rip);
+        self.log_fired(fired);
+        self.sites_opened(v)?;
+        Ok(end)
+    }
+
+    /// Patch sites whose write began in the last slot: hook their bytes
+    /// and check every vCPU's stack against the code being changed.
+    fn sites_opened(&mut self, writer: usize) -> Result<(), MachineError> {
+        let opened = std::mem::take(&mut self.engine.get_data_mut().st.watch.opened);
+        for site in opened {
+            if self.hooked_sites.insert(site) {
+                let from = site.saturating_sub(15);
+                let to = site + PATCH_LEN as u64 - 1;
+                self.engine
+                    .add_code_hook(from, to, board::on_site_exec)
+                    .map_err(uc("site hook"))?;
+                self.engine
+                    .ctl_remove_cache(from, to + 1)
+                    .map_err(uc("remove cache"))?;
+            }
+            if let Some(f) = self.stack_hazard(site) {
+                return Err(self.crash(writer, CrashReason::Detected(f), None));
+            }
+        }
         Ok(())
+    }
+
+    /// Ranges at risk when `site` is written: the function holding it, and
+    /// the payload its old `jmp` led to (a revert).
+    fn ranges_at_risk(&mut self, site: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        if let Some((s, _)) = self.image.symbols.lookup(site) {
+            if s.size > 0 && site < s.addr + s.size {
+                out.push((s.addr, s.addr + s.size));
+            }
+        }
+        let b = self.engine.get_data_mut();
+        if let Some(r) = b.st.watch.payload_at(&b.ram, site) {
+            out.push((r.text_start, r.text_end));
+        }
+        let old =
+            b.st.watch
+                .sites
+                .iter()
+                .find(|s| s.start == site)
+                .map(|s| s.old);
+        if let Some(old) = old.filter(|o| o[0] == 0xe9) {
+            let rel = i32::from_le_bytes([old[1], old[2], old[3], old[4]]);
+            let target = (site + PATCH_LEN as u64).wrapping_add_signed(i64::from(rel));
+            if let Some(r) = b.st.watch.payload_at(&b.ram, target) {
+                out.push((r.text_start, r.text_end));
+            }
+        }
+        out
+    }
+
+    fn stack_hazard(&mut self, site: u64) -> Option<Finding> {
+        if !self.cfg.detectors {
+            return None;
+        }
+        let ranges = self.ranges_at_risk(site);
+        if ranges.is_empty() {
+            return None;
+        }
+        let loaded = self.loaded;
+        let b = self.engine.get_data();
+        for (w, s) in b.st.vcpus.iter().enumerate() {
+            if !s.started {
+                continue;
+            }
+            let (rip, rbp, cs) = if w == loaded {
+                (
+                    board::reg(&self.engine, RegisterX86::RIP),
+                    board::reg(&self.engine, RegisterX86::RBP),
+                    board::reg(&self.engine, RegisterX86::CS),
+                )
+            } else {
+                (s.parked.rip, s.parked.rbp, s.parked.cs)
+            };
+            if cs & 3 == 3 && s.frames.is_empty() {
+                continue;
+            }
+            let (rip, rbp) = if cs & 3 == 3 { (0, 0) } else { (rip, rbp) };
+            for h in held_addresses(&b.ram, rip, rbp, &s.frames) {
+                if let Some(&(start, end)) = ranges.iter().find(|&&(a, e)| (a..e).contains(&h.addr))
+                {
+                    return Some(Finding::StackHazard {
+                        site,
+                        holder: w,
+                        addr: h.addr,
+                        interrupted: h.interrupted,
+                        start,
+                        end,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Checks NMI/MCE accounting: every event delivered to a vCPU that is
+    /// no longer in its handler must have been counted as handled.
+    pub fn check_events(&mut self) -> Result<(), MachineError> {
+        if !self.cfg.detectors {
+            return Ok(());
+        }
+        let (Some(nmi), Some(mce)) = (
+            self.symbol(NMI_HANDLED_SYMBOL),
+            self.symbol(MCE_HANDLED_SYMBOL),
+        ) else {
+            return Ok(());
+        };
+        for v in 0..self.cfg.vcpus {
+            let s = &self.engine.get_data().st.vcpus[v];
+            let checks = [
+                (
+                    Irq::Nmi,
+                    nmi,
+                    s.nmis_injected,
+                    s.nmis_delivered,
+                    s.nmi_blocked,
+                ),
+                (
+                    Irq::Mce,
+                    mce,
+                    s.mces_injected,
+                    s.mces_delivered,
+                    s.mce_blocked,
+                ),
+            ];
+            for (irq, table, injected, delivered, blocked) in checks {
+                if blocked {
+                    continue;
+                }
+                let handled = self.ram().read_u64(table + 8 * v as u64)?;
+                if handled < delivered {
+                    let f = Finding::LostEvent {
+                        irq,
+                        injected,
+                        delivered,
+                        handled,
+                    };
+                    return Err(self.crash(v, CrashReason::Detected(f), None));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A crash report of `reason` on the vCPU that ran last.
+    pub fn fail(&mut self, reason: CrashReason) -> MachineError {
+        self.crash(self.loaded, reason, None)
     }
 
     fn crash(&mut self, v: usize, reason: CrashReason, frame: Option<u64>) -> MachineError {
         // Make sure the engine holds the crashed vCPU.
         let _ = self.load(v);
-        let crash = report::build(&self.engine, &self.image, v, reason, frame);
+        let ctx = report::Context {
+            now: self.now(),
+            retired: self.engine.get_data().st.vcpus[v].retired,
+            log_position: self.log.len(),
+        };
+        let crash = report::build(&mut self.engine, &self.image, v, reason, frame, ctx);
         MachineError::Crash(Box::new(crash))
     }
 
     /// Reads a u64 of hypervisor data at `symbol + index * 8`.
     pub fn read_symbol_u64(&self, symbol: &str, index: u64) -> Result<u64, MachineError> {
-        let a = self
-            .symbol(symbol)
-            .ok_or_else(|| MachineError::Config(format!("no symbol {symbol} in the image")))?;
+        let a = self.symbol_or_err(symbol)?;
         Ok(self.ram().read_u64(a + index * 8)?)
-    }
-
-    /// Has domain `domid`'s vCPU 0 issue hypercall `op` through its
-    /// mailbox; `data` is placed at the start of the mailbox buffer, whose
-    /// guest address is [`Machine::mailbox_buf`]. Returns the hypercall's
-    /// result and the buffer afterwards.
-    pub fn hypercall(
-        &mut self,
-        domid: u32,
-        op: u64,
-        args: [u64; 5],
-        data: &[u8],
-    ) -> Result<(i64, Vec<u8>), MachineError> {
-        if domid >= NR_DOMAINS || data.len() > MBOX_BUF_SIZE {
-            return Err(MachineError::Config(format!(
-                "no domain {domid}, or {} bytes do not fit the mailbox",
-                data.len()
-            )));
-        }
-        let ram = self.ram();
-        let mbox = domain_window(domid);
-        ram.write(Self::mailbox_buf(domid), data)?;
-        ram.write_u64(mbox + MBOX_OP, op)?;
-        for (i, a) in args.iter().enumerate() {
-            ram.write_u64(mbox + MBOX_ARGS + 8 * i as u64, *a)?;
-        }
-        let seq = ram.read_u32(mbox + MBOX_SEQ)?.wrapping_add(1);
-        ram.write_u32(mbox + MBOX_SEQ, seq)?;
-        ram.write_u32(mbox + MBOX_STATE, MBOX_REQUEST)?;
-        let done = self.run_until(1_000_000_000, |m| {
-            m.ram()
-                .read_u32(mbox + MBOX_STATE)
-                .is_ok_and(|s| s == MBOX_DONE)
-        })?;
-        if !done {
-            return Err(self.crash(
-                self.loaded,
-                CrashReason::Budget(format!(
-                    "d{domid} did not complete hypercall {op} within 1 s of virtual time"
-                )),
-                None,
-            ));
-        }
-        let ret = ram.read_u64(mbox + MBOX_RET)? as i64;
-        let mut buf = vec![0u8; MBOX_BUF_SIZE];
-        ram.read(Self::mailbox_buf(domid), &mut buf)?;
-        ram.write_u32(mbox + MBOX_STATE, MBOX_IDLE)?;
-        Ok((ret, buf))
-    }
-
-    /// Guest address of domain `domid`'s mailbox buffer.
-    pub fn mailbox_buf(domid: u32) -> u64 {
-        domain_window(domid) + MBOX_BUF_OFFSET
     }
 
     /// Takes a snapshot of the whole machine.
@@ -752,13 +1298,14 @@ impl Machine {
             ram: Vec::new(),
             contexts: Vec::new(),
             st: BoardState::default(),
-            rng: self.rng.clone(),
+            sched: self.sched.clone_box(),
+            windows: Windows::default(),
+            fine_steps: 0,
+            backoff: 0,
             trace: self.trace,
             last_progress: 0,
-            last_rip: Vec::new(),
-            cycle_triggers: Vec::new(),
-            timed: Vec::new(),
             stats: Stats::default(),
+            log_len: 0,
         };
         self.snapshot_into(&mut snap)?;
         Ok(snap)
@@ -776,20 +1323,25 @@ impl Machine {
             dst.extend_from_slice(c.bytes());
         }
         snap.st.clone_from(&self.engine.get_data().st);
-        snap.rng.clone_from(&self.rng);
+        snap.sched = self.sched.clone_box();
+        snap.windows.clone_from(&self.windows);
+        snap.fine_steps = self.stats.fine_steps;
+        snap.backoff = self.backoff;
         snap.trace = self.trace;
         snap.last_progress = self.last_progress;
-        snap.last_rip.clone_from(&self.last_rip);
-        snap.cycle_triggers.clone_from(&self.cycle_triggers);
-        snap.timed.clone_from(&self.timed);
         snap.stats = self.stats;
+        snap.log_len = self.log.len();
         Ok(())
     }
 
-    /// Returns the machine to `snap`; it then continues bit-identically.
+    /// Returns the machine to `snap`; it then continues bit-identically
+    /// (with the strategy it had, unless [`Machine::set_strategy`] follows).
     pub fn restore(&mut self, snap: &Snapshot) -> Result<(), MachineError> {
         if snap.contexts.len() != self.contexts.len() {
-            return Err(MachineError::Config("snapshot of another machine".into()));
+            return Err(MachineError::SnapshotMismatch {
+                expected: self.contexts.len(),
+                found: snap.contexts.len(),
+            });
         }
         self.ram().restore(&snap.ram)?;
         for (c, bytes) in self.contexts.iter_mut().zip(&snap.contexts) {
@@ -797,23 +1349,25 @@ impl Machine {
         }
         self.engine.get_data_mut().st = snap.st.clone();
         self.engine.get_data_mut().block_insns.clear();
-        self.rng = snap.rng.clone();
+        self.sched = snap.sched.clone_box();
+        self.windows = snap.windows.clone();
+        self.backoff = snap.backoff;
         self.trace = snap.trace;
         self.last_progress = snap.last_progress;
-        self.last_rip = snap.last_rip.clone();
-        self.cycle_triggers = snap.cycle_triggers.clone();
-        self.timed = snap.timed.clone();
         self.stats = snap.stats;
+        self.stats.fine_steps = snap.fine_steps;
+        self.log.truncate(snap.log_len);
         self.loaded = snap.st.current;
         self.contexts[self.loaded].restore(&self.engine)?;
         self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
         self.engine.ctl_flush_tlb().map_err(uc("flush tlb"))?;
         self.exact_mode = false;
+        self.broke = false;
         Ok(())
     }
 
     /// A hash of the whole run so far: the schedule, every vCPU's registers
-    /// and interrupt state, RAM and the console.
+    /// and state, RAM and the console.
     pub fn digest(&mut self) -> Result<String, MachineError> {
         let mut h = blake3::Hasher::new();
         h.update(&self.trace.0.to_le_bytes());
@@ -824,8 +1378,7 @@ impl Machine {
             for r in DIGEST_REGS {
                 h.update(&board::reg(&self.engine, r).to_le_bytes());
             }
-            let s = &self.engine.get_data().st.vcpus[v];
-            h.update(format!("{s:?}").as_bytes());
+            self.engine.get_data().st.vcpus[v].digest_into(&mut h);
         }
         self.load(original)?;
         let st = &self.engine.get_data().st;
@@ -833,6 +1386,118 @@ impl Machine {
         h.update(&st.console);
         h.update(self.ram().contents());
         Ok(h.finalize().to_hex().to_string())
+    }
+
+    /// Replays `log` on this freshly built machine: repeats the host's
+    /// inputs at the rounds they were made, checks every decision the run
+    /// makes against the log, and returns the digest at the end (equal to
+    /// the recorded one). `blobs` supplies the contents of large writes by
+    /// hash (the payloads).
+    pub fn replay(
+        &mut self,
+        log: &ScheduleLog,
+        blobs: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<String, MachineError> {
+        let h = &log.header;
+        if h.vcpus != self.cfg.vcpus {
+            return Err(MachineError::LogMachine("another number of vCPUs"));
+        }
+        if h.image != self.header.image {
+            return Err(MachineError::LogMachine("another image"));
+        }
+        if h.quantum != self.cfg.quantum
+            || h.busy_guests != self.cfg.busy_guests
+            || h.cmdline != self.cfg.cmdline
+            || h.deadlock_window != self.cfg.deadlock_window
+        {
+            return Err(MachineError::LogMachine("another machine configuration"));
+        }
+        if h.strategy != self.header.strategy {
+            return Err(MachineError::LogMachine("another seed"));
+        }
+        let diverged = |index: usize, expected: Option<&Entry>, got: Option<&Entry>| {
+            MachineError::Diverged(Box::new(Divergence {
+                index,
+                expected: expected.cloned(),
+                got: got.cloned(),
+            }))
+        };
+        for (i, e) in log.entries.iter().enumerate() {
+            // Everything the machine logged so far must match the log.
+            if self.log.len() > i {
+                continue;
+            }
+            if let Entry::End { digest, .. } = e {
+                let got = self.digest()?;
+                if &got != digest {
+                    let mine = Entry::End {
+                        round: self.round_no(),
+                        digest: got,
+                    };
+                    return Err(diverged(i, Some(e), Some(&mine)));
+                }
+                return Ok(got);
+            }
+            if e.is_check() {
+                return Err(diverged(i, Some(e), None));
+            }
+            self.apply_entry(e, blobs)?;
+            let k = self.log.len().min(log.entries.len());
+            if let Some(j) = (i..k).find(|&j| self.log[j] != log.entries[j]) {
+                return Err(diverged(j, log.entries.get(j), self.log.get(j)));
+            }
+            if self.log.len() > log.entries.len() {
+                let j = log.entries.len();
+                return Err(diverged(j, None, self.log.get(j)));
+            }
+        }
+        Err(diverged(log.entries.len(), None, None))
+    }
+
+    fn apply_entry(
+        &mut self,
+        e: &Entry,
+        blobs: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<(), MachineError> {
+        match e {
+            Entry::Run { to, end, .. } => {
+                let from = self.round_no();
+                let r = self.run_rounds(*to, *end);
+                self.record(Entry::Run {
+                    round: from,
+                    to: self.round_no(),
+                    end: *end,
+                    trace: self.trace.0,
+                });
+                r?;
+                self.check_events()
+            }
+            Entry::Write { addr, data, .. } => {
+                let bytes = data
+                    .bytes(blobs)
+                    .ok_or(MachineError::MissingBlob { addr: *addr })?;
+                self.host_write(*addr, &bytes)
+            }
+            Entry::Input { text, .. } => {
+                self.send_input(text.as_bytes());
+                Ok(())
+            }
+            Entry::Inject { vcpu, irq, .. } => self.inject_now(*vcpu, *irq),
+            Entry::Hold { vcpu, until, .. } => self.hold_vcpu(*vcpu, *until),
+            Entry::Release { vcpu, .. } => self.release_vcpu(*vcpu),
+            Entry::Arm { trigger, .. } => self.arm(*trigger).map(|_| ()),
+            Entry::Disarm { id, .. } => self.disarm(*id).map(|_| ()),
+            Entry::Window { window, .. } => {
+                self.add_window(*window);
+                Ok(())
+            }
+            Entry::CloseWindow { id, .. } => {
+                self.remove_window(*id);
+                Ok(())
+            }
+            Entry::Strategy { strategy, .. } => self.set_strategy(*strategy),
+            Entry::Fired { .. } | Entry::Preempt { .. } | Entry::End { .. } => Ok(()),
+        }
     }
 }
 
@@ -860,56 +1525,3 @@ const DIGEST_REGS: [RegisterX86; 22] = [
     RegisterX86::CR3,
     RegisterX86::CR4,
 ];
-
-/// Delivers the most urgent deliverable event pending on the loaded vCPU:
-/// NMI, then machine check, then the highest maskable vector if RFLAGS.IF.
-pub fn deliver_pending(u: &mut Unicorn<Board>) -> Result<(), String> {
-    let cur = u.get_data().st.current;
-    let s = &u.get_data().st.vcpus[cur];
-    if s.nmi_pending == 0 && s.mce_pending == 0 && s.pending == [0; 4] {
-        return Ok(());
-    }
-    let rflags = board::reg(u, RegisterX86::RFLAGS);
-    let s = &u.get_data().st.vcpus[cur];
-    let (vector, irq) = if s.nmi_pending > 0 && !s.nmi_blocked {
-        (TRAP_NMI, Irq::Nmi)
-    } else if s.mce_pending > 0 && !s.mce_blocked {
-        (TRAP_MACHINE_CHECK, Irq::Mce)
-    } else if rflags & (1 << 9) != 0 {
-        match s.highest() {
-            Some(n) => (n, Irq::Vector(n)),
-            None => return Ok(()),
-        }
-    } else {
-        return Ok(());
-    };
-    if !s.halted {
-        // `sti; hlt`: the interrupt shadow lets the hlt execute first.
-        let rip = board::reg(u, RegisterX86::RIP);
-        let ram = u.get_data().ram;
-        let mut b = [0u8; 2];
-        if rip > 0 && ram.read(rip - 1, &mut b).is_ok() && b == [0xfb, 0xf4] {
-            u.reg_write(RegisterX86::RIP, rip + 1)
-                .map_err(|e| format!("{e:?}"))?;
-        }
-    }
-    deliver(u, vector, Kind::External).map_err(|e| format!("delivering {irq:?}: {e}"))?;
-    let st = &mut u.get_data_mut().st;
-    st.deliveries += 1;
-    let s = &mut st.vcpus[cur];
-    s.halted = false;
-    match irq {
-        Irq::Nmi => {
-            s.nmi_pending -= 1;
-            s.nmi_blocked = true;
-            s.nmis_delivered += 1;
-        }
-        Irq::Mce => {
-            s.mce_pending -= 1;
-            s.mce_blocked = true;
-            s.mces_delivered += 1;
-        }
-        Irq::Vector(n) => s.clear(n),
-    }
-    Ok(())
-}

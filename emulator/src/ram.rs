@@ -4,7 +4,7 @@
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 
 /// Errors of RAM accesses from the host side.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RamError {
     /// The access is not inside RAM.
     #[error("host access to {addr:#x}+{len} is outside guest RAM")]

@@ -86,6 +86,57 @@ static uint64_t lp_irq_off;     /* IRQ phase: slaves with interrupts off */
 
 static DEFINE_PER_CPU(bool, work_to_do);
 
+/*
+ * What the testbed's detectors read (public/livepatch.h): alone in its
+ * page, so that watching it costs nothing elsewhere.
+ */
+struct livepatch_regions livepatch_regions
+    __section(".data.page_aligned.livepatch_regions") __aligned(PAGE_SIZE);
+static unsigned int region_next;
+
+/* Also called by the master at the end of an action: unpatchable. */
+static __unpatchable void publish_region(const struct payload *data,
+                                         uint32_t state)
+{
+    struct livepatch_region *r = &livepatch_regions.slot[data->region_slot];
+    unsigned int i;
+
+    /* A FREED slot keeps the range it had: the pages are gone. */
+    if ( state != LIVEPATCH_REGION_FREED )
+    {
+        r->text_start = (unsigned long)data->text_addr;
+        r->text_end = r->text_start + data->text_size;
+        r->mem_start = r->text_start;
+        r->mem_end = r->mem_start + ((unsigned long)data->pages << PAGE_SHIFT);
+    }
+    for ( i = 0; i + 1 < sizeof(r->name) && data->name[i]; i++ )
+        r->name[i] = data->name[i];
+    r->name[i] = '\0';
+    smp_wmb();
+    ACCESS_ONCE(r->state) = state;
+    smp_wmb();
+    livepatch_regions.gen++;
+}
+
+static __unpatchable void publish_state(const struct payload *data)
+{
+    publish_region(data, data->state == LIVEPATCH_STATE_APPLIED
+                         ? LIVEPATCH_REGION_APPLIED : LIVEPATCH_REGION_LOADED);
+}
+
+/* A payload's hook runs: the payload is BUSY while it does. */
+static int call_pre_hook(struct payload *data, livepatch_precall_t *hook)
+{
+    int rc;
+
+    publish_region(data, LIVEPATCH_REGION_BUSY);
+    rc = hook(data);
+    if ( rc )
+        publish_state(data);
+
+    return rc;
+}
+
 static const char *state2str(uint32_t state)
 {
     switch ( state )
@@ -1184,6 +1235,8 @@ static int livepatch_upload(struct xen_sysctl_livepatch_upload *upload)
             data->rc = 0;
             INIT_LIST_HEAD(&data->applied_list);
             register_virtual_region(&data->region);
+            data->region_slot = region_next++ % LIVEPATCH_MAX_REGIONS;
+            publish_state(data);
             list_add_tail(&data->list, &payload_list);
             payload_cnt++;
             payload_version++;
@@ -1648,7 +1701,7 @@ static __unpatchable int wait_for_cpus(const uint64_t *counter, uint32_t target,
  */
 static __unpatchable void livepatch_master_poll(void)
 {
-    struct payload *data = livepatch_work.data;
+    struct payload *data = livepatch_work.data, *other;
     uint32_t cmd = livepatch_work.cmd, cpus = livepatch_work.cpus, got;
     bool action_done = false;
     unsigned long flags;
@@ -1711,6 +1764,9 @@ static __unpatchable void livepatch_master_poll(void)
 
     printk(LIVEPATCH "%s finished %s with rc=%d\n", data->name,
            action2str(cmd), data->rc);
+
+    list_for_each_entry ( other, &payload_list, list )
+        publish_state(other);
 
     /* From here on the sysctl may start another action. */
     smp_mb();
@@ -1839,6 +1895,7 @@ static void schedule_work(struct payload *data, uint32_t cmd,
 
     livepatch_work.data = data;
     livepatch_work.cmd = cmd;
+    publish_region(data, LIVEPATCH_REGION_BUSY);
     livepatch_work.timeout = timeout ?: DEFAULT_TIMEOUT;
 
     printk(LIVEPATCH "%s: timeout is %ldns\n", data->name,
@@ -1868,7 +1925,9 @@ static void free_payload(struct payload *data)
 
     unregister_virtual_region(&data->region);
     /* free_payload_data() waits for every CPU before the memory goes. */
+    publish_region(data, LIVEPATCH_REGION_BUSY);
     free_payload_data(data);
+    publish_region(data, LIVEPATCH_REGION_FREED);
     xfree(data);
 }
 
@@ -1935,7 +1994,7 @@ static int livepatch_action(struct xen_sysctl_livepatch_action *action)
 
         if ( data->hooks.revert.pre )
         {
-            rc = data->hooks.revert.pre(data);
+            rc = call_pre_hook(data, data->hooks.revert.pre);
             if ( rc )
             {
                 printk(LIVEPATCH "%s: pre-revert hook failed (rc=%d)\n", n, rc);
@@ -1973,7 +2032,7 @@ static int livepatch_action(struct xen_sysctl_livepatch_action *action)
 
         if ( data->hooks.apply.pre )
         {
-            rc = data->hooks.apply.pre(data);
+            rc = call_pre_hook(data, data->hooks.apply.pre);
             if ( rc )
             {
                 printk(LIVEPATCH "%s: pre-apply hook failed (rc=%d)\n", n, rc);

@@ -244,7 +244,7 @@ fn d_memory_op_static_local() {
 fn build_id_sizes(o: &mut Obs<'_>) {
     for len in [0u32, 4, 19, 20, 64] {
         o.step(&format!("d0 build_id(len {len})"), |m| {
-            let buf = Machine::mailbox_buf(0);
+            let buf = emulator::hypercall::mailbox_buf(0);
             let mut arg = vec![0u8; 4 + 64];
             arg[..4].copy_from_slice(&len.to_le_bytes());
             let (r, out) =

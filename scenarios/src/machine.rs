@@ -161,14 +161,19 @@ impl Testbed {
         let irq = event.irq();
         match when {
             When::Now => self.m.inject_now(vcpu, irq),
-            When::At { symbol, offset } => self.m.inject_at_symbol(vcpu, symbol, *offset, irq),
+            When::At { symbol, offset } => self
+                .m
+                .inject_at_symbol(vcpu, symbol, *offset, irq)
+                .map(drop),
             When::Instructions(n) => {
                 let cycles = self.m.vcpu(vcpu).map_or(0, |v| v.cycles);
-                self.m.inject_at_cycle(vcpu, cycles.saturating_add(*n), irq)
+                self.m
+                    .inject_at_cycle(vcpu, cycles.saturating_add(*n), irq)
+                    .map(drop)
             }
             When::After(ns) => {
                 let at = self.m.now().saturating_add(*ns);
-                self.m.inject_at_time(at, vcpu, irq)
+                self.m.inject_at_time(at, vcpu, irq).map(drop)
             }
         }
     }

@@ -296,7 +296,7 @@ fn cmdline_reaches_the_machine_and_a_scenario_can_add_words() {
     let o = boot(&["--cmdline", &long]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("bad configuration"),
+        String::from_utf8_lossy(&o.stderr).contains("shorter than 1024"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

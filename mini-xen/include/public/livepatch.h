@@ -113,6 +113,38 @@ struct livepatch_func {
     uint8_t _pad[39];
     struct livepatch_expectation expect;
 };
+/*
+ * ---- What the testbed's detectors read -------------------------------
+ * The hypervisor keeps one slot per uploaded payload in the page-aligned
+ * table `livepatch_regions` (symbol name LIVEPATCH_REGIONS_SYMBOL), slots
+ * reused round robin, and increments gen after every change.  While a
+ * slot is LOADED nothing jumps into its text; only its hooks may run, and
+ * only while the slot is BUSY (an action on it is in progress).  A FREED
+ * slot keeps the range and name of an unloaded payload: its memory is no
+ * longer the payload's.
+ */
+#define LIVEPATCH_REGIONS_SYMBOL  "livepatch_regions"
+#define LIVEPATCH_REGION_FREE     0
+#define LIVEPATCH_REGION_LOADED   1
+#define LIVEPATCH_REGION_BUSY     2
+#define LIVEPATCH_REGION_APPLIED  3
+#define LIVEPATCH_REGION_FREED    4
+#define LIVEPATCH_MAX_REGIONS     32
+#define LIVEPATCH_REGION_NAME     48
+
+struct livepatch_region {
+    uint64_t text_start, text_end;      /* [start, end) */
+    uint64_t mem_start, mem_end;        /* the whole allocation */
+    uint32_t state;                     /* LIVEPATCH_REGION_* */
+    uint32_t pad;
+    char name[LIVEPATCH_REGION_NAME];   /* NUL-terminated, truncated */
+};
+
+struct livepatch_regions {
+    uint64_t gen;
+    struct livepatch_region slot[LIVEPATCH_MAX_REGIONS];
+};
+
 #endif /* __ASSEMBLY__ */
 
 #endif /* __XEN_PUBLIC_LIVEPATCH_H__ */

@@ -74,6 +74,17 @@
 #define BOOT_BUSY_GUESTS        (1u << 0)   /* guests never block: CPU-bound load */
 #define BOOT_CMDLINE_MAX        1024        /* bytes at PLAT_BOOT_CMDLINE, NUL included */
 
+/*
+ * ---- NMI and #MC accounting ---------------------------------------------
+ * The hypervisor exports two arrays of uint64_t, one entry per CPU, by
+ * these symbol names: how many NMIs and machine checks each CPU has
+ * handled (incremented once per event, when the handler has dealt with
+ * it).  The emulator counts what it injected and delivered; any
+ * difference once the handlers have returned is an event that was lost.
+ */
+#define PLAT_NMI_HANDLED_SYMBOL "nmi_count"
+#define PLAT_MCE_HANDLED_SYMBOL "mce_count"
+
 #ifndef __ASSEMBLY__
 #include <stdint.h>
 

@@ -96,6 +96,8 @@ struct payload {
     struct livepatch_build_id xen_dep;  /* .livepatch.xen_depends */
     struct livepatch_metadata metadata; /* .modinfo */
 
+    unsigned int region_slot;           /* in livepatch_regions */
+
     char name[XEN_LIVEPATCH_NAME_SIZE];
 };
 

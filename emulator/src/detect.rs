@@ -1,0 +1,431 @@
+//! Detectors: named, structured failure kinds and the state they watch.
+//!
+//! - Patch sites: every code write (image text, or payload text written
+//!   with CR0.WP clear) opens or continues a 5-byte site; a fetch that
+//!   overlaps a site whose write has begun and not ended is a torn patch
+//!   site; executing a site that holds neither its old nor its new bytes is
+//!   foreign bytes.
+//! - Payload execution: a block in the payload area is checked against the
+//!   hypervisor's payload table (`public/livepatch.h`): text of a payload
+//!   that is not applied (after a revert), or memory of an unloaded one.
+//! - Stack hazards: when a site is written, every vCPU's stack is walked
+//!   (frame pointers, and every interrupt frame the emulator delivered);
+//!   a return address or interrupted RIP inside the function being patched
+//!   or inside the payload being reverted is a hazard.
+//! - Lost NMI/MCE: injected vs delivered vs handled (the hypervisor's
+//!   per-CPU counts, `public/platform.h`).
+
+use serde::Serialize;
+
+use crate::livepatch::{
+    LivepatchRegion, MAX_REGIONS, REGIONS_SLOT_OFFSET, REGION_APPLIED, REGION_BUSY, REGION_FREE,
+    REGION_FREED, REGION_LOADED,
+};
+use crate::platform::RAM_SIZE;
+use crate::ram::Ram;
+use crate::vcpu::{Frame, Irq};
+
+/// Bytes of a patch site: the 5-byte `jmp rel32`.
+pub const PATCH_LEN: usize = 5;
+const FULL: u8 = (1 << PATCH_LEN) - 1;
+
+/// A detector's finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// A vCPU fetched an instruction overlapping a site whose multi-byte
+    /// write had begun and not ended.
+    TornPatchSite {
+        /// First byte of the site.
+        site: u64,
+        /// Bytes of the site written so far.
+        written: u8,
+        /// The vCPU writing it.
+        writer: usize,
+        /// Start of the instruction fetched.
+        fetch: u64,
+    },
+    /// A site held bytes that are neither its old nor its new instruction
+    /// when it was executed.
+    ForeignBytes {
+        /// First byte of the site.
+        site: u64,
+        /// What it held.
+        bytes: [u8; PATCH_LEN],
+    },
+    /// Code of a payload that is not applied ran (after its revert).
+    ExecInactivePayload {
+        /// The payload.
+        payload: String,
+        /// The address.
+        addr: u64,
+    },
+    /// Code ran in memory of an unloaded payload.
+    ExecFreedPayload {
+        /// The payload that had the memory.
+        payload: String,
+        /// The address.
+        addr: u64,
+    },
+    /// An NMI or MCE was delivered but never handled.
+    LostEvent {
+        /// Which kind.
+        irq: Irq,
+        /// Posted by the host or a trigger.
+        injected: u64,
+        /// Delivered through the IDT.
+        delivered: u64,
+        /// Counted as handled by the hypervisor.
+        handled: u64,
+    },
+    /// When a site was written, a vCPU held an address inside the code
+    /// being changed.
+    StackHazard {
+        /// The site written.
+        site: u64,
+        /// The vCPU holding the address.
+        holder: usize,
+        /// The return address or interrupted RIP.
+        addr: u64,
+        /// Whether it was an interrupted RIP (else a return address).
+        interrupted: bool,
+        /// The range at risk: start.
+        start: u64,
+        /// The range at risk: end.
+        end: u64,
+    },
+}
+
+impl Finding {
+    /// A stable short name, as scenarios name detectors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Finding::TornPatchSite { .. } => "torn-patch-site",
+            Finding::ForeignBytes { .. } => "foreign-bytes",
+            Finding::ExecInactivePayload { .. } => "exec-after-revert",
+            Finding::ExecFreedPayload { .. } => "exec-after-unload",
+            Finding::LostEvent { .. } => "lost-event",
+            Finding::StackHazard { .. } => "stack-hazard",
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::TornPatchSite {
+                site,
+                written,
+                writer,
+                fetch,
+            } => write!(
+                f,
+                "torn patch site {site:#x}: instruction at {fetch:#x} fetched while vCPU {writer} \
+                 had written {written} of its {PATCH_LEN} bytes"
+            ),
+            Finding::ForeignBytes { site, bytes } => write!(
+                f,
+                "patch site {site:#x} executed holding {bytes:02x?}: neither its old nor its new \
+                 instruction"
+            ),
+            Finding::ExecInactivePayload { payload, addr } => write!(
+                f,
+                "execution at {addr:#x} in payload {payload}, which is not applied (reverted)"
+            ),
+            Finding::ExecFreedPayload { payload, addr } => write!(
+                f,
+                "execution at {addr:#x} in the freed memory of unloaded payload {payload}"
+            ),
+            Finding::LostEvent {
+                irq,
+                injected,
+                delivered,
+                handled,
+            } => write!(
+                f,
+                "lost {irq:?}: {injected} injected, {delivered} delivered, {handled} handled"
+            ),
+            Finding::StackHazard {
+                site,
+                holder,
+                addr,
+                interrupted,
+                start,
+                end,
+            } => write!(
+                f,
+                "stack hazard: site {site:#x} written while vCPU {holder} held {} {addr:#x} \
+                 inside [{start:#x}, {end:#x})",
+                if *interrupted {
+                    "an interrupted RIP"
+                } else {
+                    "a return address"
+                }
+            ),
+        }
+    }
+}
+
+/// One patch site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// First byte.
+    pub start: u64,
+    /// The bytes before the write began.
+    pub old: [u8; PATCH_LEN],
+    /// The bytes written (old where not written yet).
+    pub new: [u8; PATCH_LEN],
+    /// Bit i: byte i written.
+    written: u8,
+    /// The vCPU writing it.
+    pub writer: usize,
+}
+
+impl Site {
+    /// Whether a write to it has begun and not ended.
+    pub fn in_progress(&self) -> bool {
+        self.written != 0 && self.written != FULL
+    }
+
+    fn contains(&self, a: u64) -> bool {
+        (self.start..self.start + PATCH_LEN as u64).contains(&a)
+    }
+}
+
+/// What the detectors watch, kept with the board (cloned in snapshots).
+#[derive(Clone, Debug, Default)]
+pub struct Watch {
+    /// Detectors are on.
+    pub enabled: bool,
+    /// Address of the hypervisor's payload table, if it has one.
+    pub regions_at: Option<u64>,
+    /// Every site seen.
+    pub sites: Vec<Site>,
+    /// Sites whose write began during the current slot, for the machine to
+    /// hook and to check stacks against.
+    pub opened: Vec<u64>,
+    regions_gen: Option<u64>,
+    regions: Vec<LivepatchRegion>,
+}
+
+impl Watch {
+    /// A watch, on or off, reading the payload table at `regions_at`.
+    pub fn new(enabled: bool, regions_at: Option<u64>) -> Watch {
+        Watch {
+            enabled,
+            regions_at,
+            ..Watch::default()
+        }
+    }
+
+    /// A store of `bytes` at `addr` into code, before it lands.
+    pub fn site_write(&mut self, ram: &Ram, vcpu: usize, addr: u64, bytes: &[u8]) {
+        if !self.enabled {
+            return;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            let a = addr + i as u64;
+            let idx = match self.sites.iter().position(|s| s.contains(a)) {
+                Some(k) => {
+                    let s = &mut self.sites[k];
+                    if !s.in_progress() {
+                        // A finished site written again (revert, stacking).
+                        let mut cur = [0u8; PATCH_LEN];
+                        let _ = ram.read(s.start, &mut cur);
+                        s.old = cur;
+                        s.new = cur;
+                        s.written = 0;
+                        s.writer = vcpu;
+                        self.opened.push(s.start);
+                    }
+                    k
+                }
+                None => {
+                    let mut cur = [0u8; PATCH_LEN];
+                    let _ = ram.read(a, &mut cur);
+                    self.sites.push(Site {
+                        start: a,
+                        old: cur,
+                        new: cur,
+                        written: 0,
+                        writer: vcpu,
+                    });
+                    self.opened.push(a);
+                    self.sites.len() - 1
+                }
+            };
+            let s = &mut self.sites[idx];
+            let off = (a - s.start) as usize;
+            s.new[off] = b;
+            s.written |= 1 << off;
+        }
+    }
+
+    /// vCPU `vcpu` is about to execute `[addr, addr + size)`.
+    pub fn site_exec(&self, ram: &Ram, _vcpu: usize, addr: u64, size: u64) -> Option<Finding> {
+        if !self.enabled {
+            return None;
+        }
+        for s in &self.sites {
+            let overlaps = addr < s.start + PATCH_LEN as u64 && addr + size > s.start;
+            if !overlaps {
+                continue;
+            }
+            if s.in_progress() {
+                return Some(Finding::TornPatchSite {
+                    site: s.start,
+                    written: s.written.count_ones() as u8,
+                    writer: s.writer,
+                    fetch: addr,
+                });
+            }
+            let mut cur = [0u8; PATCH_LEN];
+            if ram.read(s.start, &mut cur).is_ok() && cur != s.old && cur != s.new {
+                return Some(Finding::ForeignBytes {
+                    site: s.start,
+                    bytes: cur,
+                });
+            }
+        }
+        None
+    }
+
+    fn refresh_regions(&mut self, ram: &Ram) {
+        let Some(at) = self.regions_at else {
+            return;
+        };
+        let Ok(gen) = ram.read_u64(at) else {
+            return;
+        };
+        if self.regions_gen == Some(gen) {
+            return;
+        }
+        let size = std::mem::size_of::<LivepatchRegion>();
+        let mut buf = vec![0u8; size * MAX_REGIONS];
+        if ram.read(at + REGIONS_SLOT_OFFSET as u64, &mut buf).is_err() {
+            return;
+        }
+        self.regions = buf
+            .chunks(size)
+            .map(LivepatchRegion::from_bytes)
+            .filter(|r| r.state != REGION_FREE)
+            .collect();
+        self.regions_gen = Some(gen);
+    }
+
+    /// The payload slots, as the hypervisor last published them.
+    pub fn regions(&mut self, ram: &Ram) -> &[LivepatchRegion] {
+        self.refresh_regions(ram);
+        &self.regions
+    }
+
+    /// A block at `addr` in the payload area is about to run.
+    pub fn payload_exec(&mut self, ram: &Ram, addr: u64) -> Option<Finding> {
+        if !self.enabled {
+            return None;
+        }
+        self.refresh_regions(ram);
+        let live = self
+            .regions
+            .iter()
+            .find(|r| r.state != REGION_FREED && (r.text_start..r.text_end).contains(&addr));
+        if let Some(r) = live {
+            return match r.state {
+                REGION_APPLIED | REGION_BUSY => None,
+                REGION_LOADED => Some(Finding::ExecInactivePayload {
+                    payload: r.name(),
+                    addr,
+                }),
+                _ => None,
+            };
+        }
+        let owned = self
+            .regions
+            .iter()
+            .any(|r| r.state != REGION_FREED && (r.mem_start..r.mem_end).contains(&addr));
+        if owned {
+            return None;
+        }
+        self.regions
+            .iter()
+            .rev()
+            .find(|r| r.state == REGION_FREED && (r.mem_start..r.mem_end).contains(&addr))
+            .map(|r| Finding::ExecFreedPayload {
+                payload: r.name(),
+                addr,
+            })
+    }
+
+    /// Whether `addr` lies in the text of a published, not freed payload.
+    pub fn in_live_payload_text(&mut self, ram: &Ram, addr: u64) -> bool {
+        self.refresh_regions(ram);
+        self.regions
+            .iter()
+            .any(|r| r.state != REGION_FREED && (r.text_start..r.text_end).contains(&addr))
+    }
+
+    /// The payload whose text holds `addr`, if any.
+    pub fn payload_at(&mut self, ram: &Ram, addr: u64) -> Option<LivepatchRegion> {
+        self.refresh_regions(ram);
+        self.regions
+            .iter()
+            .find(|r| r.state != REGION_FREED && (r.text_start..r.text_end).contains(&addr))
+            .or_else(|| {
+                self.regions
+                    .iter()
+                    .rev()
+                    .find(|r| (r.mem_start..r.mem_end).contains(&addr))
+            })
+            .copied()
+    }
+}
+
+/// A code address held by a vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// The address.
+    pub addr: u64,
+    /// An interrupted RIP (or the current RIP), not a return address.
+    pub interrupted: bool,
+}
+
+/// Every code address a vCPU holds: its RIP, the return addresses of its
+/// frame-pointer chain, and for each interrupt frame the interrupted RIP
+/// and the chain under it.
+pub fn held_addresses(ram: &Ram, rip: u64, rbp: u64, frames: &[Frame]) -> Vec<Held> {
+    let mut out = vec![Held {
+        addr: rip,
+        interrupted: true,
+    }];
+    walk(ram, rbp, &mut out);
+    for f in frames.iter().filter(|f| f.cs & 3 == 0) {
+        out.push(Held {
+            addr: f.rip,
+            interrupted: true,
+        });
+        walk(ram, f.rbp, &mut out);
+    }
+    out
+}
+
+fn walk(ram: &Ram, mut rbp: u64, out: &mut Vec<Held>) {
+    for _ in 0..64 {
+        if rbp == 0 || !rbp.is_multiple_of(8) || rbp + 16 > RAM_SIZE {
+            return;
+        }
+        let (Ok(next), Ok(ret)) = (ram.read_u64(rbp), ram.read_u64(rbp + 8)) else {
+            return;
+        };
+        if ret == 0 {
+            return;
+        }
+        out.push(Held {
+            addr: ret,
+            interrupted: false,
+        });
+        if next <= rbp {
+            return;
+        }
+        rbp = next;
+    }
+}

@@ -1,0 +1,190 @@
+//! What the machine keeps per vCPU besides Unicorn's CPU context: the
+//! local-APIC view (pending vectors, NMI/MCE state, timer), the counters
+//! the detectors and benchmarks read, the interrupt frames the emulator
+//! delivered and not yet returned from, and the registers seen when the
+//! vCPU last left the engine. A leaf module: it depends on nothing else in
+//! the crate.
+
+/// An event to inject into a vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Irq {
+    /// Non-maskable interrupt (vector 2), blocked until `iretq`.
+    Nmi,
+    /// Machine check (vector 18), blocked until `iretq`.
+    Mce,
+    /// Any maskable vector.
+    Vector(u8),
+}
+
+/// An interrupt or exception frame the emulator pushed for this vCPU and
+/// that no `iretq` has popped yet: what the handler interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The vector delivered.
+    pub vector: u8,
+    /// Where the hardware frame (RIP, CS, RFLAGS, RSP, SS) starts.
+    pub at: u64,
+    /// The interrupted (or faulting) RIP.
+    pub rip: u64,
+    /// The interrupted CS.
+    pub cs: u64,
+    /// The interrupted RBP, for frame-pointer walks under the handler.
+    pub rbp: u64,
+}
+
+/// Registers of a vCPU as it left the engine last (the loaded vCPU's are
+/// read from the engine instead).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parked {
+    /// Instruction pointer.
+    pub rip: u64,
+    /// Stack pointer.
+    pub rsp: u64,
+    /// Frame pointer.
+    pub rbp: u64,
+    /// Code segment (its low bits are the CPL).
+    pub cs: u64,
+}
+
+/// Per-vCPU state kept by the emulator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VcpuState {
+    /// Started by the BSP (CPU 0 starts at power-on).
+    pub started: bool,
+    /// Executed `hlt` and waits for an interrupt.
+    pub halted: bool,
+    /// RFLAGS.IF when it halted.
+    pub halted_if: bool,
+    /// Pending maskable vectors, one bit each.
+    pub pending: [u64; 4],
+    /// NMIs waiting for delivery.
+    pub nmi_pending: u32,
+    /// Machine checks waiting for delivery.
+    pub mce_pending: u32,
+    /// An NMI handler runs; NMIs wait for the next `iretq`.
+    pub nmi_blocked: bool,
+    /// A machine-check handler runs.
+    pub mce_blocked: bool,
+    /// One-shot timer deadline in virtual ns.
+    pub timer: Option<u64>,
+    /// Cycles this vCPU has been given: retired instructions plus the
+    /// cycles it spent halted or held.
+    pub cycles: u64,
+    /// Instructions it retired (its own count, free of scheduler noise).
+    pub retired: u64,
+    /// NMIs injected (posted) so far.
+    pub nmis_injected: u64,
+    /// NMIs delivered through the IDT so far.
+    pub nmis_delivered: u64,
+    /// Machine checks injected so far.
+    pub mces_injected: u64,
+    /// Machine checks delivered so far.
+    pub mces_delivered: u64,
+    /// Held by the host until this time, as if spinning with interrupts
+    /// off: not scheduled, maskable interrupts stay pending, NMI and MCE
+    /// are still taken.
+    pub held_until: Option<u64>,
+    /// Depth of `frames` when an NMI/MCE was taken while held: the vCPU
+    /// runs until its handler returns to that depth.
+    pub held_handler_depth: Option<usize>,
+    /// Frames delivered and not yet returned from, outermost first.
+    pub frames: Vec<Frame>,
+    /// Registers as it left the engine last.
+    pub parked: Parked,
+    /// The last `pause` site it executed and its retired count then.
+    pub last_pause: Option<(u64, u64)>,
+    /// It executed the same `pause` site twice within a short distance:
+    /// it spins and waits for another vCPU or for time.
+    pub spinning: bool,
+}
+
+impl Irq {
+    /// Makes the event pending on `v`.
+    pub fn post(self, v: &mut VcpuState) {
+        match self {
+            Irq::Nmi => {
+                v.nmi_pending += 1;
+                v.nmis_injected += 1;
+            }
+            Irq::Mce => {
+                v.mce_pending += 1;
+                v.mces_injected += 1;
+            }
+            Irq::Vector(n) => v.raise(n),
+        }
+    }
+}
+
+impl VcpuState {
+    /// Marks a maskable vector pending.
+    pub fn raise(&mut self, vector: u8) {
+        self.pending[usize::from(vector / 64)] |= 1 << (vector % 64);
+    }
+
+    /// The highest pending maskable vector.
+    pub fn highest(&self) -> Option<u8> {
+        (0..4).rev().find_map(|i| {
+            let w = self.pending[i];
+            (w != 0).then(|| (i as u32 * 64 + 63 - w.leading_zeros()) as u8)
+        })
+    }
+
+    /// Clears a pending vector.
+    pub fn clear(&mut self, vector: u8) {
+        self.pending[usize::from(vector / 64)] &= !(1 << (vector % 64));
+    }
+
+    /// Whether an NMI or MCE is pending and not blocked.
+    pub fn nmi_or_mce_deliverable(&self) -> bool {
+        (self.nmi_pending > 0 && !self.nmi_blocked) || (self.mce_pending > 0 && !self.mce_blocked)
+    }
+
+    /// Whether an interrupt can wake it from `hlt`.
+    pub fn can_wake(&self) -> bool {
+        self.nmi_or_mce_deliverable() || (self.halted_if && self.highest().is_some())
+    }
+
+    /// Whether the host holds it at `now` (a held vCPU running an NMI or
+    /// MCE handler counts as not held until the handler returns).
+    pub fn is_held(&self, now: u64) -> bool {
+        self.held_until.is_some_and(|t| t > now) && self.held_handler_depth.is_none()
+    }
+
+    /// Feeds the digest: every field, in a fixed order, as integers.
+    pub fn digest_into(&self, h: &mut blake3::Hasher) {
+        let flags = u64::from(self.started)
+            | u64::from(self.halted) << 1
+            | u64::from(self.halted_if) << 2
+            | u64::from(self.nmi_blocked) << 3
+            | u64::from(self.mce_blocked) << 4
+            | u64::from(self.spinning) << 5;
+        let words = [
+            flags,
+            self.pending[0],
+            self.pending[1],
+            self.pending[2],
+            self.pending[3],
+            u64::from(self.nmi_pending),
+            u64::from(self.mce_pending),
+            self.timer.map_or(u64::MAX, |t| t),
+            self.cycles,
+            self.retired,
+            self.nmis_injected,
+            self.nmis_delivered,
+            self.mces_injected,
+            self.mces_delivered,
+            self.held_until.map_or(u64::MAX, |t| t),
+            self.held_handler_depth.map_or(u64::MAX, |d| d as u64),
+            self.frames.len() as u64,
+        ];
+        for w in words {
+            h.update(&w.to_le_bytes());
+        }
+        for f in &self.frames {
+            for w in [u64::from(f.vector), f.at, f.rip, f.cs, f.rbp] {
+                h.update(&w.to_le_bytes());
+            }
+        }
+    }
+}
