@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_VCPUS ?= 4
 APT_PACKAGES := cmake libclang-dev gcc make binutils patch
 
-.PHONY: all prereqs sign-tool dev-key image test-payloads build demo test bench lint fmt clean
+.PHONY: all prereqs sign-tool dev-key image test-payloads build patch-payloads demo scenarios test bench lint fmt clean
 
 all: build
 
@@ -44,15 +44,39 @@ test-payloads: image sign-tool
 build: image test-payloads
 	$(CARGO) build --release --bins
 
-# Build a payload from a source patch (livepatch-build shows its report),
-# then boot on 4 vCPUs and run the live-patch story of scenarios/demo.txt.
-DEMO_PATCH ?= payloads/patches/lp-extraversion.patch
-demo: build
-	./target/release/livepatch-build -s mini-xen -p $(DEMO_PATCH) -o payloads/build/demo \
-	    --sign $(DEV_KEY).key
-	./target/release/testbed shell --vcpus $(DEMO_VCPUS) --seed 1 --script scenarios/demo.txt
+# Payloads livepatch-build makes from payloads/patches/NAME.patch, signed
+# with the development key, into payloads/build/patches/NAME/NAME.livepatch;
+# each is rebuilt when its patch or the hypervisor is newer. The scenarios
+# use them.
+PATCH_PAYLOADS := lp-extraversion xsa-write-word-align
+patch-payloads: build
+	@mkdir -p payloads/build/patches
+	@for p in $(PATCH_PAYLOADS); do \
+		out=payloads/build/patches/$$p; \
+		if [ ! -f $$out/$$p.livepatch ] || [ payloads/patches/$$p.patch -nt $$out/$$p.livepatch ] \
+			|| [ mini-xen/build/mini-xen -nt $$out/$$p.livepatch ]; then \
+			echo "livepatch-build $$p"; \
+			./target/release/livepatch-build -s mini-xen -p payloads/patches/$$p.patch -o $$out \
+				--sign $(DEV_KEY).key > $$out.log 2>&1 || { cat $$out.log; exit 1; }; \
+		fi; \
+	done
 
-test: build
+# Build a payload from a source patch (livepatch-build shows its report),
+# then boot on 4 vCPUs and run the live-patch story of scenarios/demo.toml,
+# printing the session and checking every expectation.
+DEMO_PATCH := payloads/patches/lp-extraversion.patch
+demo: build
+	./target/release/livepatch-build -s mini-xen -p $(DEMO_PATCH) -o payloads/build/patches/lp-extraversion \
+	    --sign $(DEV_KEY).key
+	./target/release/testbed run --verbose scenarios/demo.toml
+
+# The regression suite: every scenario file, with a JUnit report.
+SCENARIOS := $(filter-out scenarios/Cargo.toml,$(wildcard scenarios/*.toml))
+scenarios: patch-payloads
+	./target/release/testbed run --junit target/scenarios.xml $(SCENARIOS)
+
+# The scenario suite runs inside (scenarios/tests/suite.rs).
+test: build patch-payloads
 	$(CARGO) test --release --workspace
 
 bench: build

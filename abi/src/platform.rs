@@ -66,6 +66,8 @@ pub const TRAP_MACHINE_CHECK: u8 = 18;
 pub const HYPERCALL_VECTOR: u8 = 0x82;
 /// Per-vCPU timer interrupt.
 pub const TIMER_VECTOR: u8 = 0xf0;
+/// The IPI that kicks a CPU out of idle or guest mode (`smp_send_event_check`).
+pub const EVENT_CHECK_VECTOR: u8 = 0xf1;
 /// Raised on CPU 0 when console input arrives.
 pub const SERIAL_VECTOR: u8 = 0xf3;
 
@@ -240,6 +242,7 @@ mod tests {
             ("TRAP_machine_check", TRAP_MACHINE_CHECK as u64),
             ("HYPERCALL_VECTOR", HYPERCALL_VECTOR as u64),
             ("TIMER_VECTOR", TIMER_VECTOR as u64),
+            ("EVENT_CHECK_VECTOR", EVENT_CHECK_VECTOR as u64),
             ("SERIAL_VECTOR", SERIAL_VECTOR as u64),
             ("BOOT_INFO_MAGIC", BOOT_INFO_MAGIC as u64),
             ("MBOX_IDLE", MBOX_IDLE as u64),

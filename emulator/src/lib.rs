@@ -15,7 +15,6 @@ pub mod machine;
 pub mod ram;
 pub mod report;
 pub mod sched;
-pub mod shell;
 pub mod trigger;
 pub mod vcpu;
 pub mod window;

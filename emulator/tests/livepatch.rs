@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use common::{boot, console, ok, run};
 use emulator::hypercall::{errno, Guest};
 use emulator::livepatch::{Action, Client, Status, STATE_APPLIED, STATE_CHECKED};
-use emulator::shell::Shell;
 use emulator::Machine;
 
 const MS: u64 = 1_000_000;
@@ -247,67 +246,6 @@ fn malformed_payloads_are_refused_and_guests_go_on() {
     );
 }
 
-fn transcript(vcpus: usize, script: &str) -> (String, i32) {
-    let mut sh = Shell::new(booted(vcpus), Vec::new());
-    let mut last = 0;
-    for line in script.lines() {
-        sh.output()
-            .extend_from_slice(format!("$ {line}\n").as_bytes());
-        match sh.exec(line) {
-            Ok(Some(code)) => {
-                last = code;
-                if code != 0 {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    let out = String::from_utf8_lossy(sh.output()).into_owned();
-    (out, last)
-}
-
-fn snapshot(name: &str, text: &str) {
-    let stable: String = text
-        .lines()
-        .map(common::redact_hex)
-        .collect::<Vec<_>>()
-        .join("\n");
-    insta::with_settings!({snapshot_path => "../../snapshots/emulator"}, {
-        insta::assert_snapshot!(name, stable);
-    });
-}
-
-#[test]
-fn xen_livepatch_session_transcript() {
-    let dir = payload_path("x");
-    let dir = dir.parent().expect("dir").display().to_string();
-    let script = format!(
-        "guest 1 xen_version extraversion\n\
-         xen-livepatch list\n\
-         xen-livepatch load {dir}/xen_hello_world.livepatch\n\
-         guest 1 xen_version extraversion\n\
-         xen-livepatch load {dir}/xen_bye_world.livepatch\n\
-         xen-livepatch list\n\
-         xen-livepatch revert xen_hello_world"
-    );
-    let (out, code) = transcript(4, &script);
-    assert_eq!(code, 2, "revert under bye is busy:\n{out}");
-    snapshot("livepatch_session", &out.replace(&dir, "<payloads>"));
-}
-
-#[test]
-fn wrong_state_and_missing_payload_messages() {
-    let (out, code) = transcript(1, "xen-livepatch apply nothing_here");
-    assert_eq!(code, 1);
-    assert!(
-        out.contains("Failed to get status of nothing_here."),
-        "{out}"
-    );
-    assert!(out.contains("Error 2: No such file or directory"), "{out}");
-}
-
 #[test]
 fn hooks_run_in_order_and_a_veto_stops_apply() {
     let mut m = booted(4);
@@ -380,34 +318,6 @@ fn nop_and_expectations() {
     // No data of its own: safe to apply again after a revert.
     let st = act_and_wait(&mut m, "xen_nop", Action::Apply);
     assert_eq!(st.map(|s| s.state), Ok(STATE_APPLIED));
-}
-
-#[test]
-fn debug_key_x_dumps_payloads() {
-    let (out, code) = transcript(
-        2,
-        &format!(
-            "xen-livepatch load {}\nxl debug-keys x\nxl dmesg -c",
-            payload_path("xen_hello_world").display()
-        ),
-    );
-    assert_eq!(code, 0, "{out}");
-    for needle in [
-        "build-id:",
-        "name=xen_hello_world state=APPLIED",
-        "xen_extra_version patch",
-        "depend-on=",
-    ] {
-        assert!(out.contains(needle), "{needle} missing:\n{out}");
-    }
-}
-
-#[test]
-fn a_name_the_abi_cannot_carry_is_refused_by_the_cli() {
-    let long = "x".repeat(128);
-    let (out, code) = transcript(1, &format!("xen-livepatch apply {long}"));
-    assert_eq!(code, 1);
-    assert!(out.contains("must be 1 to 127 bytes"), "{out}");
 }
 
 #[test]

@@ -366,14 +366,16 @@ fn a_note_naming_another_version_or_algorithm_is_refused() {
 
 /// Runs shell commands; returns what they printed.
 fn shell(m: Machine, script: &str) -> (Machine, String) {
-    let mut sh = emulator::shell::Shell::new(m, Vec::new());
+    let mut sh = scenarios::shell::Shell::new(m.into(), Vec::new());
     for line in script.lines() {
-        let status = sh.exec(line).expect("command");
-        assert_eq!(status, Some(0), "{line}");
+        let outcome = sh.exec_line(line).expect("command");
+        assert_eq!(outcome.map(|o| o.status), Some(0), "{line}");
     }
-    let out = String::from_utf8_lossy(sh.output()).into_owned();
-    let m = std::mem::replace(sh.machine(), booted(""));
-    (m, out)
+    let (tb, out) = sh.into_parts();
+    (
+        tb.into_machine(),
+        String::from_utf8_lossy(&out).into_owned(),
+    )
 }
 
 #[test]

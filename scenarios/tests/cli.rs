@@ -108,7 +108,7 @@ fn boot_console_snapshot() {
     ]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    insta::with_settings!({snapshot_path => "../../snapshots/emulator"}, {
+    insta::with_settings!({snapshot_path => "../../snapshots/scenarios"}, {
         insta::assert_snapshot!("boot_2_vcpus_seed_1", stable(&out));
     });
 }

@@ -1,10 +1,15 @@
-//! `testbed`: boots mini-xen in the emulated machine.
+//! `testbed`: boots mini-xen in the emulated machine, runs shell sessions
+//! and scenario files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use emulator::{Config, Image, Machine, MachineError};
+use scenarios::duration::parse_duration;
+use scenarios::machine::{default_image, load_image, Boot, MachineError, Testbed, MAX_VCPUS};
+use scenarios::partition::Partition;
+use scenarios::shell::{Shell, ShellError};
+use scenarios::suite;
 
 /// Debug keys mini-xen handles.
 const DEBUG_KEYS: &str = "hdCxnrte";
@@ -27,25 +32,28 @@ struct MachineArgs {
     #[arg(long)]
     image: Option<PathBuf>,
     /// Number of vCPUs (1 to 64).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_VCPUS)))]
     vcpus: u16,
     /// Scheduler seed.
     #[arg(long)]
     seed: u64,
-    /// Hypervisor command line (e.g. "livepatch-signature=warn maxcpus=2").
+    /// Hypervisor command line (Xen's `key=value` words).
     #[arg(long, default_value = "")]
     cmdline: String,
 }
 
 impl MachineArgs {
     /// Loads the image and builds the machine (not yet running).
-    fn machine(&self, busy: bool) -> anyhow::Result<Machine> {
-        let path = self.image.clone().unwrap_or_else(Image::default_path);
-        let image = Image::load(&path)?;
-        let mut cfg = Config::new(usize::from(self.vcpus), self.seed);
-        cfg.busy_guests = busy;
-        cfg.cmdline = self.cmdline.clone();
-        Ok(Machine::new(image, cfg)?)
+    fn machine(&self, busy: bool) -> anyhow::Result<Testbed> {
+        let path = self.image.clone().unwrap_or_else(default_image);
+        let image = load_image(&path)?;
+        let boot = Boot {
+            vcpus: self.vcpus,
+            seed: self.seed,
+            busy,
+            cmdline: self.cmdline.clone(),
+        };
+        Ok(Testbed::new(image, &boot)?)
     }
 }
 
@@ -56,7 +64,7 @@ enum Cmd {
         #[command(flatten)]
         machine: MachineArgs,
         /// Virtual time to run the guests for (e.g. 50ms, 1s, 200us).
-        #[arg(long, default_value = "50ms", value_parser = emulator::shell::parse_duration)]
+        #[arg(long, default_value = "50ms", value_parser = parse_duration)]
         time: u64,
         /// Debug keys to press after that, as with `xl debug-keys`.
         #[arg(long, default_value = "", value_parser = parse_keys)]
@@ -73,6 +81,29 @@ enum Cmd {
         #[arg(long)]
         script: Option<PathBuf>,
     },
+    /// Run scenario files once each; exit 0 when every expectation held,
+    /// 1 when one failed, 2 for a bad file (then nothing runs).
+    Run {
+        /// Scenario files (`scenarios/*.toml`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Run only share I of N (CI matrices): files sorted by path,
+        /// every N-th from the I-th.
+        #[arg(long)]
+        partition: Option<Partition>,
+        /// Words added after each scenario's own `cmdline`.
+        #[arg(long)]
+        cmdline: Option<String>,
+        /// Scenarios run at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print each scenario's transcript.
+        #[arg(long, short)]
+        verbose: bool,
+    },
 }
 
 /// Virtual time the shell lets mini-xen boot before the first command.
@@ -82,7 +113,7 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
     use std::io::BufRead;
     let mut m = machine.machine(false)?;
     let booted = m.run_for(SHELL_BOOT_NS);
-    let mut sh = emulator::shell::Shell::new(m, std::io::stdout().lock());
+    let mut sh = Shell::new(m, std::io::stdout().lock());
     if let Err(e) = booted {
         return finish(&mut sh, Err(e.into()));
     }
@@ -117,11 +148,11 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
                 writeln!(sh.output(), "$ {line}")?;
             }
         }
-        match sh.exec(&line) {
+        match sh.exec_line(&line) {
             Ok(None) => break,
-            Ok(Some(0)) => {}
+            Ok(Some(o)) if o.status == 0 => {}
             // At a prompt a failed command is reported and the session goes on.
-            Ok(Some(code)) if !interactive => return Ok(ExitCode::from(code as u8)),
+            Ok(Some(o)) if !interactive => return Ok(ExitCode::from(o.status as u8)),
             Ok(Some(_)) => {}
             Err(e) => return finish(&mut sh, Err(e)),
         }
@@ -131,12 +162,12 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
 
 /// Ends a shell session: a crash prints the console and the report (exit 3).
 fn finish<W: std::io::Write>(
-    sh: &mut emulator::shell::Shell<W>,
-    result: Result<(), emulator::shell::ShellError>,
+    sh: &mut Shell<W>,
+    result: Result<(), ShellError>,
 ) -> anyhow::Result<ExitCode> {
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(emulator::shell::ShellError::Machine(MachineError::Crash(c))) => {
+        Err(ShellError::Machine(MachineError::Crash(c))) => {
             let console = String::from_utf8_lossy(sh.machine().console()).into_owned();
             write!(sh.output(), "{console}{c}")?;
             Ok(ExitCode::from(3))
@@ -181,6 +212,75 @@ fn boot(machine: &MachineArgs, time: u64, keys: &str, busy: bool) -> anyhow::Res
     }
 }
 
+/// `testbed run`: exit 0 all passed, 1 a failure, 2 a bad file.
+fn run(
+    files: &[PathBuf],
+    junit: Option<PathBuf>,
+    partition: Option<Partition>,
+    cmdline: Option<&str>,
+    jobs: Option<usize>,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    // `scenarios/*.toml` also matches the crate's manifest beside them.
+    let (manifests, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .iter()
+        .cloned()
+        .partition(|f| f.file_name().is_some_and(|n| n == "Cargo.toml"));
+    for m in &manifests {
+        eprintln!(
+            "testbed: skipping {}: a Cargo manifest, not a scenario",
+            m.display()
+        );
+    }
+    let scenarios = match suite::load_all(&files, partition, cmdline) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!(
+                "testbed: {} bad scenario file(s); nothing was run",
+                errors.len()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let reports = suite::run_all(&scenarios, jobs)?;
+    let mut failed = 0;
+    for r in &reports {
+        println!("{}", suite::summary(r));
+        for f in &r.failures {
+            println!("    {f}");
+        }
+        if verbose || !r.passed() && r.failures.iter().any(is_machine) {
+            for l in r.transcript.lines() {
+                println!("    | {l}");
+            }
+        }
+        failed += usize::from(!r.passed());
+    }
+    println!("{} passed, {failed} failed", reports.len() - failed);
+    if let Some(path) = junit {
+        let named: Vec<(String, scenarios::runner::Report)> = scenarios
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .zip(reports)
+            .collect();
+        let xml = scenarios::junit::report("scenarios", &named).to_string()?;
+        std::fs::write(&path, xml)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn is_machine(f: &scenarios::runner::Failure) -> bool {
+    matches!(f, scenarios::runner::Failure::Machine { .. })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -191,6 +291,14 @@ fn main() -> ExitCode {
             busy,
         } => boot(&machine, time, &keys, busy),
         Cmd::Shell { machine, script } => shell(&machine, script),
+        Cmd::Run {
+            files,
+            junit,
+            partition,
+            cmdline,
+            jobs,
+            verbose,
+        } => run(&files, junit, partition, cmdline.as_deref(), jobs, verbose),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,318 @@
+//! The command language of `testbed shell` and of scenario steps:
+//! `xen-livepatch`, `xl`, `run` and `guest` lines, parsed before anything
+//! runs so a scenario file with a bad command is refused whole.
+
+use std::path::Path;
+
+use crate::duration::{parse_duration, DurationError};
+use crate::machine::{NAME_SIZE, NR_DOMAINS};
+
+/// One parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// An empty line or a `#` comment.
+    Nothing,
+    /// `quit` / `exit`.
+    Quit,
+    /// `run DURATION`: let virtual time pass (ns).
+    Run(u64),
+    /// `xl dmesg [-c]`: the console (`clear`: only what is new).
+    Dmesg {
+        /// `-c`.
+        clear: bool,
+    },
+    /// `xl debug-keys KEYS`.
+    DebugKeys(String),
+    /// A `xen-livepatch` sub-command.
+    Livepatch(Livepatch),
+    /// `guest DOMID CALL ARGS...`: a domain issues a hypercall.
+    Guest {
+        /// The domain.
+        domid: u32,
+        /// The hypercall.
+        call: GuestCall,
+        /// `CALL ARGS...` as typed, echoed in the answer.
+        text: String,
+    },
+}
+
+/// `xen-livepatch` sub-commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Livepatch {
+    /// `upload NAME FILE`.
+    Upload {
+        /// Payload name.
+        name: String,
+        /// Payload file.
+        file: String,
+    },
+    /// `list`.
+    List,
+    /// `signature`: mini-xen's own sub-command, the signature policy.
+    Signature,
+    /// `apply NAME [--nodeps]`.
+    Apply {
+        /// Payload name.
+        name: String,
+        /// Skip the build-id dependency check.
+        nodeps: bool,
+    },
+    /// `revert NAME`.
+    Revert(String),
+    /// `replace NAME`.
+    Replace(String),
+    /// `unload NAME`.
+    Unload(String),
+    /// `load FILE [--nodeps]`: upload as the file's stem, then apply.
+    Load {
+        /// Payload file.
+        file: String,
+        /// Its name (the file's stem).
+        name: String,
+        /// Skip the build-id dependency check.
+        nodeps: bool,
+    },
+}
+
+/// The hypercalls `guest` can issue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuestCall {
+    /// `xen_version version`.
+    Version,
+    /// `xen_version extraversion`.
+    Extraversion,
+    /// `xen_version build_id`.
+    BuildId,
+    /// `memory_op write_word OFFSET VALUE`.
+    WriteWord {
+        /// Offset into the domain's memory.
+        offset: u64,
+        /// The word.
+        value: u64,
+    },
+    /// `event_channel_op send PORT`.
+    EvtchnSend(u32),
+    /// `console_io write TEXT...` (a newline is added).
+    ConsoleWrite(String),
+    /// `sysctl physinfo`.
+    Physinfo,
+}
+
+/// Why a command line was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not a command of the language.
+    #[error("unknown command: {0}")]
+    Unknown(String),
+    /// A known command with the wrong arguments; holds its synopsis.
+    #[error("usage: {0}")]
+    Arguments(&'static str),
+    /// `run` with a bad duration.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// A `xen-livepatch` line with the wrong arguments.
+    #[error("xen-livepatch: bad arguments: {0}")]
+    LivepatchArgs(String),
+    /// A payload name the ABI cannot carry.
+    #[error("payload name '{0}' must be 1 to {max} bytes", max = NAME_SIZE - 1)]
+    Name(String),
+    /// `guest` with a domain id that is not a number.
+    #[error("guest: bad domain id '{0}'")]
+    Domid(String),
+    /// `guest` with a domain the machine does not have.
+    #[error("guest: no domain d{0}")]
+    NoDomain(u32),
+    /// A known hypercall with bad arguments; holds its synopsis.
+    #[error("guest: {0}")]
+    GuestArgs(&'static str),
+    /// A hypercall `guest` does not know.
+    #[error(
+        "guest: unknown hypercall '{0}'; known: xen_version \
+         version|extraversion|build_id, memory_op write_word OFF VAL, \
+         event_channel_op send PORT, console_io write TEXT, sysctl physinfo"
+    )]
+    GuestCall(String),
+}
+
+impl ParseError {
+    /// Whether the shell prints the command summary after the message (as
+    /// the original does for usage errors; not for a bad name).
+    pub fn wants_usage(&self) -> bool {
+        !matches!(self, ParseError::Name(_))
+    }
+}
+
+/// The one-line summary of every command.
+pub const USAGE: &str =
+    "commands: xen-livepatch upload|apply|revert|replace|unload|load|list|signature, \
+     xl debug-keys K, xl dmesg [-c], run DURATION, guest DOMID CALL ARGS..., quit";
+
+/// The CLI's own name check (libxc refuses names of 128 bytes or more).
+fn check_name(name: &str) -> Result<String, ParseError> {
+    if name.is_empty() || name.len() >= NAME_SIZE || name.contains('\0') {
+        Err(ParseError::Name(name.to_string()))
+    } else {
+        Ok(name.to_string())
+    }
+}
+
+fn number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+impl Command {
+    /// Parses one line.
+    pub fn parse(line: &str) -> Result<Command, ParseError> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        Ok(match words.as_slice() {
+            [] => Command::Nothing,
+            [w, ..] if w.starts_with('#') => Command::Nothing,
+            ["quit"] | ["exit"] => Command::Quit,
+            ["run", d] => Command::Run(parse_duration(d)?),
+            ["xl", "dmesg"] => Command::Dmesg { clear: false },
+            ["xl", "dmesg", "-c"] => Command::Dmesg { clear: true },
+            ["xl", "debug-keys", keys] => Command::DebugKeys(keys.to_string()),
+            ["run", ..] => return Err(ParseError::Arguments("run DURATION (e.g. 10ms)")),
+            ["xl", ..] => return Err(ParseError::Arguments("xl dmesg [-c] | xl debug-keys KEYS")),
+            ["xen-livepatch", rest @ ..] => Command::Livepatch(Livepatch::parse(rest)?),
+            ["guest", domid, call, args @ ..] => {
+                let Ok(id) = domid.parse::<u32>() else {
+                    return Err(ParseError::Domid(domid.to_string()));
+                };
+                if id >= NR_DOMAINS {
+                    return Err(ParseError::NoDomain(id));
+                }
+                Command::Guest {
+                    domid: id,
+                    call: GuestCall::parse(call, args)?,
+                    text: format!("{call} {}", args.join(" ")),
+                }
+            }
+            _ => return Err(ParseError::Unknown(line.to_string())),
+        })
+    }
+}
+
+impl Livepatch {
+    fn parse(args: &[&str]) -> Result<Livepatch, ParseError> {
+        let bad = || ParseError::LivepatchArgs(args.join(" "));
+        // As the original, a name is checked before the arguments are.
+        if let [sub, name] | [sub, name, _] = args {
+            if *sub != "load" {
+                check_name(name)?;
+            }
+        }
+        let name = |n: &str| n.to_string();
+        Ok(match args {
+            ["upload", n, file] => Livepatch::Upload {
+                name: name(n),
+                file: file.to_string(),
+            },
+            ["list"] => Livepatch::List,
+            ["signature"] => Livepatch::Signature,
+            ["apply", n] => Livepatch::Apply {
+                name: name(n),
+                nodeps: false,
+            },
+            ["apply", n, "--nodeps"] => Livepatch::Apply {
+                name: name(n),
+                nodeps: true,
+            },
+            ["revert", n] => Livepatch::Revert(name(n)),
+            ["replace", n] => Livepatch::Replace(name(n)),
+            ["unload", n] => Livepatch::Unload(name(n)),
+            ["load", file] | ["load", file, "--nodeps"] => {
+                let stem = Path::new(file)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Livepatch::Load {
+                    file: file.to_string(),
+                    name: check_name(&stem)?,
+                    nodeps: args.len() == 3,
+                }
+            }
+            _ => return Err(bad()),
+        })
+    }
+}
+
+impl GuestCall {
+    fn parse(call: &str, args: &[&str]) -> Result<GuestCall, ParseError> {
+        let num = |i: usize| args.get(i).and_then(|s| number(s));
+        Ok(match (call, args) {
+            ("xen_version", ["version"]) => GuestCall::Version,
+            ("xen_version", ["extraversion"]) => GuestCall::Extraversion,
+            ("xen_version", ["build_id"]) => GuestCall::BuildId,
+            ("memory_op", ["write_word", _, _]) => match (num(1), num(2)) {
+                (Some(offset), Some(value)) => GuestCall::WriteWord { offset, value },
+                _ => return Err(ParseError::GuestArgs("write_word OFFSET VALUE")),
+            },
+            ("event_channel_op", ["send", _]) => match num(1).map(u32::try_from) {
+                Some(Ok(port)) => GuestCall::EvtchnSend(port),
+                _ => return Err(ParseError::GuestArgs("event_channel_op send PORT")),
+            },
+            ("console_io", ["write", words @ ..]) => GuestCall::ConsoleWrite(words.join(" ")),
+            ("sysctl", ["physinfo"]) => GuestCall::Physinfo,
+            _ => return Err(ParseError::GuestCall(format!("{call} {}", args.join(" ")))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_language_parses_and_names_its_mistakes() {
+        assert_eq!(Command::parse("  # note"), Ok(Command::Nothing));
+        assert_eq!(Command::parse("run 2ms"), Ok(Command::Run(2_000_000)));
+        assert_eq!(
+            Command::parse("xen-livepatch load a/b/xen_nop.livepatch --nodeps"),
+            Ok(Command::Livepatch(Livepatch::Load {
+                file: "a/b/xen_nop.livepatch".into(),
+                name: "xen_nop".into(),
+                nodeps: true
+            }))
+        );
+        assert_eq!(
+            Command::parse("guest 1 memory_op write_word 0x10 7"),
+            Ok(Command::Guest {
+                domid: 1,
+                call: GuestCall::WriteWord {
+                    offset: 16,
+                    value: 7
+                },
+                text: "memory_op write_word 0x10 7".into()
+            })
+        );
+        assert_eq!(
+            Command::parse("xen-livepatch frobnicate x"),
+            Err(ParseError::LivepatchArgs("frobnicate x".into()))
+        );
+        let long = "x".repeat(NAME_SIZE);
+        assert_eq!(
+            Command::parse(&format!("xen-livepatch apply {long}")),
+            Err(ParseError::Name(long))
+        );
+        assert_eq!(
+            Command::parse("guest 99 sysctl physinfo"),
+            Err(ParseError::NoDomain(99))
+        );
+        assert!(matches!(
+            Command::parse("run soon"),
+            Err(ParseError::Duration(_))
+        ));
+        assert_eq!(
+            Command::parse("run 5 parsecs"),
+            Err(ParseError::Arguments("run DURATION (e.g. 10ms)"))
+        );
+        assert_eq!(
+            Command::parse("reboot now"),
+            Err(ParseError::Unknown("reboot now".into()))
+        );
+    }
+}

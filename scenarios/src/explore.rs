@@ -1,0 +1,191 @@
+//! A scenario's `[explore]` table: which schedules `testbed explore` tries
+//! (strategy, budget, race windows). Parsed and checked against the image
+//! at load; `testbed run` runs the scenario's own seed only.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::duration::Nanos;
+use crate::machine::{symbol_size, Image};
+
+/// How schedules are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyName {
+    /// Seeded random slices.
+    Random,
+    /// Probabilistic concurrency testing (`depth` change points).
+    Pct,
+    /// Every schedule with at most `preemptions` forced preemptions.
+    Bounded,
+}
+
+/// The table as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExploreSpec {
+    strategy: StrategyName,
+    depth: Option<Spanned<u32>>,
+    preemptions: Option<Spanned<u32>>,
+    runs: Option<Spanned<u64>>,
+    time: Option<Nanos>,
+    #[serde(default)]
+    windows: Vec<WindowSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowSpec {
+    symbol: Spanned<String>,
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+/// A strategy with its parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Seeded random slices.
+    Random,
+    /// PCT with `depth` change points (default 3).
+    Pct {
+        /// Change points.
+        depth: u32,
+    },
+    /// At most `preemptions` forced preemptions (default 2).
+    Bounded {
+        /// Forced preemptions.
+        preemptions: u32,
+    },
+}
+
+/// A race window: instructions `[from, to)` of `symbol`, where schedules
+/// switch at single instructions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// The function.
+    pub symbol: String,
+    /// First byte offset.
+    pub from: u64,
+    /// End byte offset.
+    pub to: u64,
+}
+
+/// A checked `[explore]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explore {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// At most this many runs.
+    pub runs: Option<u64>,
+    /// At most this much host time, in ns.
+    pub time: Option<u64>,
+    /// The race windows.
+    pub windows: Vec<Window>,
+}
+
+/// What is wrong with an `[explore]` table.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExploreError {
+    /// A parameter of another strategy.
+    #[error("`{param}` is a parameter of strategy `{owner}`, not of this one")]
+    Parameter {
+        /// The key.
+        param: &'static str,
+        /// The strategy it belongs to.
+        owner: &'static str,
+    },
+    /// Neither runs nor time.
+    #[error("explore needs a budget: `runs`, `time` or both")]
+    NoBudget,
+    /// `runs = 0`.
+    #[error("`runs` must be at least 1")]
+    ZeroRuns,
+    /// A window in a symbol the image lacks.
+    #[error("no symbol `{0}` in the image")]
+    NoSymbol(String),
+    /// A window that is empty or runs past its symbol.
+    #[error("window {from:#x}..{to:#x} is not inside `{symbol}` (size {size:#x}) or is empty")]
+    Window {
+        /// The symbol.
+        symbol: String,
+        /// First offset.
+        from: u64,
+        /// End offset.
+        to: u64,
+        /// The symbol's size.
+        size: u64,
+    },
+}
+
+/// Where in the table a problem is: a key's span, or the whole table.
+pub type Span = Option<std::ops::Range<usize>>;
+
+impl ExploreSpec {
+    /// Checks the table against `image`.
+    pub fn check(&self, image: &Image) -> Result<Explore, (ExploreError, Span)> {
+        let param = |p: &Option<Spanned<u32>>, name, owner| match p {
+            Some(s) => Err((
+                ExploreError::Parameter { param: name, owner },
+                Some(s.span()),
+            )),
+            None => Ok(()),
+        };
+        let strategy = match self.strategy {
+            StrategyName::Random => {
+                param(&self.depth, "depth", "pct")?;
+                param(&self.preemptions, "preemptions", "bounded")?;
+                Strategy::Random
+            }
+            StrategyName::Pct => {
+                param(&self.preemptions, "preemptions", "bounded")?;
+                Strategy::Pct {
+                    depth: self.depth.as_ref().map_or(3, |d| *d.get_ref()),
+                }
+            }
+            StrategyName::Bounded => {
+                param(&self.depth, "depth", "pct")?;
+                Strategy::Bounded {
+                    preemptions: self.preemptions.as_ref().map_or(2, |d| *d.get_ref()),
+                }
+            }
+        };
+        if self.runs.is_none() && self.time.is_none() {
+            return Err((ExploreError::NoBudget, None));
+        }
+        if let Some(r) = &self.runs {
+            if *r.get_ref() == 0 {
+                return Err((ExploreError::ZeroRuns, Some(r.span())));
+            }
+        }
+        let mut windows = Vec::new();
+        for w in &self.windows {
+            let name = w.symbol.get_ref();
+            let Some(size) = symbol_size(image, name) else {
+                return Err((ExploreError::NoSymbol(name.clone()), Some(w.symbol.span())));
+            };
+            let (from, to) = (w.from.unwrap_or(0), w.to.unwrap_or(size));
+            if from >= to || to > size {
+                return Err((
+                    ExploreError::Window {
+                        symbol: name.clone(),
+                        from,
+                        to,
+                        size,
+                    },
+                    Some(w.symbol.span()),
+                ));
+            }
+            windows.push(Window {
+                symbol: name.clone(),
+                from,
+                to,
+            });
+        }
+        Ok(Explore {
+            strategy,
+            runs: self.runs.as_ref().map(|r| *r.get_ref()),
+            time: self.time.map(|t| t.0),
+            windows,
+        })
+    }
+}
