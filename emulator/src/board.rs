@@ -77,6 +77,8 @@ pub struct BoardState {
     pub slot_used: u64,
     /// What the detectors watch.
     pub watch: Watch,
+    /// A trigger opened the event window (fine rounds until one closes it).
+    pub event_window: bool,
 }
 
 /// The data attached to the engine.
@@ -335,6 +337,11 @@ fn run_actions(u: &mut Unicorn<Board>, actions: Vec<Action>) {
                 }
             }
             Action::Break => stop(u, Stop::Break),
+            Action::OpenWindow | Action::CloseWindow => {
+                u.get_data_mut().st.event_window = a == Action::OpenWindow;
+                // The next slot is planned with the window in force.
+                let _ = u.emu_stop();
+            }
         }
     }
 }

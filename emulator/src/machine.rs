@@ -530,7 +530,7 @@ impl Machine {
         }
         match trigger.action {
             Action::Inject { vcpu, .. } | Action::Hold { vcpu, .. } => self.check_vcpu(vcpu)?,
-            Action::Break => {}
+            Action::Break | Action::OpenWindow | Action::CloseWindow => {}
         }
         let id = self.engine.get_data_mut().st.triggers.arm(trigger);
         match trigger.when {
@@ -816,6 +816,7 @@ impl Machine {
                 }
             }
             Action::Break => self.broke = true,
+            Action::OpenWindow | Action::CloseWindow => st.event_window = a == Action::OpenWindow,
         }
     }
 
@@ -851,10 +852,11 @@ impl Machine {
         let st = &self.engine.get_data().st;
         // Only vCPUs that can run race: a halted or held one inside a
         // window does not hold it open.
-        let in_window = !self.windows.is_empty()
-            && self
-                .windows
-                .covers(eligible.iter().map(|&v| st.vcpus[v].parked.rip));
+        let in_window = st.event_window
+            || (!self.windows.is_empty()
+                && self
+                    .windows
+                    .covers(eligible.iter().map(|&v| st.vcpus[v].parked.rip)));
         // Spinning that no preemption point can change: some eligible
         // vCPU waits in a `pause` loop and at most one does not, so no two
         // vCPUs race. Run coarse, backing off.
@@ -1336,6 +1338,7 @@ impl Machine {
         self.load(original)?;
         let st = &self.engine.get_data().st;
         h.update(&st.now.to_le_bytes());
+        h.update(&[u8::from(st.event_window)]);
         h.update(&st.console);
         h.update(self.ram().contents());
         Ok(h.finalize().to_hex().to_string())

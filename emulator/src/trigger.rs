@@ -86,6 +86,11 @@ pub enum Action {
     },
     /// Stops the run and returns to the host.
     Break,
+    /// Opens the event window: fine rounds from now on, until a trigger
+    /// closes it (a window between two events).
+    OpenWindow,
+    /// Closes the event window.
+    CloseWindow,
 }
 
 /// A trigger.

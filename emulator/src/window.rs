@@ -15,8 +15,9 @@ pub enum WindowKind {
         /// One past the last.
         end: u64,
     },
-    /// Always, until removed (between two events: the host or a trigger
-    /// adds it at the first and removes it at the second).
+    /// Always, until removed (between two events of the host's; between
+    /// two events of the guest's, triggers open and close the machine's
+    /// event window: `trigger::Action::OpenWindow`).
     Always,
 }
 

@@ -713,3 +713,40 @@ fn a_log_replays_to_the_same_digest_and_a_tampered_one_diverges() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn triggers_open_and_close_a_window_between_two_events() {
+    let img = common::asm_image("between", TORN);
+    let f = label(&img, "f");
+    let g = label(&img, "g");
+    let cfg = Config {
+        detectors: false,
+        ..Config::new(2, 1)
+    };
+    let mut m = Machine::new(img, cfg).expect("machine");
+    // From vCPU 1's first call of f until the patch jumps it to g.
+    for (addr, action, visit) in [
+        (f, Action::OpenWindow, Visit::Nth(1)),
+        (g, Action::CloseWindow, Visit::Nth(1)),
+    ] {
+        m.arm(Trigger {
+            when: When::Reach {
+                vcpu: Some(1),
+                addr,
+                visit,
+            },
+            action,
+        })
+        .expect("arm");
+    }
+    let done = m
+        .run_until(50_000_000, |m| m.ram().read_u64(0x9008) == Ok(1))
+        .expect("run");
+    assert!(done);
+    m.run_for(1_000_000).expect("run");
+    let opened = m.stats().fine_steps;
+    assert!(opened > 0, "the window was open between the two events");
+    // Closed at g: the machine runs coarse again.
+    m.run_for(2_000_000).expect("run");
+    assert_eq!(m.stats().fine_steps, opened, "closed at g");
+}

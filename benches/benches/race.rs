@@ -1,0 +1,99 @@
+//! The race engine's throughput: schedules explored per second from one
+//! snapshot ("restore → APPLY `xen_hello_world` on 4 vCPUs → one NMI on
+//! another vCPU when the patch writer starts → run to APPLIED → detectors
+//! checked"), and the cost of the restore alone after such a run. The
+//! dirty pages and the virtual time of one run are printed once.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use emulator::livepatch::{Action, Client, STATE_APPLIED};
+use emulator::trigger::{Action as Do, Trigger, Visit, When};
+use emulator::window::WindowKind;
+use emulator::{Config, Image, Irq, Machine, Snapshot, Strategy};
+
+const HELLO: &str = "xen_hello_world";
+
+fn hello() -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../payloads/build/test")
+        .join(format!("{HELLO}.livepatch"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", p.display()))
+}
+
+/// 4 vCPUs, booted, hello uploaded, a window over `.text.unpatchable`.
+fn prepared() -> (Machine, Snapshot) {
+    let img = Image::load(&Image::default_path()).expect("run `make image` first");
+    let mut m = Machine::new(img, Config::new(4, 1)).expect("machine");
+    m.run_for(5_000_000).expect("boot");
+    let rc = Client::new(&mut m).upload(HELLO, &hello()).expect("upload");
+    assert_eq!(rc, 0);
+    let start = m.symbol("__unpatchable_start").expect("start");
+    let end = m.symbol("__unpatchable_end").expect("end");
+    m.add_window(WindowKind::Range { start, end });
+    let snap = m.snapshot().expect("snapshot");
+    (m, snap)
+}
+
+/// One explored schedule: returns the virtual ns the apply took.
+fn one_schedule(m: &mut Machine, snap: &Snapshot, seed: u64) -> u64 {
+    m.restore(snap).expect("restore");
+    m.set_strategy(Strategy::Random { seed }).expect("strategy");
+    let writer = m.symbol("arch_livepatch_apply").expect("writer");
+    m.arm(Trigger {
+        when: When::Reach {
+            vcpu: None,
+            addr: writer,
+            visit: Visit::Nth(1),
+        },
+        action: Do::Inject {
+            vcpu: 1 + (seed % 3) as usize,
+            irq: Irq::Nmi,
+        },
+    })
+    .expect("arm");
+    let t0 = m.now();
+    let (rc, st) = Client::new(m)
+        .action_and_settle(HELLO, Action::Apply, 0, 0)
+        .expect("apply");
+    assert_eq!(rc, 0);
+    assert!(matches!(st, Some(Ok(s)) if s.state == STATE_APPLIED));
+    m.check_events().expect("detectors");
+    m.now() - t0
+}
+
+fn explore(c: &mut Criterion) {
+    let (mut m, snap) = prepared();
+    let virt = one_schedule(&mut m, &snap, 0);
+    let dirty = m.ram().dirty_count();
+    eprintln!(
+        "one schedule: {:.1} virtual us, {dirty} dirty pages",
+        virt as f64 / 1e3
+    );
+    let mut g = c.benchmark_group("race");
+    g.sample_size(20).measurement_time(Duration::from_secs(6));
+    let mut seed = 0;
+    g.bench_function("explore_apply_hello_4_vcpus_one_nmi", |b| {
+        b.iter(|| {
+            seed += 1;
+            one_schedule(&mut m, &snap, seed)
+        })
+    });
+    g.bench_function("restore_after_apply_run", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                one_schedule(&mut m, &snap, i);
+                let t = Instant::now();
+                m.restore(&snap).expect("restore");
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, explore);
+criterion_main!(benches);
