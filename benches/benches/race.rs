@@ -65,11 +65,22 @@ fn one_schedule(m: &mut Machine, snap: &Snapshot, seed: u64) -> u64 {
 
 fn explore(c: &mut Criterion) {
     let (mut m, snap) = prepared();
+    let before = m.stats();
     let virt = one_schedule(&mut m, &snap, 0);
     let dirty = m.ram().dirty_count();
+    let after = m.stats();
+    let st = emulator::machine::Stats {
+        slots: after.slots - before.slots,
+        instructions: after.instructions - before.instructions,
+        rounds: after.rounds - before.rounds,
+        fine_steps: after.fine_steps,
+    };
     eprintln!(
-        "one schedule: {:.1} virtual us, {dirty} dirty pages",
-        virt as f64 / 1e3
+        "one schedule: {:.1} virtual us, {dirty} dirty pages, {} fine steps, {} slots, {} instructions",
+        virt as f64 / 1e3,
+        st.fine_steps,
+        st.slots,
+        st.instructions
     );
     let mut g = c.benchmark_group("race");
     g.sample_size(20).measurement_time(Duration::from_secs(6));

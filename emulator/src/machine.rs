@@ -198,7 +198,8 @@ pub struct Machine {
     hooked_reach: BTreeSet<u64>,
     hooked_sites: BTreeSet<u64>,
     watch_hooks: Vec<(TriggerId, UcHookId)>,
-    /// The last slot ran with Unicorn's instruction count.
+    /// The last slot ran with Unicorn's instruction count (its count hook
+    /// is installed).
     exact_mode: bool,
     stats: Stats,
     log: Vec<Entry>,
@@ -1053,9 +1054,12 @@ impl Machine {
             // In exact mode the block hook is only a backstop.
             st.slot_budget = q;
         }
+        // Unicorn counts instructions with a code hook it adds on a counted
+        // run (blocks translated before do not call it: flush) and removes,
+        // flushing every translation, on an uncounted one. Counting every
+        // coarse slot too would keep them, at a hook call per instruction:
+        // measured slower.
         if exact && !self.exact_mode {
-            // Unicorn adds its instruction-count hook on the first counted
-            // run; blocks translated before do not call it.
             self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
         }
         self.exact_mode = exact;
