@@ -138,6 +138,14 @@ pub fn classify(obj: &ElfObject<'_>, sec: SecIdx) -> SecKind {
     SecKind::Plain
 }
 
+/// Is a section of this name RELRO data (`.data.rel.ro`, `.data.rel.ro.*`)?
+/// GCC puts `const` objects that need relocations there (with `-fpic`,
+/// tables of function pointers and of strings); they are `SHF_WRITE` only
+/// so that the loader can relocate them.
+pub fn is_relro(name: &str) -> bool {
+    name == ".data.rel.ro" || name.starts_with(".data.rel.ro.")
+}
+
 /// A unit of comparison and inclusion.
 #[derive(Debug, Clone)]
 pub struct Unit {
@@ -605,6 +613,13 @@ impl<'a> Analysis<'a> {
             .get(sec)
             .map(|s| s.is_exec())
             .unwrap_or(false)
+    }
+
+    /// Section is read-only once the payload is loaded: no `SHF_WRITE`,
+    /// or RELRO data (`.data.rel.ro*`: `const` objects holding addresses,
+    /// written only by the relocations applied at load).
+    pub fn is_read_only(&self, sec: SecIdx) -> bool {
+        !self.is_write(sec) || is_relro(self.sec_name(sec))
     }
 
     /// Section has `SHF_WRITE`.

@@ -65,16 +65,27 @@ pub struct Comparison {
     pub units: Vec<UnitStatus>,
 }
 
-/// A read-only local object: if it changes it is copied into the payload and
-/// its users are patched, instead of being refused as a data change.
+/// A read-only local object (`.rodata`, or a RELRO table of addresses): if
+/// it changes it is copied into the payload and its users are patched,
+/// instead of being refused as a data change.
 pub fn is_local_readonly_object(p: &Analysis<'_>, u: UnitIdx) -> bool {
+    is_readonly_object(p, u)
+        && p.units
+            .get(u)
+            .and_then(|unit| unit.owner)
+            .and_then(|o| p.obj.symbols.get(o))
+            .is_some_and(|s| s.is_local())
+}
+
+/// A read-only data object, local or global.
+pub fn is_readonly_object(p: &Analysis<'_>, u: UnitIdx) -> bool {
     let Some(unit) = p.units.get(u) else {
         return false;
     };
     let Some(sym) = unit.owner.and_then(|o| p.obj.symbols.get(o)) else {
         return false;
     };
-    sym.is_object() && sym.is_local() && !p.is_write(unit.sec) && !p.is_exec(unit.sec)
+    sym.is_object() && p.is_read_only(unit.sec) && !p.is_exec(unit.sec)
 }
 
 /// Anonymous unit of a plain section (jump table, compiler constant).

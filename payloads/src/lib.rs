@@ -40,7 +40,7 @@ pub mod special;
 pub mod symtab;
 
 use analysis::{Analysis, AnalysisError, SecKind};
-use compare::{is_anonymous, is_local_readonly_object, Status};
+use compare::{is_anonymous, is_local_readonly_object, is_readonly_object, Status};
 use correlate::CorrelateError;
 use elf::{ElfError, ElfObject};
 use include::{IncludeError, Why};
@@ -189,7 +189,7 @@ pub fn diff_objects(
     report.warnings.extend(corr.warnings.iter().cloned());
     let mut problems: Vec<Problem> = Vec::new();
 
-    // Changes that cannot be patched: existing data.
+    // Changes that cannot be patched: writable data, global read-only objects.
     for (u, st) in cmp.units.iter().enumerate() {
         let Some(unit) = p.units.get(u) else { continue };
         let grouped = p
@@ -207,18 +207,28 @@ pub fn diff_objects(
             continue;
         }
         let mergeable = matches!(p.kinds.get(unit.sec), Some(SecKind::Mergeable { .. }));
-        let ro_anon = is_anonymous(&p, u) && !p.is_write(unit.sec);
+        let ro_anon = is_anonymous(&p, u) && p.is_read_only(unit.sec);
         if mergeable || ro_anon || is_local_readonly_object(&p, u) {
             continue;
         }
-        problems.push(Problem::ChangedData {
-            symbol: p.unit_name(u),
-            section: p.sec_name(unit.sec).to_string(),
-            detail: st
-                .reasons
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "changed".into()),
+        let (symbol, section) = (p.unit_name(u), p.sec_name(unit.sec).to_string());
+        let detail = st
+            .reasons
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "changed".into());
+        problems.push(if is_readonly_object(&p, u) {
+            Problem::ChangedGlobalConst {
+                symbol,
+                section,
+                detail,
+            }
+        } else {
+            Problem::ChangedData {
+                symbol,
+                section,
+                detail,
+            }
         });
     }
     // Init sections cannot be patched.

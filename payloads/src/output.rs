@@ -14,7 +14,7 @@ use object::elf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
 use object::Endianness;
 
-use crate::analysis::{Analysis, SecKind, Target};
+use crate::analysis::{is_relro, Analysis, SecKind, Target};
 use crate::compare::{Comparison, Status};
 use crate::correlate::Correlation;
 use crate::elf::{reloc_name, SymIdx};
@@ -282,7 +282,13 @@ pub fn plan<'a>(
         sections.push(OutSection {
             name: sec.name.to_string(),
             sh_type: sec.sh_type,
-            flags: sec.flags & !u64::from(elf::SHF_GROUP),
+            // RELRO data is written only by the loader's relocations: the
+            // copy goes to the payload's read-only region.
+            flags: if is_relro(sec.name) {
+                sec.flags & !u64::from(elf::SHF_GROUP | elf::SHF_WRITE)
+            } else {
+                sec.flags & !u64::from(elf::SHF_GROUP)
+            },
             align: sec.align,
             entsize: sec.entsize,
             data,

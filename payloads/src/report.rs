@@ -16,8 +16,18 @@ pub enum ReportError {
 /// Something that makes the patch impossible to build (or to build safely).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    /// An existing data object (or writable data) changed.
+    /// Writable data changed (its contents are live state).
     ChangedData {
+        /// Symbol (or section for anonymous data).
+        symbol: String,
+        /// Section.
+        section: String,
+        /// First difference.
+        detail: String,
+    },
+    /// A global read-only object changed (users in other objects cannot be
+    /// redirected to a copy).
+    ChangedGlobalConst {
         /// Symbol (or section for anonymous data).
         symbol: String,
         /// Section.
@@ -92,7 +102,11 @@ impl std::fmt::Display for Problem {
         match self {
             Problem::ChangedData { symbol, section, detail } => write!(
                 f,
-                "changed data `{symbol}` in {section} ({detail}): existing data cannot be patched; add a new variable or change it from a load hook"
+                "changed writable data `{symbol}` in {section} ({detail}): its contents are live state the payload cannot replace; add a new variable or change it from a load hook"
+            ),
+            Problem::ChangedGlobalConst { symbol, section, detail } => write!(
+                f,
+                "changed read-only object `{symbol}` in {section} ({detail}) is global: its users in other objects would keep the hypervisor's copy; make it static, or add a new object and change its users"
             ),
             Problem::TooSmall { function, size, needed } => write!(
                 f,

@@ -14,7 +14,9 @@
 mod driver_common;
 
 use driver_common::*;
-use emulator::hypercall::{nr, Guest, CONSOLEIO_WRITE, XENVER_BUILD_ID};
+use emulator::hypercall::{
+    nr, Guest, CONSOLEIO_WRITE, XENVER_BUILD_ID, XEN_SYSCTL_INTERFACE_VERSION,
+};
 use emulator::livepatch::{Action, Client, Status, STATE_APPLIED, STATE_CHECKED};
 use emulator::platform::domain_window;
 use emulator::{Config, Image, Irq, Machine};
@@ -125,6 +127,32 @@ fn observe(m: &mut Machine, script: Script) -> Vec<String> {
 
 /// (a) == (b) != (c), then the payload reverts cleanly.
 fn check(name: &'static str, script: Script) {
+    check_live(name, script);
+}
+
+/// As [`check`], then the reverted payload is applied again (it has no
+/// writable data of its own) and still matches the patched source.
+fn check_reapply(name: &'static str, script: Script) {
+    let (mut live, from_source) = check_live(name, script);
+    let (rc, st) = Client::new(&mut live)
+        .action_and_settle(name, Action::Apply, 30 * MS as u32, 0)
+        .unwrap_or_else(|e| panic!("{e}\n{}", console(&live)));
+    assert_eq!(rc, 0, "re-apply of {name}:\n{}", console(&live));
+    assert_eq!(
+        st,
+        Some(Ok(Status {
+            state: STATE_APPLIED,
+            rc: 0
+        })),
+        "re-apply of {name}:\n{}",
+        console(&live)
+    );
+    assert_eq!(observe(&mut live, script), from_source, "{name} re-applied");
+}
+
+/// (a) == (b) != (c) and a clean revert; returns the machine (payload
+/// reverted) and what the patched source gave.
+fn check_live(name: &'static str, script: Script) -> (Machine, Vec<String>) {
     let b = build_patch(name);
     assert_eq!(b.name, name);
     let mut live = boot(&b.orig);
@@ -154,6 +182,7 @@ fn check(name: &'static str, script: Script) {
         unpatched.join("\n")
     );
     revert(&mut live, name);
+    (live, from_source)
 }
 
 fn write_words(o: &mut Obs<'_>) {
@@ -302,4 +331,27 @@ fn nmi_stats(o: &mut Obs<'_>) {
 #[test]
 fn g_nmi_statistics() {
     check("nmi-stats-totals", nmi_stats);
+}
+
+fn sysctl_callers(o: &mut Obs<'_>) {
+    for d in 0..3u32 {
+        o.step(&format!("d{d} physinfo"), |m| {
+            Guest::new(m, d).physinfo().map(|r| r.map(|p| p.nr_cpus))
+        });
+        o.step(&format!("d{d} physinfo(wrong interface version)"), |m| {
+            Guest::new(m, d)
+                .physinfo_with_version(XEN_SYSCTL_INTERFACE_VERSION + 1)
+                .map(|r| r.map(|p| p.nr_cpus))
+        });
+        o.step(&format!("d{d} sysctl(unmapped buffer)"), |m| {
+            Guest::new(m, d)
+                .call(nr::SYSCTL, [0xdead_0000_0000, 0, 0, 0, 0], &[])
+                .map(|r| r.0)
+        });
+    }
+}
+
+#[test]
+fn h_function_pointer_table() {
+    check_reapply("xsa-sysctl-dispatch-priv", sysctl_callers);
 }

@@ -77,6 +77,7 @@ report_snapshot!(d_static_local, "memory-op-probe-log");
 report_snapshot!(e_inlined_helper, "xenver-build-id-len");
 report_snapshot!(f_shadow_state_with_hooks, "xsa-evtchn-port0-shadow");
 report_snapshot!(g_nmi_statistics_path, "nmi-stats-totals");
+report_snapshot!(h_function_pointer_table, "xsa-sysctl-dispatch-priv");
 
 #[test]
 fn two_builds_give_identical_payloads() {
@@ -188,8 +189,8 @@ fn changed_data_is_refused_with_the_symbol_name() {
     assert_eq!(run.code, 2, "{}", run.all());
     assert!(
         run.stderr
-            .contains("common/console.o: changed data `panic_cpu` in .data.panic_cpu")
-            && run.stderr.contains("existing data cannot be patched"),
+            .contains("common/console.o: changed writable data `panic_cpu` in .data.panic_cpu")
+            && run.stderr.contains("live state the payload cannot replace"),
         "{}",
         run.all()
     );

@@ -20,8 +20,8 @@ pub fn patch(name: &str) -> PathBuf {
         .join(format!("{name}.patch"))
 }
 
-/// The seven patches of `payloads/patches/`.
-pub const PATCHES: [&str; 7] = [
+/// The patches of `payloads/patches/`.
+pub const PATCHES: [&str; 8] = [
     "xsa-write-word-align",
     "xsa-console-io-limit",
     "lp-extraversion",
@@ -29,6 +29,7 @@ pub const PATCHES: [&str; 7] = [
     "xenver-build-id-len",
     "xsa-evtchn-port0-shadow",
     "nmi-stats-totals",
+    "xsa-sysctl-dispatch-priv",
 ];
 
 /// A fresh directory for one test.
