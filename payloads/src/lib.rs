@@ -377,8 +377,7 @@ pub fn diff_objects(
     problems.sort_by_key(|p| p.to_string());
     problems.dedup();
     if !problems.is_empty() {
-        report.outcome = Outcome::Refused;
-        report.problems = problems.iter().map(Problem::to_string).collect();
+        report.refuse(problems.iter().map(Problem::to_string).collect());
         return Err(DiffError::Unpatchable {
             problems,
             report: Box::new(report),

@@ -281,6 +281,24 @@ impl Report {
         }
     }
 
+    /// Mark the report refused for `problems`. A refused diff produces no
+    /// payload, so the report keeps only what changed and why it was
+    /// refused: nothing is "included", no `.livepatch.funcs` entry or
+    /// reference to the hypervisor is listed.
+    pub fn refuse(&mut self, problems: Vec<String>) {
+        self.outcome = Outcome::Refused;
+        self.problems = problems;
+        self.items.retain(|it| it.status != "SAME");
+        for it in &mut self.items {
+            it.included = false;
+            it.payload_name = None;
+            it.why.clear();
+        }
+        self.externals.clear();
+        self.funcs.clear();
+        self.special.clear();
+    }
+
     /// Human-readable report.
     pub fn to_text(&self) -> Result<String, ReportError> {
         let mut s = String::new();

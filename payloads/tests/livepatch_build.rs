@@ -199,6 +199,33 @@ fn changed_data_is_refused_with_the_symbol_name() {
     assert_eq!(checksum(&tree), before);
 }
 
+/// A patch that changes code and writable data: the report of the refused
+/// build names the refusal and claims nothing about a payload.
+#[test]
+fn refused_build_reports_only_the_refusal() {
+    let dir = test_dir("refused-report");
+    let tree = copy_tree(&dir, Codegen::AsIs);
+    let p = dir.join("refused.patch");
+    make_patch(
+        &tree,
+        "common/console.c",
+        "static int panic_cpu = -1;\n\nstatic void serial_putc(char c)\n{\n    outb(c, PORT_COM1_DATA);",
+        "static int panic_cpu = -2;\n\nstatic void serial_putc(char c)\n{\n    outb(c & 0x7f, PORT_COM1_DATA);",
+        &p,
+    );
+    let run = build(&tree, &p, &dir.join("out"), &[]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        !run.stdout.contains("replaces the hypervisor's copy"),
+        "{}",
+        run.stdout
+    );
+    snapshot(
+        "livepatch_build_refused_report",
+        &stable(&redact(&run.stdout, &[&dir])),
+    );
+}
+
 #[test]
 fn function_shorter_than_the_jump_is_refused() {
     let dir = test_dir("too-small");

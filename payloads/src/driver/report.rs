@@ -197,7 +197,43 @@ impl BuildReport {
             }
         }
 
-        // Per symbol, over every object.
+        match self.outcome {
+            BuildOutcome::Built | BuildOutcome::NoChanges => self.write_summary(&mut s)?,
+            BuildOutcome::Unpatchable | BuildOutcome::Failed => self.write_refusals(&mut s)?,
+        }
+        for w in &self.warnings {
+            writeln!(s, "warning: {w}")?;
+        }
+        if let Some(p) = &self.payload {
+            writeln!(
+                s,
+                "\npayload: {} ({} bytes, {} function{}{})",
+                p.file,
+                p.size,
+                p.funcs,
+                if p.funcs == 1 { "" } else { "s" },
+                if p.hooks.is_empty() {
+                    String::new()
+                } else {
+                    format!(", hooks: {}", p.hooks.join(", "))
+                }
+            )?;
+            writeln!(s, "  build-id: {}", p.build_id)?;
+        }
+        let result = match self.outcome {
+            BuildOutcome::Built => "payload built",
+            BuildOutcome::Unpatchable => {
+                "refused: the change cannot be live-patched (see the summary)"
+            }
+            BuildOutcome::NoChanges => "no functional changes: nothing to patch",
+            BuildOutcome::Failed => "failed (see errors)",
+        };
+        writeln!(s, "result: {result}")?;
+        Ok(s)
+    }
+
+    /// Per symbol, over every object: what the payload does with it.
+    fn write_summary(&self, s: &mut String) -> Result<(), BuildReportError> {
         let mut rows = Vec::new();
         for o in &self.objects {
             if let Some(r) = &o.report {
@@ -243,35 +279,33 @@ impl BuildReport {
                 writeln!(s, "  {st:<7} {kind:<8} {name:<32} {obj:<24} {what}")?;
             }
         }
-        for w in &self.warnings {
-            writeln!(s, "warning: {w}")?;
+        Ok(())
+    }
+
+    /// A build that wrote no payload: what was refused (or failed) and why,
+    /// and nothing about what a payload would have contained.
+    fn write_refusals(&self, s: &mut String) -> Result<(), BuildReportError> {
+        writeln!(s, "\nsummary: no payload written")?;
+        for o in &self.objects {
+            let label = match o.status {
+                ObjectStatus::Refused => "REFUSED",
+                ObjectStatus::Error => "ERROR",
+                _ => continue,
+            };
+            let reasons: Vec<&str> = match (&o.report, &o.error) {
+                (Some(r), _) if !r.problems.is_empty() => {
+                    r.problems.iter().map(String::as_str).collect()
+                }
+                (_, Some(e)) => e.lines().collect(),
+                _ => vec!["the diff failed"],
+            };
+            for why in reasons {
+                writeln!(s, "  {label:<7} {}: {why}", o.name)?;
+            }
         }
         for p in &self.problems {
-            writeln!(s, "error: {p}")?;
+            writeln!(s, "  REFUSED {}: {p}", self.name)?;
         }
-        if let Some(p) = &self.payload {
-            writeln!(
-                s,
-                "\npayload: {} ({} bytes, {} function{}{})",
-                p.file,
-                p.size,
-                p.funcs,
-                if p.funcs == 1 { "" } else { "s" },
-                if p.hooks.is_empty() {
-                    String::new()
-                } else {
-                    format!(", hooks: {}", p.hooks.join(", "))
-                }
-            )?;
-            writeln!(s, "  build-id: {}", p.build_id)?;
-        }
-        let result = match self.outcome {
-            BuildOutcome::Built => "payload built",
-            BuildOutcome::Unpatchable => "refused: the change cannot be live-patched (see errors)",
-            BuildOutcome::NoChanges => "no functional changes: nothing to patch",
-            BuildOutcome::Failed => "failed (see errors)",
-        };
-        writeln!(s, "result: {result}")?;
-        Ok(s)
+        Ok(())
     }
 }
