@@ -890,10 +890,13 @@ static int prepare_metadata(struct payload *payload,
 
 /*
  * Re-applying after a revert is only safe when the payload has no data
- * of its own that its code may have changed.
+ * of its own that its code may have changed.  .livepatch.funcs and the
+ * hook pointer arrays are writable only so that they can be relocated;
+ * nothing writes them afterwards, so they are not payload state.
  */
 static bool payload_safe_to_reapply(const struct livepatch_elf *elf)
 {
+    static const char hooks[] = ".livepatch.hooks.";
     unsigned int i;
 
     for ( i = 1; i < elf->hdr->e_shnum; i++ )
@@ -903,7 +906,8 @@ static bool payload_safe_to_reapply(const struct livepatch_elf *elf)
         if ( !livepatch_elf_secalloc(sec) ||
              !(sec->sec->sh_flags & SHF_WRITE) || !sec->sec->sh_size )
             continue;
-        if ( strcmp(sec->name, ".livepatch.funcs") )
+        if ( strcmp(sec->name, ".livepatch.funcs") &&
+             strncmp(sec->name, hooks, sizeof(hooks) - 1) )
             return false;
     }
 

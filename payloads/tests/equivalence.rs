@@ -12,18 +12,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod driver_common;
+mod machine_common;
 
 use driver_common::*;
 use emulator::hypercall::{
     nr, Guest, CONSOLEIO_WRITE, XENVER_BUILD_ID, XEN_SYSCTL_INTERFACE_VERSION,
 };
-use emulator::livepatch::{Action, Client, Status, STATE_APPLIED, STATE_CHECKED};
+use emulator::livepatch::{Action, STATE_APPLIED};
 use emulator::platform::domain_window;
-use emulator::{Config, Image, Irq, Machine};
-
-const MS: u64 = 1_000_000;
-const VCPUS: usize = 2;
-const SEED: u64 = 7;
+use emulator::{Image, Irq, Machine};
+use machine_common::*;
 
 struct Built {
     name: &'static str,
@@ -38,56 +36,12 @@ fn build_patch(name: &'static str) -> Built {
     let out = dir.join("out");
     let run = build(&tree, &patch(name), &out, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
-    let load =
-        |p: std::path::PathBuf| Image::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     Built {
         name,
-        orig: load(out.join(".build/orig/mini-xen")),
-        patched: load(out.join(".build/patched/mini-xen")),
+        orig: load_image(&out.join(".build/orig/mini-xen")),
+        patched: load_image(&out.join(".build/patched/mini-xen")),
         payload: std::fs::read(out.join(format!("{name}.livepatch"))).unwrap(),
     }
-}
-
-fn console(m: &Machine) -> String {
-    String::from_utf8_lossy(m.console()).into_owned()
-}
-
-fn boot(image: &Image) -> Machine {
-    let mut m = Machine::new(image.clone(), Config::new(VCPUS, SEED)).expect("machine");
-    m.run_for(5 * MS)
-        .unwrap_or_else(|e| panic!("{e}\n{}", console(&m)));
-    m
-}
-
-fn apply(m: &mut Machine, name: &str, payload: &[u8]) {
-    let rc = Client::new(m).upload(name, payload).expect("upload");
-    assert_eq!(rc, 0, "upload of {name}:\n{}", console(m));
-    let (rc, st) = Client::new(m)
-        .action_and_settle(name, Action::Apply, 30 * MS as u32, 0)
-        .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
-    assert_eq!(rc, 0, "apply of {name}:\n{}", console(m));
-    assert_eq!(
-        st,
-        Some(Ok(Status {
-            state: STATE_APPLIED,
-            rc: 0
-        })),
-        "{}",
-        console(m)
-    );
-}
-
-fn revert(m: &mut Machine, name: &str) {
-    let (rc, st) = Client::new(m)
-        .action_and_settle(name, Action::Revert, 30 * MS as u32, 0)
-        .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
-    assert_eq!(rc, 0, "revert of {name}:\n{}", console(m));
-    assert_eq!(
-        st.map(|s| s.map(|s| s.state)),
-        Some(Ok(STATE_CHECKED)),
-        "{}",
-        console(m)
-    );
 }
 
 /// Records what each step returns and prints.
@@ -134,19 +88,7 @@ fn check(name: &'static str, script: Script) {
 /// writable data of its own) and still matches the patched source.
 fn check_reapply(name: &'static str, script: Script) {
     let (mut live, from_source) = check_live(name, script);
-    let (rc, st) = Client::new(&mut live)
-        .action_and_settle(name, Action::Apply, 30 * MS as u32, 0)
-        .unwrap_or_else(|e| panic!("{e}\n{}", console(&live)));
-    assert_eq!(rc, 0, "re-apply of {name}:\n{}", console(&live));
-    assert_eq!(
-        st,
-        Some(Ok(Status {
-            state: STATE_APPLIED,
-            rc: 0
-        })),
-        "re-apply of {name}:\n{}",
-        console(&live)
-    );
+    act_ok(&mut live, name, Action::Apply, STATE_APPLIED);
     assert_eq!(observe(&mut live, script), from_source, "{name} re-applied");
 }
 

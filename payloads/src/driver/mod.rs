@@ -751,6 +751,7 @@ impl Driver {
             build_id: notes::hex(&info.build_id),
             funcs: info.funcs,
             hooks: info.hooks,
+            state_sections: info.state_sections,
         });
         report.outcome = BuildOutcome::Built;
         timings.total = t0.elapsed();

@@ -74,6 +74,9 @@ pub struct PayloadSummary {
     pub funcs: usize,
     /// Hook kinds present.
     pub hooks: Vec<String>,
+    /// Sections holding the payload's own state (non-empty: the loader
+    /// refuses to re-apply it after a revert).
+    pub state_sections: Vec<String>,
 }
 
 /// Overall outcome.
@@ -219,6 +222,18 @@ impl BuildReport {
                 }
             )?;
             writeln!(s, "  build-id: {}", p.build_id)?;
+            if p.state_sections.is_empty() {
+                writeln!(
+                    s,
+                    "  re-apply after revert: yes (no writable data of its own)"
+                )?;
+            } else {
+                writeln!(
+                    s,
+                    "  re-apply after revert: no, it has writable data of its own ({}); unload it and upload it again",
+                    p.state_sections.join(", ")
+                )?;
+            }
         }
         let result = match self.outcome {
             BuildOutcome::Built => "payload built",
