@@ -335,6 +335,7 @@ pub fn diff_objects(
             }
             .to_string(),
             addr: e.addr,
+            in_lower_payload: e.in_lower_payload,
             referenced_by: e.referrers.clone(),
         });
     }

@@ -20,7 +20,7 @@ use crate::correlate::Correlation;
 use crate::elf::{reloc_name, SymIdx};
 use crate::include::Inclusion;
 use crate::insn::unrelocated_escape;
-use crate::names::mangle_local;
+use crate::names::{copy_name, mangle_local};
 use crate::report::Problem;
 use crate::special::merge_ranges;
 use crate::symtab::{LocalLookup, XenSymbols};
@@ -142,6 +142,8 @@ pub struct ExternalSym {
     pub defined_in_object: bool,
     /// Address in XEN-SYMS.
     pub addr: Option<u64>,
+    /// Exported by a payload lower in the stack (resolved when loaded).
+    pub in_lower_payload: bool,
 }
 
 /// One `.livepatch.funcs` entry.
@@ -426,7 +428,8 @@ pub fn plan<'a>(
         funcs.push(FuncEntry {
             src: owner,
             name,
-            old_addr: x.addr,
+            // 0: the loader finds a lower payload's function by name.
+            old_addr: if x.in_payload { 0 } else { x.addr },
             old_size,
             new_size,
         });
@@ -465,11 +468,7 @@ pub fn plan<'a>(
             if !overriding.contains(&d.src) {
                 let mut k = 1;
                 while xen.contains(&name) || used.contains(&name) {
-                    name = if k == 1 {
-                        format!("{base}.new")
-                    } else {
-                        format!("{base}.new{k}")
-                    };
+                    name = copy_name(&base, k);
                     k += 1;
                 }
             }
@@ -682,7 +681,7 @@ fn make_external(
     let defined_in_object = psym.map(|s| s.defined_in().is_some()).unwrap_or(false);
     let kind = psym.map(|s| s.kind).unwrap_or(elf::STT_NOTYPE);
     let local = psym.map(|s| s.is_local()).unwrap_or(false);
-    let (name, addr) = if local {
+    let (name, found) = if local {
         let twin = corr
             .sym_p2o
             .get(sym)
@@ -695,8 +694,8 @@ fn make_external(
             (None, None) => (None, ""),
         };
         let name = mangle_local(file, plain);
-        let addr = match xen.lookup_local(file, plain) {
-            LocalLookup::Found(x) => Some(x.addr),
+        let found = match xen.lookup_local(file, plain) {
+            LocalLookup::Found(x) => Some(x),
             LocalLookup::Missing => {
                 problems.push(Problem::NotInXenSyms {
                     symbol: name.clone(),
@@ -712,11 +711,11 @@ fn make_external(
                 None
             }
         };
-        (name, addr)
+        (name, found)
     } else {
         let name = psym.map(|s| s.name).unwrap_or("").to_string();
-        let addr = xen.lookup_global(&name).map(|x| x.addr);
-        if addr.is_none() {
+        let found = xen.lookup_global(&name);
+        if found.is_none() {
             if defined_in_object {
                 problems.push(Problem::NotInXenSyms {
                     symbol: name.clone(),
@@ -728,7 +727,13 @@ fn make_external(
                 ));
             }
         }
-        (name, addr)
+        (name, found)
+    };
+    // A payload lower in the stack replaced the hypervisor's object with a
+    // copy: use the copy, or its fix would be undone.
+    let (name, in_lower_payload) = match xen.payload_copy_of(&name) {
+        Some(copy) => (copy.to_string(), true),
+        None => (name, found.is_some_and(|x| x.in_payload)),
     };
     ExternalSym {
         src: sym,
@@ -736,7 +741,8 @@ fn make_external(
         kind,
         referrers: Vec::new(),
         defined_in_object,
-        addr,
+        addr: found.filter(|_| !in_lower_payload).map(|x| x.addr),
+        in_lower_payload,
     }
 }
 

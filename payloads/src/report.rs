@@ -198,6 +198,8 @@ pub struct ExternalRef {
     pub status: String,
     /// Address in XEN-SYMS, if found.
     pub addr: Option<u64>,
+    /// Exported by a payload lower in the stack (resolved at load).
+    pub in_lower_payload: bool,
     /// Users in the payload.
     pub referenced_by: Vec<String>,
 }
@@ -340,10 +342,11 @@ impl Report {
         if !self.externals.is_empty() {
             writeln!(s, "  references to the hypervisor:")?;
             for e in &self.externals {
-                let addr = e
-                    .addr
-                    .map(|a| format!("{a:#x}"))
-                    .unwrap_or_else(|| "unresolved".into());
+                let addr = match e.addr {
+                    Some(a) => format!("{a:#x}"),
+                    None if e.in_lower_payload => "a lower payload".into(),
+                    None => "unresolved".into(),
+                };
                 writeln!(
                     s,
                     "    {:<9} {} @ {addr} (used by {})",
@@ -445,6 +448,8 @@ impl Report {
                 Some(a) => j.raw(&a.to_string()),
                 None => j.raw("null"),
             }
+            j.key("in_lower_payload");
+            j.raw(if e.in_lower_payload { "true" } else { "false" });
             j.key("referenced_by");
             j.strings(&e.referenced_by);
             j.close('}');

@@ -269,6 +269,38 @@ fn changed_global_function_pointer_table_is_refused_as_read_only() {
     assert!(!pair.out.exists());
 }
 
+/// On a stack, a lower payload exported its copy of a changed table
+/// (`lp.c#weights.new`): an upper payload that uses the table refers to
+/// the copy, not to the hypervisor's original, or the lower fix is lost.
+#[test]
+fn references_resolve_to_a_lower_payloads_copies() {
+    let base = "static const int weights[4] = {3, 1, 4, 2};\nint lower_helper(int x) { return x * 7; }\nint weigh(int i) { return weights[i & 3] * 10 + lower_helper(i); }\n";
+    let patched = base.replace("* 10 +", "* 11 +");
+    let pair = build("stack_copies", base, &patched);
+    let orig = std::fs::read(&pair.orig).unwrap();
+    let new = std::fs::read(&pair.patched).unwrap();
+    let mut xen =
+        payloads::symtab::XenSymbols::parse(&std::fs::read(&pair.xen).unwrap(), "xen-syms")
+            .unwrap();
+    xen.insert_payload_symbol("lp.c#weights.new", true, elf::STT_OBJECT, 16);
+    let out =
+        payloads::diff_objects(&orig, &new, &xen, &payloads::DiffOptions::new("lp.o")).unwrap();
+    let v = ElfView::parse(out.object_bytes.as_ref().unwrap());
+    assert!(
+        v.undefined("lp.c#weights.new"),
+        "{}",
+        out.report.to_text().unwrap()
+    );
+    assert!(!v.undefined("lp.c#weights"));
+    let ext = out
+        .report
+        .externals
+        .iter()
+        .find(|e| e.name == "lp.c#weights.new")
+        .unwrap();
+    assert!(ext.in_lower_payload && ext.addr.is_none());
+}
+
 #[test]
 fn function_shorter_than_5_bytes_refused() {
     let asm = |body: &str| {

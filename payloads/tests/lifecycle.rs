@@ -69,3 +69,104 @@ fn hook_payload_is_reapplied_after_revert() {
     assert_eq!(c.matches("hooked: load").count(), 2, "{c}");
     assert_eq!(c.matches("hooked: unload").count(), 1, "{c}");
 }
+
+/// What a guest sees of the two memory.c patches: unaligned write_word
+/// (refused by xsa-write-word-align) and unknown memory_op sub-ops
+/// (logged by memory-op-probe-log), with the console lines they print.
+fn memory_ops(m: &mut Machine) -> Vec<String> {
+    let mut log = Vec::new();
+    for off in [0x1_0000u64, 0x1_0003, 0x1_0008] {
+        let r = Guest::new(m, 1)
+            .write_word(off, 7, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        log.push(format!("write_word({off:#x}) -> {r}"));
+    }
+    let from = m.console().len();
+    for (d, cmd) in [(1u32, 99u64), (2, 98), (1, 97), (1, 96), (2, 95)] {
+        let r = Guest::new(m, d)
+            .call(emulator::hypercall::nr::MEMORY_OP, [cmd, 0, 0, 0, 0], &[])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0;
+        log.push(format!("d{d} memory_op({cmd}) -> {r}"));
+    }
+    log.extend(
+        String::from_utf8_lossy(&m.console()[from..])
+            .lines()
+            .map(|l| format!("    {l}")),
+    );
+    log
+}
+
+/// Two payloads on one stack, both replacing do_memory_op(). Built from
+/// the base source the upper one would undo the lower fix: refused, naming
+/// the function. Built on the stack (--base-patch) it keeps the lower fix:
+/// the machine with both applied behaves as the source with both patches.
+#[test]
+fn stacked_payload_keeps_the_lower_fix() {
+    let dir = test_dir("stack");
+    let tree = copy_tree(&dir, Codegen::AsIs);
+    let (lower_patch, upper_patch) = (patch("xsa-write-word-align"), patch("memory-op-probe-log"));
+    let out_l = dir.join("lower");
+    let lower = build_ok(&tree, &lower_patch, &out_l, &[]);
+    let lower_arg = lower.to_str().unwrap();
+
+    let run = build(
+        &tree,
+        &upper_patch,
+        &dir.join("naive"),
+        &["--depends-payload", lower_arg],
+    );
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("`do_memory_op` (common/memory.o) is already replaced by the lower payload")
+            && run
+                .stdout
+                .contains("REFUSED memory-op-probe-log: `do_memory_op`"),
+        "{}",
+        run.all()
+    );
+    assert!(!dir.join("naive/memory-op-probe-log.livepatch").exists());
+
+    let out_u = dir.join("upper");
+    let upper = build_ok(
+        &tree,
+        &upper_patch,
+        &out_u,
+        &[
+            "--depends-payload",
+            lower_arg,
+            "--base-patch",
+            lower_patch.to_str().unwrap(),
+        ],
+    );
+    let report = std::fs::read_to_string(out_u.join("report.txt")).unwrap();
+    assert!(report.contains("stacked on:"), "{report}");
+
+    let base = load_image(&out_l.join(".build/orig/mini-xen"));
+    let mut live = boot(&base);
+    apply(&mut live, "lower", &std::fs::read(&lower).unwrap());
+    apply(&mut live, "upper", &std::fs::read(&upper).unwrap());
+    let stacked = memory_ops(&mut live);
+    let from_source = memory_ops(&mut boot(&load_image(
+        &out_u.join(".build/patched/mini-xen"),
+    )));
+    assert_eq!(
+        stacked,
+        from_source,
+        "live:\n{}\nsource:\n{}",
+        stacked.join("\n"),
+        from_source.join("\n")
+    );
+    let unpatched = memory_ops(&mut boot(&base));
+    assert_ne!(stacked, unpatched);
+    // LIFO: the upper payload goes first. The hypervisor's `reported`
+    // counter was used (not copied) by the payload, so the console differs;
+    // the results are the original's.
+    revert(&mut live, "upper");
+    revert(&mut live, "lower");
+    let results = |log: Vec<String>| -> Vec<String> {
+        log.into_iter().filter(|l| !l.starts_with(' ')).collect()
+    };
+    assert_eq!(results(memory_ops(&mut live)), results(unpatched));
+}

@@ -30,9 +30,20 @@ struct Cli {
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: PathBuf,
     /// Build-id (hex) of what this payload stacks on: the previous payload,
-    /// or the hypervisor [default: the build-id of XEN-SYMS].
+    /// or the hypervisor [default: the last --depends-payload's, else the
+    /// build-id of XEN-SYMS].
     #[arg(long = "depends", value_name = "BUILDID")]
     depends: Option<String>,
+    /// A payload below this one in the stack (repeatable, lowest first):
+    /// its exports resolve this payload's references, and a function it
+    /// replaces may only be replaced again when building on the stack
+    /// [default: the payload with the --depends build-id in OUTPUT].
+    #[arg(long = "depends-payload", value_name = "FILE")]
+    depends_payload: Vec<PathBuf>,
+    /// The source patch of a payload below (repeatable, in stack order):
+    /// applied to both builds, so that this payload keeps the lower fixes.
+    #[arg(long = "base-patch", value_name = "FILE")]
+    base_patch: Vec<PathBuf>,
     /// Build-id (hex) of the hypervisor the payload is for [default: the
     /// build-id of XEN-SYMS].
     #[arg(long = "xen-depends", value_name = "BUILDID")]
@@ -71,6 +82,8 @@ fn main() -> ExitCode {
         patch: cli.patch,
         output: cli.output.clone(),
         depends: cli.depends,
+        depends_payloads: cli.depends_payload,
+        base_patches: cli.base_patch,
         xen_depends: cli.xen_depends,
         name: cli.name,
         jobs,
@@ -128,8 +141,13 @@ fn main() -> ExitCode {
             if quiet {
                 return ExitCode::SUCCESS;
             }
+            let base = if t.build_base.is_zero() {
+                String::new()
+            } else {
+                format!("unmodified build {:.2}s, ", t.build_base.as_secs_f64())
+            };
             eprintln!(
-                "livepatch-build: wrote {} in {:.2}s (original build {:.2}s, patched build {:.2}s, diff {:.3}s, link {:.3}s)",
+                "livepatch-build: wrote {} in {:.2}s ({base}original build {:.2}s, patched build {:.2}s, diff {:.3}s, link {:.3}s)",
                 built.payload.display(),
                 t.total.as_secs_f64(),
                 t.build_orig.as_secs_f64(),

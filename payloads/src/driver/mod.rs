@@ -27,6 +27,7 @@ pub mod make;
 pub mod notes;
 pub mod objects;
 pub mod report;
+pub mod stack;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ use make::{MakeError, MakeJob, Progress};
 use notes::NoteError;
 use objects::ObjectsError;
 use report::{BuildOutcome, BuildReport, ObjectResult, ObjectStatus, PayloadSummary};
+use stack::LowerPayload;
 use tree::{Session, TreeError};
 
 /// Name of the hypervisor ELF in a build directory.
@@ -111,6 +113,9 @@ pub enum DriverError {
         /// The report so far.
         report: Box<BuildReport>,
     },
+    /// A lower payload could not be read.
+    #[error(transparent)]
+    Stack(#[from] stack::StackError),
     /// The change cannot be live-patched.
     #[error("{}", refused_objects(.report))]
     Unpatchable {
@@ -195,8 +200,15 @@ pub struct Options {
     pub patch: PathBuf,
     /// Output directory.
     pub output: PathBuf,
-    /// `--depends` (hex); default: the hypervisor's build-id.
+    /// `--depends` (hex); default: the build-id of the last
+    /// `--depends-payload`, else the hypervisor's.
     pub depends: Option<String>,
+    /// `--depends-payload`: the payloads below this one in the stack,
+    /// lowest first.
+    pub depends_payloads: Vec<PathBuf>,
+    /// `--base-patch`: the source patches of the payloads below, applied in
+    /// order to both builds, so that this payload is built on the stack.
+    pub base_patches: Vec<PathBuf>,
     /// `--xen-depends` (hex); default: the hypervisor's build-id.
     pub xen_depends: Option<String>,
     /// Payload name; default: the patch file name without extension.
@@ -214,6 +226,9 @@ pub struct Options {
 /// Time spent per phase.
 #[derive(Debug, Clone, Default)]
 pub struct Timings {
+    /// Build of the unmodified tree, when it is not the original build
+    /// (`--base-patch`).
+    pub build_base: Duration,
     /// Original build.
     pub build_orig: Duration,
     /// Patched build (including applying and reverting the patch).
@@ -276,6 +291,8 @@ pub struct Driver {
     name: String,
     session: Arc<Session>,
     patched_files: Vec<String>,
+    base_patches: Vec<PathBuf>,
+    lower: Vec<LowerPayload>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DriverError + '_ {
@@ -343,7 +360,27 @@ impl Driver {
         } else {
             Vec::new()
         };
-        let session = Session::new(&srcdir, &patch, skip)?;
+        let mut base_patches = Vec::with_capacity(opts.base_patches.len());
+        for b in &opts.base_patches {
+            base_patches.push(
+                std::fs::canonicalize(b).map_err(|e| {
+                    DriverError::Input(format!("--base-patch {}: {e}", b.display()))
+                })?,
+            );
+        }
+        let mut lower = Vec::with_capacity(opts.depends_payloads.len());
+        for l in &opts.depends_payloads {
+            lower.push(LowerPayload::read(l)?);
+        }
+        if lower.is_empty() {
+            if let Some(d) = &opts.depends {
+                let id = notes::parse_hex("--depends", d)?;
+                lower.extend(LowerPayload::find_by_build_id(&output, &id)?);
+            }
+        }
+        let mut patches = base_patches.clone();
+        patches.push(patch.clone());
+        let session = Session::new(&srcdir, patches, skip)?;
         Ok(Driver {
             opts,
             srcdir,
@@ -352,6 +389,8 @@ impl Driver {
             name,
             session,
             patched_files,
+            base_patches,
+            lower,
         })
     }
 
@@ -376,6 +415,7 @@ impl Driver {
             objdir: dir.to_path_buf(),
             jobs: self.opts.jobs.max(1),
             log: self.output.join(match label {
+                "unmodified" => "build_base.log",
                 "original" => "build_orig.log",
                 _ => "build_patched.log",
             }),
@@ -429,22 +469,34 @@ impl Driver {
         // Pre-flight: the patch must apply with no fuzz.
         self.session.check_applies()?;
 
-        // 1. The original build.
+        // 1. The unmodified tree: the source of the running hypervisor. On
+        // a stack (`--base-patch`) it is built on its own and the original
+        // build is the tree with the lower patches.
+        let stacked = !self.base_patches.is_empty();
+        let base_dir = if stacked {
+            work.join("base")
+        } else {
+            orig_dir.clone()
+        };
         let t = Instant::now();
         make::run(
             &self.make_job(
-                "original",
-                &orig_dir,
+                if stacked { "unmodified" } else { "original" },
+                &base_dir,
                 "the unpatched tree does not build: fix the tree (or its toolchain) first",
             ),
             &self.session,
             self.opts.progress,
         )?;
-        timings.build_orig = t.elapsed();
+        if stacked {
+            timings.build_base = t.elapsed();
+        } else {
+            timings.build_orig = t.elapsed();
+        }
         self.check_interrupted()?;
 
         // The hypervisor the payload is for.
-        let built_elf = orig_dir.join(HYPERVISOR_ELF);
+        let built_elf = base_dir.join(HYPERVISOR_ELF);
         let mut warnings = Vec::new();
         let xen_syms = match &self.opts.xen_syms {
             Some(p) => p.clone(),
@@ -480,10 +532,17 @@ impl Driver {
                 given: notes::hex(&xen_id),
             });
         }
-        let xen = XenSymbols::parse(&xen_bytes, &xen_name)?;
-        let depends = match &self.opts.depends {
-            Some(d) => notes::parse_hex("--depends", d)?,
-            None => xen_id.clone(),
+        let mut xen = XenSymbols::parse(&xen_bytes, &xen_name)?;
+        for l in &self.lower {
+            for e in &l.exports {
+                xen.insert_payload_symbol(&e.name, e.local, e.kind, e.size);
+            }
+        }
+        let xen = xen;
+        let depends = match (&self.opts.depends, self.lower.last()) {
+            (Some(d), _) => notes::parse_hex("--depends", d)?,
+            (None, Some(l)) => l.build_id.clone(),
+            (None, None) => xen_id.clone(),
         };
         let xen_depends = match &self.opts.xen_depends {
             Some(d) => notes::parse_hex("--xen-depends", d)?,
@@ -498,10 +557,41 @@ impl Driver {
             ));
         }
 
+        // 1b. On a stack, the original build: the lower patches applied.
+        if stacked {
+            let t = Instant::now();
+            self.check_interrupted()?;
+            self.session.apply(self.base_patches.len())?;
+            self.say(&format!(
+                "applied {} lower patch(es) to {}",
+                self.base_patches.len(),
+                self.srcdir.display()
+            ));
+            let built = make::run(
+                &self.make_job(
+                    "original",
+                    &orig_dir,
+                    "the tree with the lower patches (--base-patch) does not build: check their order",
+                ),
+                &self.session,
+                self.opts.progress,
+            );
+            if let Err(build) = built {
+                return Err(match self.session.finish() {
+                    Ok(_) => build.into(),
+                    Err(tree) => DriverError::MakeAndTree {
+                        build: Box::new(build),
+                        tree: Box::new(tree),
+                    },
+                });
+            }
+            timings.build_orig = t.elapsed();
+        }
+
         // 2. The patched build; the tree is restored whatever happens.
         let t = Instant::now();
         self.check_interrupted()?;
-        self.session.apply()?;
+        self.session.apply(self.base_patches.len() + 1)?;
         self.say(&format!(
             "applied {} to {}",
             self.patch.display(),
@@ -556,6 +646,22 @@ impl Driver {
             depends: notes::hex(&depends),
             xen_depends: notes::hex(&xen_depends),
             config,
+            lower_payloads: self
+                .lower
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} (build-id {})",
+                        l.path.display(),
+                        notes::hex(&l.build_id)
+                    )
+                })
+                .collect(),
+            base_patches: self
+                .base_patches
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
             compared: changes.compared,
             objects: Vec::new(),
             removed: changes
@@ -707,6 +813,14 @@ impl Driver {
                 report: Box::new(report),
             });
         }
+        let conflicts = self.stack_conflicts(&report);
+        if !conflicts.is_empty() {
+            report.problems = conflicts;
+            report.outcome = BuildOutcome::Unpatchable;
+            return Err(DriverError::Unpatchable {
+                report: Box::new(report),
+            });
+        }
         if link_inputs.is_empty() {
             report.outcome = BuildOutcome::NoChanges;
             return Err(DriverError::NoChanges {
@@ -760,6 +874,34 @@ impl Driver {
             report,
             timings,
         })
+    }
+}
+
+impl Driver {
+    /// Functions this payload replaces that a lower payload replaced too,
+    /// when the payload was built from the base source: its copy would be
+    /// the base version plus this change, and the lower fix would be gone.
+    /// Built on the stack (`--base-patch`), replacing them again is the
+    /// point.
+    fn stack_conflicts(&self, report: &BuildReport) -> Vec<String> {
+        if !self.base_patches.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for o in &report.objects {
+            let Some(r) = &o.report else { continue };
+            for f in &r.funcs {
+                if let Some(l) = self.lower.iter().rev().find(|l| l.funcs.contains(&f.name)) {
+                    out.push(format!(
+                        "`{}` ({}) is already replaced by the lower payload {}: this payload, built from the unmodified source, would undo that fix; build it on the stack with --base-patch LOWER.patch (the lower payload's source patch)",
+                        f.name,
+                        o.name,
+                        l.path.display()
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 

@@ -113,6 +113,11 @@ pub struct BuildReport {
     pub xen_depends: String,
     /// `--config`, recorded only.
     pub config: Option<String>,
+    /// Payloads below this one (`--depends-payload`, or found by
+    /// `--depends` in the output directory), lowest first.
+    pub lower_payloads: Vec<String>,
+    /// `--base-patch`: the lower payloads' patches both builds include.
+    pub base_patches: Vec<String>,
     /// Objects compared between the builds.
     pub compared: usize,
     /// Objects that differ, and new objects.
@@ -152,6 +157,12 @@ impl BuildReport {
         )?;
         writeln!(s, "  depends:       {}", self.depends)?;
         writeln!(s, "  xen-depends:   {}", self.xen_depends)?;
+        for l in &self.lower_payloads {
+            writeln!(s, "  stacked on:    {l}")?;
+        }
+        if !self.base_patches.is_empty() {
+            writeln!(s, "  base patches:  {}", self.base_patches.join(", "))?;
+        }
         if let Some(c) = &self.config {
             writeln!(s, "  config:        {c} (recorded, not used)")?;
         }
