@@ -170,3 +170,67 @@ fn stacked_payload_keeps_the_lower_fix() {
     };
     assert_eq!(results(memory_ops(&mut live)), results(unpatched));
 }
+
+/// What a guest sees of console-io-limit and lp-extraversion.
+fn console_and_version(m: &mut Machine) -> Vec<String> {
+    let mut log = vec![format!("extraversion {}", extraversion(m, 1))];
+    for count in [16u64, 4096, 4097] {
+        let at = Machine::mailbox_buf(2);
+        let r = Guest::new(m, 2)
+            .call(
+                emulator::hypercall::nr::CONSOLE_IO,
+                [emulator::hypercall::CONSOLEIO_WRITE, count, at, 0, 0],
+                &[b'x'; 16],
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0;
+        log.push(format!("console_io({count}) -> {r}"));
+    }
+    log
+}
+
+/// A cumulative payload, built from the base source with every fix of the
+/// stack, defines again the new function the payload it replaces added
+/// (guest_console_count_ok()). It uploads while that payload is loaded
+/// (Xen refuses: duplicate new symbol) and REPLACEs it.
+#[test]
+fn cumulative_payload_replaces_a_stack_sharing_a_new_function() {
+    let dir = test_dir("cumulative");
+    let tree = copy_tree(&dir, Codegen::AsIs);
+    let out_l = dir.join("lower");
+    let lower = build_ok(&tree, &patch("xsa-console-io-limit"), &out_l, &[]);
+    let cumulative_patch = dir.join("cumulative.patch");
+    let mut text = std::fs::read(patch("xsa-console-io-limit")).unwrap();
+    text.extend(std::fs::read(patch("lp-extraversion")).unwrap());
+    std::fs::write(&cumulative_patch, text).unwrap();
+    let out_c = dir.join("cumulative");
+    let cumulative = build_ok(&tree, &cumulative_patch, &out_c, &[]);
+
+    let base = load_image(&out_l.join(".build/orig/mini-xen"));
+    let mut m = boot(&base);
+    apply(&mut m, "lower", &std::fs::read(&lower).unwrap());
+    let rc = upload(&mut m, "cumulative", &std::fs::read(&cumulative).unwrap());
+    assert_eq!(rc, 0, "{}", console(&m));
+    assert!(
+        console(&m).contains(
+            "cumulative: new symbol guest_console_count_ok is also exported by a loaded payload"
+        ),
+        "{}",
+        console(&m)
+    );
+    act_ok(&mut m, "cumulative", Action::Replace, STATE_APPLIED);
+    let st = emulator::livepatch::Client::new(&mut m)
+        .get("lower")
+        .unwrap();
+    assert_eq!(st.map(|s| s.state), Ok(emulator::livepatch::STATE_CHECKED));
+    let live = console_and_version(&mut m);
+    let from_source = console_and_version(&mut boot(&load_image(
+        &out_c.join(".build/patched/mini-xen"),
+    )));
+    assert_eq!(live, from_source);
+    assert_ne!(live, console_and_version(&mut boot(&base)));
+    // The replaced payload can go; the cumulative one stays applied.
+    let (rc, _) = act(&mut m, "lower", Action::Unload);
+    assert_eq!(rc, 0, "{}", console(&m));
+    assert_eq!(console_and_version(&mut m), from_source);
+}
