@@ -26,7 +26,6 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
-pub mod cli;
 pub mod compare;
 pub mod correlate;
 pub mod driver;

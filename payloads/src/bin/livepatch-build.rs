@@ -8,11 +8,13 @@
 //! live-patched, 3 no functional changes, 130 interrupted.
 #![forbid(unsafe_code)]
 
+mod cli;
+mod progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use payloads::driver::make::Progress;
 use payloads::driver::{Driver, DriverError, Options};
 
 /// Build a live-patch payload from a source patch.
@@ -68,7 +70,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match payloads::cli::parse_args() {
+    let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -89,11 +91,7 @@ fn main() -> ExitCode {
         jobs,
         config: cli.config,
         xen_syms: cli.xen_syms,
-        progress: if cli.quiet {
-            Progress::Quiet
-        } else {
-            Progress::auto()
-        },
+        progress: progress::choose(cli.quiet),
     };
     let driver = match Driver::new(opts) {
         Ok(d) => d,

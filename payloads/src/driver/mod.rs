@@ -219,8 +219,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Hypervisor ELF; default `SRCDIR/build/mini-xen`.
     pub xen_syms: Option<PathBuf>,
-    /// Progress display.
-    pub progress: Progress,
+    /// Where progress goes.
+    pub progress: Arc<dyn Progress>,
 }
 
 /// Time spent per phase.
@@ -425,9 +425,7 @@ impl Driver {
     }
 
     fn say(&self, msg: &str) {
-        if self.opts.progress != Progress::Quiet {
-            eprintln!("livepatch-build: {msg}");
-        }
+        self.opts.progress.message(msg);
     }
 
     fn check_interrupted(&self) -> Result<(), DriverError> {
@@ -486,7 +484,7 @@ impl Driver {
                 "the unpatched tree does not build: fix the tree (or its toolchain) first",
             ),
             &self.session,
-            self.opts.progress,
+            self.opts.progress.as_ref(),
         )?;
         if stacked {
             timings.build_base = t.elapsed();
@@ -574,7 +572,7 @@ impl Driver {
                     "the tree with the lower patches (--base-patch) does not build: check their order",
                 ),
                 &self.session,
-                self.opts.progress,
+                self.opts.progress.as_ref(),
             );
             if let Err(build) = built {
                 return Err(match self.session.finish() {
@@ -604,7 +602,7 @@ impl Driver {
                 "the patched tree does not build: fix the patch",
             ),
             &self.session,
-            self.opts.progress,
+            self.opts.progress.as_ref(),
         );
         let restored = self.session.finish();
         if self.session.interrupted() {
