@@ -192,6 +192,25 @@ fn align_up(v: u64, a: u64) -> u64 {
 
 const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
+/// What [`plan`] reads: the analysed objects and every earlier decision.
+#[derive(Clone, Copy)]
+struct Ctx<'c, 'a> {
+    p: &'c Analysis<'a>,
+    o: &'c Analysis<'c>,
+    corr: &'c Correlation,
+    cmp: &'c Comparison,
+    inc: &'c Inclusion,
+    xen: &'c XenSymbols,
+    opts: &'c OutputOptions,
+}
+
+/// Problems and warnings found while planning.
+#[derive(Default)]
+struct Findings {
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+}
+
 /// Plan the payload object.
 pub fn plan<'a>(
     p: &Analysis<'a>,
@@ -202,13 +221,50 @@ pub fn plan<'a>(
     xen: &XenSymbols,
     opts: &OutputOptions,
 ) -> Result<OutputPlan<'a>, OutputError> {
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
+    let cx = Ctx {
+        p,
+        o,
+        corr,
+        cmp,
+        inc,
+        xen,
+        opts,
+    };
+    let mut found = Findings::default();
+    let (mut sections, sec_pos) = plan_sections(cx.p, cx.inc, &mut found)?;
+    let mut defined = plan_defined(cx.p, cx.inc, &sections, &sec_pos);
+    let defined_set: HashSet<SymIdx> = defined.iter().map(|d| d.src).collect();
+    let (funcs, overriding) = plan_funcs(cx, &defined_set, &mut found);
+    let defined_of = name_defined(cx, &overriding, &mut defined, &mut found);
+    let externals = plan_relocs(cx, &sec_pos, &mut sections, &defined_of, &mut found);
+    let externals = sort_externals(externals, &mut sections);
+    Ok(OutputPlan {
+        file_sym: p.obj.first_file().map(str::to_string),
+        sections,
+        defined,
+        defined_of,
+        externals,
+        funcs,
+        problems: found.problems,
+        warnings: found.warnings,
+        os_abi: p.obj.os_abi,
+        abi_version: p.obj.abi_version,
+        e_flags: p.obj.e_flags,
+        file: p.obj.file.clone(),
+    })
+}
+
+/// Output sections: whole copies, or the included ranges packed; and the
+/// output position of each input section.
+fn plan_sections<'a>(
+    p: &Analysis<'a>,
+    inc: &Inclusion,
+    found: &mut Findings,
+) -> Result<(Vec<OutSection<'a>>, Vec<Option<usize>>), OutputError> {
+    let problems = &mut found.problems;
     let nsec = p.obj.sections.len();
     let mut sec_pos: Vec<Option<usize>> = vec![None; nsec];
     let mut sections: Vec<OutSection<'a>> = Vec::new();
-
-    // 1. Sections.
     for (si, sec) in p.obj.sections.iter().enumerate() {
         let ranges: Vec<(u64, u64)> = match p.kinds.get(si) {
             Some(SecKind::Plain | SecKind::Mergeable { .. }) => merge_ranges(
@@ -300,8 +356,16 @@ pub fn plan<'a>(
             relocs: Vec::new(),
         });
     }
+    Ok((sections, sec_pos))
+}
 
-    // 2. Defined symbols (patched index order).
+/// Defined symbols of the included parts, in patched index order.
+fn plan_defined(
+    p: &Analysis<'_>,
+    inc: &Inclusion,
+    sections: &[OutSection<'_>],
+    sec_pos: &[Option<usize>],
+) -> Vec<DefinedSym> {
     let mut defined: Vec<DefinedSym> = Vec::new();
     for sym in &p.obj.symbols {
         if !sym.is_named_entity() {
@@ -340,9 +404,26 @@ pub fn plan<'a>(
             size: sym.size,
         });
     }
-    let defined_set: HashSet<SymIdx> = defined.iter().map(|d| d.src).collect();
+    defined
+}
 
-    // 3. .livepatch.funcs entries: changed functions (not cold parts).
+/// `.livepatch.funcs` entries: changed functions (not cold parts); also
+/// the symbols that override the hypervisor's.
+fn plan_funcs(
+    cx: Ctx<'_, '_>,
+    defined_set: &HashSet<SymIdx>,
+    found: &mut Findings,
+) -> (Vec<FuncEntry>, HashSet<SymIdx>) {
+    let Ctx {
+        p,
+        o,
+        corr,
+        cmp,
+        inc,
+        xen,
+        ..
+    } = cx;
+    let problems = &mut found.problems;
     let mut funcs: Vec<FuncEntry> = Vec::new();
     let mut overriding: HashSet<SymIdx> = HashSet::new();
     for (u, unit) in p.units.iter().enumerate() {
@@ -434,10 +515,29 @@ pub fn plan<'a>(
             new_size,
         });
     }
+    (funcs, overriding)
+}
 
-    // 4. Names of defined symbols; locals first.
+/// Names of the defined symbols (statics as `file#name`, copies renamed
+/// away from the hypervisor's names); locals first. Returns the index of
+/// each source symbol.
+fn name_defined(
+    cx: Ctx<'_, '_>,
+    overriding: &HashSet<SymIdx>,
+    defined: &mut [DefinedSym],
+    found: &mut Findings,
+) -> HashMap<SymIdx, usize> {
+    let Ctx {
+        p,
+        o,
+        corr,
+        cmp,
+        xen,
+        ..
+    } = cx;
+    let problems = &mut found.problems;
     let mut used: HashSet<String> = HashSet::new();
-    for d in &mut defined {
+    for d in defined.iter_mut() {
         let Some(sym) = p.obj.symbols.get(d.src) else {
             continue;
         };
@@ -485,13 +585,24 @@ pub fn plan<'a>(
             .unwrap_or(false);
         (!local, d.src)
     });
-    let defined_of: HashMap<SymIdx, usize> = defined
+    defined
         .iter()
         .enumerate()
         .map(|(i, d)| (d.src, i))
-        .collect();
+        .collect()
+}
 
-    // 5. Relocations and external references.
+/// The rewritten relocations of every output section, and the references
+/// left to the hypervisor (in discovery order).
+fn plan_relocs(
+    cx: Ctx<'_, '_>,
+    sec_pos: &[Option<usize>],
+    sections: &mut [OutSection<'_>],
+    defined_of: &HashMap<SymIdx, usize>,
+    found: &mut Findings,
+) -> Vec<ExternalSym> {
+    let Ctx { p, opts, .. } = cx;
+    let (problems, warnings) = (&mut found.problems, &mut found.warnings);
     let mut externals: Vec<ExternalSym> = Vec::new();
     let mut ext_of_sym: HashMap<SymIdx, usize> = HashMap::new();
     let mut ext_by_name: HashMap<String, usize> = HashMap::new();
@@ -538,16 +649,8 @@ pub fn plan<'a>(
                             let idx = match ext_of_sym.get(&sym) {
                                 Some(&i) => i,
                                 None => {
-                                    let ext = make_external(
-                                        p,
-                                        o,
-                                        corr,
-                                        xen,
-                                        sym,
-                                        &mut problems,
-                                        &mut warnings,
-                                        &referrer(),
-                                    );
+                                    let ext =
+                                        make_external(cx, sym, problems, warnings, &referrer());
                                     let i = match ext_by_name.get(&ext.name) {
                                         Some(&i) => i,
                                         None => {
@@ -622,8 +725,14 @@ pub fn plan<'a>(
             if n > 3 { ", ..." } else { "" }
         ));
     }
+    externals
+}
 
-    // Sort externals by name; remap references.
+/// Externals sorted by name, references remapped.
+fn sort_externals(
+    externals: Vec<ExternalSym>,
+    sections: &mut [OutSection<'_>],
+) -> Vec<ExternalSym> {
     let mut order: Vec<usize> = (0..externals.len()).collect();
     order.sort_by(|&a, &b| {
         let na = externals.get(a).map(|e| e.name.as_str()).unwrap_or("");
@@ -642,41 +751,28 @@ pub fn plan<'a>(
             sorted.push(e.clone());
         }
     }
-    for sec in &mut sections {
+    for sec in sections.iter_mut() {
         for r in &mut sec.relocs {
             if let SymRef::External(i) = r.sym {
                 r.sym = SymRef::External(new_pos.get(i).copied().unwrap_or(0));
             }
         }
     }
-
-    Ok(OutputPlan {
-        file_sym: p.obj.first_file().map(str::to_string),
-        sections,
-        defined,
-        defined_of,
-        externals: sorted,
-        funcs,
-        problems,
-        warnings,
-        os_abi: p.obj.os_abi,
-        abi_version: p.obj.abi_version,
-        e_flags: p.obj.e_flags,
-        file: p.obj.file.clone(),
-    })
+    sorted
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The reference to `sym` the loader resolves: its run-time name and what
+/// the hypervisor (or a lower payload) has under it.
 fn make_external(
-    p: &Analysis<'_>,
-    o: &Analysis<'_>,
-    corr: &Correlation,
-    xen: &XenSymbols,
+    cx: Ctx<'_, '_>,
     sym: SymIdx,
     problems: &mut Vec<Problem>,
     warnings: &mut Vec<String>,
     referrer: &str,
 ) -> ExternalSym {
+    let Ctx {
+        p, o, corr, xen, ..
+    } = cx;
     let psym = p.obj.symbols.get(sym);
     let defined_in_object = psym.map(|s| s.defined_in().is_some()).unwrap_or(false);
     let kind = psym.map(|s| s.kind).unwrap_or(elf::STT_NOTYPE);
