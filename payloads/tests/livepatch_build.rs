@@ -513,3 +513,78 @@ fn missing_inputs_are_named() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("nope.patch"), "{}", run.all());
 }
+
+#[test]
+fn a_tree_that_is_not_mini_xen_gets_a_hint() {
+    let dir = test_dir("not-mini-xen");
+    let tree = dir.join("other");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("Makefile"), "all:\n\ttrue\n").unwrap();
+    let run = build(&tree, &patch("lp-extraversion"), &dir.join("out"), &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("its Makefile does not build `mini-xen`; give a mini-xen source tree")
+            && !run.stderr.contains("--xen-syms"),
+        "{}",
+        run.all()
+    );
+}
+
+/// A second patch against the same tree takes the unmodified build from
+/// the cache, and the payload is the one a build without the cache makes.
+#[test]
+fn second_patch_against_the_same_tree_uses_the_cached_build() {
+    let dir = test_dir("cache");
+    let tree = copy_tree(&dir, Codegen::AsIs);
+    let cache = dir.join("cache");
+    let cache_arg = ["--cache-dir", cache.to_str().unwrap()];
+    let first = build(
+        &tree,
+        &patch("lp-extraversion"),
+        &dir.join("one"),
+        &cache_arg,
+    );
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert!(!first.stderr.contains("from the cache"), "{}", first.all());
+    let second = build(
+        &tree,
+        &patch("xsa-write-word-align"),
+        &dir.join("two"),
+        &cache_arg,
+    );
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert!(
+        second.stderr.contains("taken from the cache"),
+        "{}",
+        second.all()
+    );
+    assert!(
+        !second.stderr.contains("building the original tree"),
+        "{}",
+        second.all()
+    );
+    let fresh = build(
+        &tree,
+        &patch("xsa-write-word-align"),
+        &dir.join("fresh"),
+        &["--no-cache"],
+    );
+    assert_eq!(fresh.code, 0, "{}", fresh.all());
+    let payload =
+        |d: &str| std::fs::read(dir.join(d).join("xsa-write-word-align.livepatch")).unwrap();
+    assert_eq!(payload("two"), payload("fresh"));
+    // A changed tree is another key.
+    let f = tree.join("common/version.c");
+    let mut text = std::fs::read_to_string(&f).unwrap();
+    text.push_str("\n/* touched */\n");
+    std::fs::write(&f, text).unwrap();
+    let third = build(
+        &tree,
+        &patch("xsa-write-word-align"),
+        &dir.join("three"),
+        &cache_arg,
+    );
+    assert_eq!(third.code, 0, "{}", third.all());
+    assert!(!third.stderr.contains("from the cache"), "{}", third.all());
+}

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use payloads::driver::cache::BuildCache;
 use payloads::driver::{Driver, DriverError, Options};
 
 /// Build a live-patch payload from a source patch.
@@ -64,6 +65,15 @@ struct Cli {
     /// SRCDIR/build/mini-xen].
     #[arg(long = "xen-syms", value_name = "PATH")]
     xen_syms: Option<PathBuf>,
+    /// Cache of builds of the unmodified tree, keyed by the tree's checksum,
+    /// the config and the compiler [default: $XDG_CACHE_HOME/livepatch-build
+    /// or ~/.cache/livepatch-build].
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Build the unmodified tree even if the cache has it (and do not
+    /// store it).
+    #[arg(long = "no-cache", conflicts_with = "cache_dir")]
+    no_cache: bool,
     /// No progress output on stderr.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -91,6 +101,11 @@ fn main() -> ExitCode {
         jobs,
         config: cli.config,
         xen_syms: cli.xen_syms,
+        cache: if cli.no_cache {
+            None
+        } else {
+            cli.cache_dir.or_else(BuildCache::default_dir)
+        },
         progress: progress::choose(cli.quiet),
     };
     let driver = match Driver::new(opts) {
@@ -139,13 +154,20 @@ fn main() -> ExitCode {
             if quiet {
                 return ExitCode::SUCCESS;
             }
-            let base = if t.build_base.is_zero() {
-                String::new()
+            let cached = if t.cached { " (from the cache)" } else { "" };
+            let (base, orig_cached) = if t.build_base.is_zero() {
+                (String::new(), cached)
             } else {
-                format!("unmodified build {:.2}s, ", t.build_base.as_secs_f64())
+                (
+                    format!(
+                        "unmodified build {:.2}s{cached}, ",
+                        t.build_base.as_secs_f64()
+                    ),
+                    "",
+                )
             };
             eprintln!(
-                "livepatch-build: wrote {} in {:.2}s ({base}original build {:.2}s, patched build {:.2}s, diff {:.3}s, link {:.3}s)",
+                "livepatch-build: wrote {} in {:.2}s ({base}original build {:.2}s{orig_cached}, patched build {:.2}s, diff {:.3}s, link {:.3}s)",
                 built.payload.display(),
                 t.total.as_secs_f64(),
                 t.build_orig.as_secs_f64(),

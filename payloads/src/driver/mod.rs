@@ -22,6 +22,7 @@
 //!
 //! Exit codes: 0 payload built, 1 error, 2 unpatchable, 3 no changes.
 
+pub mod cache;
 pub mod link;
 pub mod make;
 pub mod notes;
@@ -38,12 +39,13 @@ use rayon::prelude::*;
 
 use crate::symtab::{SymtabError, XenSymbols};
 use crate::{diff_objects, DiffError, DiffOptions};
+use cache::BuildCache;
 use make::{MakeError, MakeJob, Progress};
 use notes::NoteError;
 use objects::ObjectsError;
 use report::{BuildOutcome, BuildReport, ObjectResult, ObjectStatus, PayloadSummary};
 use stack::LowerPayload;
-use tree::{Session, TreeError};
+use tree::{Session, TreeError, Verified};
 
 /// Name of the hypervisor ELF in a build directory.
 pub const HYPERVISOR_ELF: &str = "mini-xen";
@@ -116,6 +118,9 @@ pub enum DriverError {
     /// A lower payload could not be read.
     #[error(transparent)]
     Stack(#[from] stack::StackError),
+    /// The build cache.
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
     /// The change cannot be live-patched.
     #[error("{}", refused_objects(.report))]
     Unpatchable {
@@ -219,6 +224,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Hypervisor ELF; default `SRCDIR/build/mini-xen`.
     pub xen_syms: Option<PathBuf>,
+    /// Where builds of the unmodified tree are cached (`None`: no cache).
+    pub cache: Option<PathBuf>,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
 }
@@ -229,6 +236,8 @@ pub struct Timings {
     /// Build of the unmodified tree, when it is not the original build
     /// (`--base-patch`).
     pub build_base: Duration,
+    /// The unmodified tree's build came from the cache.
+    pub cached: bool,
     /// Original build.
     pub build_orig: Duration,
     /// Patched build (including applying and reverting the patch).
@@ -311,9 +320,15 @@ impl Driver {
                 opts.srcdir.display()
             ))
         })?;
-        if !srcdir.join("Makefile").is_file() {
+        let makefile = std::fs::read_to_string(srcdir.join("Makefile")).map_err(|e| {
+            DriverError::Input(format!(
+                "--srcdir {}: no Makefile there ({e}); give the hypervisor source tree",
+                srcdir.display()
+            ))
+        })?;
+        if !makefile.contains(HYPERVISOR_ELF) {
             return Err(DriverError::Input(format!(
-                "--srcdir {}: no Makefile there; give the hypervisor source tree",
+                "--srcdir {}: its Makefile does not build `{HYPERVISOR_ELF}`; give a mini-xen source tree (the directory with mini-xen's Makefile)",
                 srcdir.display()
             )));
         }
@@ -441,6 +456,41 @@ impl Driver {
     pub fn run(&self) -> Result<Built, DriverError> {
         let t0 = Instant::now();
         let mut timings = Timings::default();
+        let dirs = self.prepare()?;
+        self.build_unmodified(&dirs, &mut timings, true)?;
+        let target = match self.target(&dirs) {
+            // A cached build that is not the running hypervisor's: build
+            // the tree again rather than trust the entry.
+            Err(DriverError::NotTheRunningHypervisor { .. }) if timings.cached => {
+                self.say("the cached build is not XEN-SYMS's; building the tree again");
+                std::fs::remove_dir_all(&dirs.base).map_err(io(&dirs.base))?;
+                std::fs::create_dir_all(&dirs.base).map_err(io(&dirs.base))?;
+                self.build_unmodified(&dirs, &mut timings, false)?;
+                self.target(&dirs)?
+            }
+            other => other?,
+        };
+        self.build_original_on_stack(&dirs, &mut timings)?;
+        let verified = self.build_patched(&dirs, &mut timings)?;
+        let t = Instant::now();
+        let diffed = self.diff(&dirs, &target, &verified);
+        timings.diff = t.elapsed();
+        let (report, link_inputs) = diffed?;
+        let (report, link_inputs) = self.refusals(report, link_inputs)?;
+        let t = Instant::now();
+        let (payload, mut report) = self.link(&dirs, &target, link_inputs, report)?;
+        timings.link = t.elapsed();
+        report.outcome = BuildOutcome::Built;
+        timings.total = t0.elapsed();
+        Ok(Built {
+            payload,
+            report,
+            timings,
+        })
+    }
+
+    /// The output directory: a fresh `.build`, no old payload, the config.
+    fn prepare(&self) -> Result<Dirs, DriverError> {
         let work = self.output.join(".build");
         if work.exists() {
             std::fs::remove_dir_all(&work).map_err(io(&work))?;
@@ -449,9 +499,19 @@ impl Driver {
         if old_payload.exists() {
             std::fs::remove_file(&old_payload).map_err(io(&old_payload))?;
         }
-        let (orig_dir, patched_dir, out_dir) =
-            (work.join("orig"), work.join("patched"), work.join("output"));
-        for d in [&orig_dir, &patched_dir, &out_dir] {
+        let dirs = Dirs {
+            base: if self.base_patches.is_empty() {
+                work.join("orig")
+            } else {
+                work.join("base")
+            },
+            orig: work.join("orig"),
+            patched: work.join("patched"),
+            out: work.join("output"),
+            config: None,
+            work,
+        };
+        for d in [&dirs.base, &dirs.orig, &dirs.patched, &dirs.out] {
             std::fs::create_dir_all(d).map_err(io(d))?;
         }
         let config = match &self.opts.config {
@@ -463,38 +523,89 @@ impl Driver {
             }
             None => None,
         };
+        Ok(Dirs { config, ..dirs })
+    }
 
-        // Pre-flight: the patch must apply with no fuzz.
+    /// Pre-flight, then step 1: the unmodified tree, the source of the running
+    /// hypervisor. On a stack (`--base-patch`) it is built on its own and
+    /// the original build is the tree with the lower patches.
+    fn build_unmodified(
+        &self,
+        dirs: &Dirs,
+        timings: &mut Timings,
+        use_cache: bool,
+    ) -> Result<(), DriverError> {
         self.session.check_applies()?;
 
         // 1. The unmodified tree: the source of the running hypervisor. On
         // a stack (`--base-patch`) it is built on its own and the original
         // build is the tree with the lower patches.
         let stacked = !self.base_patches.is_empty();
-        let base_dir = if stacked {
-            work.join("base")
-        } else {
-            orig_dir.clone()
-        };
+        let label = if stacked { "unmodified" } else { "original" };
         let t = Instant::now();
-        make::run(
-            &self.make_job(
-                if stacked { "unmodified" } else { "original" },
-                &base_dir,
-                "the unpatched tree does not build: fix the tree (or its toolchain) first",
-            ),
-            &self.session,
-            self.opts.progress.as_ref(),
-        )?;
+        let cache = match (&self.opts.cache, use_cache) {
+            (Some(dir), true) => Some((BuildCache::new(dir), self.cache_key()?)),
+            _ => None,
+        };
+        timings.cached = false;
+        if let Some((c, key)) = &cache {
+            if c.restore(key, &dirs.base)? {
+                timings.cached = true;
+                self.say(&format!(
+                    "{label} tree: build {key} taken from the cache {}",
+                    c.dir().display()
+                ));
+            }
+        }
+        if !timings.cached {
+            make::run(
+                &self.make_job(
+                    label,
+                    &dirs.base,
+                    "the unpatched tree does not build: fix the tree (or its toolchain) first",
+                ),
+                &self.session,
+                self.opts.progress.as_ref(),
+            )?;
+            if !dirs.base.join(HYPERVISOR_ELF).is_file() {
+                return Err(DriverError::Input(format!(
+                    "--srcdir {}: its build made no `{HYPERVISOR_ELF}`; give a mini-xen source tree",
+                    self.srcdir.display()
+                )));
+            }
+            if let Some((c, key)) = &cache {
+                c.store(key, &dirs.base)?;
+            }
+        }
         if stacked {
             timings.build_base = t.elapsed();
         } else {
             timings.build_orig = t.elapsed();
         }
         self.check_interrupted()?;
+        Ok(())
+    }
 
-        // The hypervisor the payload is for.
-        let built_elf = base_dir.join(HYPERVISOR_ELF);
+    /// The cache key of the unmodified tree: its checksum and `--config`.
+    fn cache_key(&self) -> Result<String, DriverError> {
+        let config = match &self.opts.config {
+            Some(c) => Some(
+                std::fs::read(c)
+                    .map_err(|e| DriverError::Input(format!("--config {}: {e}", c.display())))?,
+            ),
+            None => None,
+        };
+        Ok(BuildCache::key(
+            &self.session.manifest().digest(),
+            config.as_deref(),
+        ))
+    }
+
+    /// The hypervisor the payload is for: XEN-SYMS, checked against the
+    /// unmodified build, its symbols with the lower payloads' exports, and
+    /// the dependencies.
+    fn target(&self, dirs: &Dirs) -> Result<Target, DriverError> {
+        let built_elf = dirs.base.join(HYPERVISOR_ELF);
         let mut warnings = Vec::new();
         let xen_syms = match &self.opts.xen_syms {
             Some(p) => p.clone(),
@@ -554,9 +665,23 @@ impl Driver {
                 notes::hex(&xen_id)
             ));
         }
+        Ok(Target {
+            xen,
+            xen_name,
+            xen_id,
+            depends,
+            xen_depends,
+            warnings,
+        })
+    }
 
-        // 1b. On a stack, the original build: the lower patches applied.
-        if stacked {
+    /// Step 1b: on a stack, the original build, with the lower patches.
+    fn build_original_on_stack(
+        &self,
+        dirs: &Dirs,
+        timings: &mut Timings,
+    ) -> Result<(), DriverError> {
+        if !self.base_patches.is_empty() {
             let t = Instant::now();
             self.check_interrupted()?;
             self.session.apply(self.base_patches.len())?;
@@ -568,7 +693,7 @@ impl Driver {
             let built = make::run(
                 &self.make_job(
                     "original",
-                    &orig_dir,
+                    &dirs.orig,
                     "the tree with the lower patches (--base-patch) does not build: check their order",
                 ),
                 &self.session,
@@ -585,8 +710,11 @@ impl Driver {
             }
             timings.build_orig = t.elapsed();
         }
+        Ok(())
+    }
 
-        // 2. The patched build; the tree is restored whatever happens.
+    /// Step 2: the patched build; the tree is restored whatever happens.
+    fn build_patched(&self, dirs: &Dirs, timings: &mut Timings) -> Result<Verified, DriverError> {
         let t = Instant::now();
         self.check_interrupted()?;
         self.session.apply(self.base_patches.len() + 1)?;
@@ -598,7 +726,7 @@ impl Driver {
         let built = make::run(
             &self.make_job(
                 "patched",
-                &patched_dir,
+                &dirs.patched,
                 "the patched tree does not build: fix the patch",
             ),
             &self.session,
@@ -626,10 +754,19 @@ impl Driver {
             }
         };
         timings.build_patched = t.elapsed();
+        Ok(verified)
+    }
 
-        // 3. Compare and diff.
-        let t = Instant::now();
-        let changes = objects::compare(&orig_dir, &patched_dir)?;
+    /// Step 3: compare the builds and diff each changed object (in
+    /// parallel); new objects are taken whole. Returns the report and what
+    /// to link.
+    fn diff(
+        &self,
+        dirs: &Dirs,
+        target: &Target,
+        verified: &Verified,
+    ) -> Result<(BuildReport, Vec<PathBuf>), DriverError> {
+        let changes = objects::compare(&dirs.orig, &dirs.patched)?;
         let mut report = BuildReport {
             name: self.name.clone(),
             patch: self
@@ -639,11 +776,11 @@ impl Driver {
                 .unwrap_or_default(),
             patched_files: self.patched_files.clone(),
             srcdir: self.srcdir.display().to_string(),
-            xen_syms: xen_name.clone(),
-            xen_build_id: notes::hex(&xen_id),
-            depends: notes::hex(&depends),
-            xen_depends: notes::hex(&xen_depends),
-            config,
+            xen_syms: target.xen_name.clone(),
+            xen_build_id: notes::hex(&target.xen_id),
+            depends: notes::hex(&target.depends),
+            xen_depends: notes::hex(&target.xen_depends),
+            config: dirs.config.clone(),
             lower_payloads: self
                 .lower
                 .iter()
@@ -672,7 +809,7 @@ impl Driver {
                 "unchanged after the build ({} files checked)",
                 verified.files
             )),
-            warnings,
+            warnings: target.warnings.clone(),
             problems: Vec::new(),
             outcome: BuildOutcome::Failed,
         };
@@ -689,13 +826,13 @@ impl Driver {
             let read = |p: PathBuf| {
                 std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
             };
-            let (o, p) = match (read(orig_dir.join(rel)), read(patched_dir.join(rel))) {
+            let (o, p) = match (read(dirs.orig.join(rel)), read(dirs.patched.join(rel))) {
                 (Ok(o), Ok(p)) => (o, p),
                 (Err(e), _) | (_, Err(e)) => return (rel.clone(), Err(e), None),
             };
             let mut opts = DiffOptions::new(&name);
             opts.output.strict_relocs = true;
-            match diff_objects(&o, &p, &xen, &opts) {
+            match diff_objects(&o, &p, &target.xen, &opts) {
                 Ok(out) => (rel.clone(), Ok(out), None),
                 Err(e) => (rel.clone(), Err(e.to_string()), Some(e)),
             }
@@ -705,8 +842,6 @@ impl Driver {
             None => changes.changed.par_iter().map(diff_one).collect(),
         };
         let mut link_inputs = Vec::new();
-        let mut any_refused = false;
-        let mut any_error = false;
         let mut any_32bit = false;
         for (rel, res, err) in results {
             let name = rel.display().to_string();
@@ -714,7 +849,7 @@ impl Driver {
                 Ok(out) => {
                     let status = match &out.object_bytes {
                         Some(bytes) => {
-                            let dst = out_dir.join(&rel);
+                            let dst = dirs.out.join(&rel);
                             if let Some(parent) = dst.parent() {
                                 std::fs::create_dir_all(parent).map_err(io(parent))?;
                             }
@@ -755,8 +890,6 @@ impl Driver {
                         Some(e) if e.exit_code() == 2 => (ObjectStatus::Refused, None),
                         _ => (ObjectStatus::Error, None),
                     };
-                    any_refused |= status == ObjectStatus::Refused;
-                    any_error |= status == ObjectStatus::Error;
                     let error = if rep.is_some() && status == ObjectStatus::Refused {
                         None
                     } else {
@@ -773,8 +906,8 @@ impl Driver {
             }
         }
         for rel in &changes.added {
-            let src = patched_dir.join(rel);
-            let dst = out_dir.join(rel);
+            let src = dirs.patched.join(rel);
+            let dst = dirs.out.join(rel);
             if let Some(parent) = dst.parent() {
                 std::fs::create_dir_all(parent).map_err(io(parent))?;
             }
@@ -798,14 +931,31 @@ impl Driver {
                     .into(),
             );
         }
-        timings.diff = t.elapsed();
-        if any_error {
+        Ok((report, link_inputs))
+    }
+
+    /// Whether the diffs can make a payload: no tool error, nothing
+    /// refused, no lower fix undone, something to patch.
+    fn refusals(
+        &self,
+        mut report: BuildReport,
+        link_inputs: Vec<PathBuf>,
+    ) -> Result<(BuildReport, Vec<PathBuf>), DriverError> {
+        if report
+            .objects
+            .iter()
+            .any(|o| o.status == ObjectStatus::Error)
+        {
             report.outcome = BuildOutcome::Failed;
             return Err(DriverError::DiffFailed {
                 report: Box::new(report),
             });
         }
-        if any_refused {
+        if report
+            .objects
+            .iter()
+            .any(|o| o.status == ObjectStatus::Refused)
+        {
             report.outcome = BuildOutcome::Unpatchable;
             return Err(DriverError::Unpatchable {
                 report: Box::new(report),
@@ -825,15 +975,23 @@ impl Driver {
                 report: Box::new(report),
             });
         }
+        Ok((report, link_inputs))
+    }
 
-        // 4. Link.
-        let t = Instant::now();
-        let notes_path = work.join("depends-notes.o");
-        let notes_obj = notes::notes_object(&depends, &xen_depends)?;
+    /// Step 4: link, check against the loader's rules, write the payload.
+    fn link(
+        &self,
+        dirs: &Dirs,
+        target: &Target,
+        mut link_inputs: Vec<PathBuf>,
+        mut report: BuildReport,
+    ) -> Result<(PathBuf, BuildReport), DriverError> {
+        let notes_path = dirs.work.join("depends-notes.o");
+        let notes_obj = notes::notes_object(&target.depends, &target.xen_depends)?;
         std::fs::write(&notes_path, notes_obj).map_err(io(&notes_path))?;
         link_inputs.sort();
         link_inputs.push(notes_path);
-        let tmp = work.join(format!("{}.livepatch", self.name));
+        let tmp = dirs.work.join(format!("{}.livepatch", self.name));
         link::ld_relocatable(&link_inputs, &tmp)?;
         let mut bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
         link::make_read_only(&mut bytes, &tmp, ".livepatch.funcs")?;
@@ -853,7 +1011,6 @@ impl Driver {
         };
         let dst = self.payload_path();
         std::fs::write(&dst, &bytes).map_err(io(&dst))?;
-        timings.link = t.elapsed();
         report.payload = Some(PayloadSummary {
             file: dst
                 .file_name()
@@ -865,14 +1022,33 @@ impl Driver {
             hooks: info.hooks,
             state_sections: info.state_sections,
         });
-        report.outcome = BuildOutcome::Built;
-        timings.total = t0.elapsed();
-        Ok(Built {
-            payload: dst,
-            report,
-            timings,
-        })
+        Ok((dst, report))
     }
+}
+
+/// The directories of a run, under `OUTPUT/.build`.
+#[derive(Debug)]
+struct Dirs {
+    work: PathBuf,
+    /// The unmodified tree's build (the original build unless on a stack).
+    base: PathBuf,
+    orig: PathBuf,
+    patched: PathBuf,
+    /// Diff objects.
+    out: PathBuf,
+    /// `--config`, as recorded in the report.
+    config: Option<String>,
+}
+
+/// The hypervisor a payload is built for.
+#[derive(Debug)]
+struct Target {
+    xen: XenSymbols,
+    xen_name: String,
+    xen_id: Vec<u8>,
+    depends: Vec<u8>,
+    xen_depends: Vec<u8>,
+    warnings: Vec<String>,
 }
 
 impl Driver {

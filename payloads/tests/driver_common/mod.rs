@@ -130,8 +130,15 @@ impl Run {
     }
 }
 
+/// The binary, with its default build cache in the target directory
+/// (shared by the tests, never the user's).
 pub fn livepatch_build() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_livepatch-build"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_livepatch-build"));
+    c.env(
+        "XDG_CACHE_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("livepatch-build-cache-home"),
+    );
+    c
 }
 
 fn to_run(out: Output) -> Run {
