@@ -12,11 +12,11 @@
 use std::collections::HashMap;
 
 use object::elf;
-use rayon::prelude::*;
 
 use crate::elf::{is_pc32, ElfObject, Reloc, SecIdx, SymIdx, SymSection};
 use crate::insn::{field_to_insn_end, InsnMap};
 use crate::names;
+use crate::parallel;
 
 /// Index of a unit in [`Analysis::units`].
 pub type UnitIdx = usize;
@@ -368,10 +368,10 @@ impl<'a> Analysis<'a> {
             cold_parent,
             children,
         };
-        let targets: Result<Vec<Vec<Target>>, AnalysisError> = (0..nsec)
-            .into_par_iter()
-            .map(|si| an.resolve_section(si))
-            .collect();
+        let targets: Result<Vec<Vec<Target>>, AnalysisError> =
+            parallel::map(nsec, |si| an.resolve_section(si))
+                .into_iter()
+                .collect();
         an.targets = targets?;
         Ok(an)
     }

@@ -7,12 +7,12 @@
 use std::collections::VecDeque;
 
 use object::elf;
-use rayon::prelude::*;
 
 use crate::analysis::{Analysis, SecKind, Target, UnitIdx};
 use crate::correlate::Correlation;
 use crate::elf::{reloc_name, SymIdx};
-use crate::insn::disasm_at;
+use crate::insn::describe_at;
+use crate::parallel;
 
 /// Comparison status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -247,8 +247,8 @@ fn compare_unit(p: &Analysis<'_>, o: &Analysis<'_>, c: &Correlation, u: UnitIdx)
                 .unwrap_or(a.len().min(b.len()));
             let at64 = at as u64;
             if ps.is_exec() {
-                let old = disasm_at(b, at64);
-                let new = disasm_at(a, at64);
+                let old = describe_at(b, at64);
+                let new = describe_at(a, at64);
                 return changed(match (old, new) {
                     (Some(old), Some(new)) => format!("code differs: `{old}` -> `{new}`"),
                     _ => format!("code differs at +{at64:#x}"),
@@ -288,10 +288,7 @@ fn compare_unit(p: &Analysis<'_>, o: &Analysis<'_>, c: &Correlation, u: UnitIdx)
 
 /// Compare every patched unit with its twin, then propagate changes.
 pub fn compare(p: &Analysis<'_>, o: &Analysis<'_>, c: &Correlation) -> Comparison {
-    let mut units: Vec<UnitStatus> = (0..p.units.len())
-        .into_par_iter()
-        .map(|u| compare_unit(p, o, c, u))
-        .collect();
+    let mut units: Vec<UnitStatus> = parallel::map(p.units.len(), |u| compare_unit(p, o, c, u));
 
     // Propagation edges: target unit -> referring units, for targets whose
     // change must be carried by their users.

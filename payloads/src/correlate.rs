@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::analysis::{Analysis, SecKind, Target, UnitIdx};
 use crate::elf::{SecIdx, SymIdx};
 use crate::names;
+use crate::parallel;
 
 /// Errors raised by correlation.
 #[derive(Debug, thiserror::Error)]
@@ -228,7 +229,11 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
             }
         }
     }
-    let (p_ctx, o_ctx) = rayon::join(|| contexts(p, &p_need), || contexts(o, &o_need));
+    let (p_ctx, o_ctx) = parallel::join(
+        p.obj.symbols.len() + o.obj.symbols.len() >= parallel::MIN_ITEMS,
+        || contexts(p, &p_need),
+        || contexts(o, &o_need),
+    );
     let empty: Vec<String> = Vec::new();
     let pctx = |s: SymIdx| p_ctx.get(&s).unwrap_or(&empty);
     let octx = |s: SymIdx| o_ctx.get(&s).unwrap_or(&empty);

@@ -34,6 +34,7 @@ pub mod include;
 pub mod insn;
 pub mod names;
 pub mod output;
+pub mod parallel;
 pub mod report;
 pub mod special;
 pub mod symtab;
@@ -156,7 +157,9 @@ pub fn diff_objects(
     opts: &DiffOptions,
 ) -> Result<DiffOutput, DiffError> {
     let (oname, pname) = (orig_name(&opts.name), patched_name(&opts.name));
-    let (o, p) = rayon::join(
+    let big = orig.len() + patched.len() >= parallel::MIN_BYTES;
+    let (o, p) = parallel::join(
+        big,
         || ElfObject::parse(orig, &oname),
         || ElfObject::parse(patched, &pname),
     );
@@ -178,7 +181,7 @@ pub fn diff_objects(
             });
         }
     }
-    let (o, p) = rayon::join(|| Analysis::new(o), || Analysis::new(p));
+    let (o, p) = parallel::join(big, || Analysis::new(o), || Analysis::new(p));
     let (o, p) = (o?, p?);
     let corr = correlate::correlate(&p, &o)?;
     let cmp = compare::compare(&p, &o, &corr);
