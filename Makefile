@@ -41,7 +41,10 @@ demo: build
 	./target/release/livepatch-build -s mini-xen -p $(DEMO_PATCH) -o payloads/build/demo
 	./target/release/testbed shell --vcpus $(DEMO_VCPUS) --seed 1 --script scenarios/demo.txt
 
-test: build
+# `cargo test` builds the binaries the tests run (with the test build's
+# features); building them first with `cargo build` would compile the
+# shared crates twice.
+test: test-payloads
 	$(CARGO) test --release --workspace
 
 bench: build
