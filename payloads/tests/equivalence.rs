@@ -6,7 +6,8 @@
 //! results on (c) the original mini-xen without the payload.
 //!
 //! Both images come from the `livepatch-build` run (`OUTPUT/.build/orig`
-//! and `OUTPUT/.build/patched`), on a private copy of the tree. Results
+//! and `OUTPUT/.build/patched`), on a private copy of the tree; the same
+//! run gives the report snapshot of the patch. Results
 //! are hypercall return values, the bytes a hypercall writes back, and the
 //! console lines a step prints.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -30,17 +31,47 @@ struct Built {
     payload: Vec<u8>,
 }
 
+/// The report snapshot of each shipped patch (taken here, so that every
+/// patch is built once for both checks).
+const SNAPSHOTS: [(&str, &str); 8] = [
+    ("xsa-write-word-align", "a_missing_bounds_check"),
+    ("xsa-console-io-limit", "b_new_helper_function"),
+    ("lp-extraversion", "c_changed_string_literal"),
+    ("memory-op-probe-log", "d_static_local"),
+    ("xenver-build-id-len", "e_inlined_helper"),
+    ("xsa-evtchn-port0-shadow", "f_shadow_state_with_hooks"),
+    ("nmi-stats-totals", "g_nmi_statistics_path"),
+    ("xsa-sysctl-dispatch-priv", "h_function_pointer_table"),
+];
+
+/// Build a shipped patch on a private copy: exit 0, the tree unchanged,
+/// a payload, `report.txt` equal to the report printed, and the report's
+/// snapshot.
 fn build_patch(name: &'static str) -> Built {
     let dir = test_dir(&format!("equiv-{name}"));
     let tree = copy_tree(&dir, Codegen::AsIs);
+    let before = checksum(&tree);
     let out = dir.join("out");
     let run = build(&tree, &patch(name), &out, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(checksum(&tree), before, "the tree changed");
+    let on_disk = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert_eq!(on_disk, run.stdout, "report.txt differs from stdout");
+    let (_, snap) = SNAPSHOTS
+        .iter()
+        .find(|(p, _)| *p == name)
+        .unwrap_or_else(|| panic!("{name} has no report snapshot"));
+    snapshot(
+        &format!("livepatch_build_{snap}"),
+        &stable(&redact(&run.stdout, &[&dir])),
+    );
+    let payload_bytes = std::fs::read(out.join(format!("{name}.livepatch"))).unwrap();
+    assert_eq!(&payload_bytes[..4], b"\x7fELF");
     Built {
         name,
         orig: load_image(&out.join(".build/orig/mini-xen")),
         patched: load_image(&out.join(".build/patched/mini-xen")),
-        payload: std::fs::read(out.join(format!("{name}.livepatch"))).unwrap(),
+        payload: payload_bytes,
     }
 }
 
