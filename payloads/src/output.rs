@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use object::elf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
+use object::write::StringId;
 use object::Endianness;
 
 use crate::analysis::{is_relro, Analysis, SecKind, Target};
@@ -842,6 +843,15 @@ fn make_external(
     }
 }
 
+/// `.livepatch.strings` and `.livepatch.funcs`, ready to write.
+struct FuncsSection {
+    strings: Vec<u8>,
+    data: Vec<u8>,
+    /// (offset, against `.livepatch.strings` (else a defined symbol),
+    /// defined symbol index, addend).
+    relocs: Vec<(u64, bool, usize, i64)>,
+}
+
 impl OutputPlan<'_> {
     /// Payload name of a defined (copied) patched symbol.
     pub fn defined_name(&self, sym: SymIdx) -> Option<&str> {
@@ -851,13 +861,13 @@ impl OutputPlan<'_> {
             .map(|d| d.name.as_str())
     }
 
-    /// Serialise the payload object.
-    pub fn write(&self) -> Result<Vec<u8>, OutputError> {
+    /// The contents of `.livepatch.strings` and `.livepatch.funcs`, and the
+    /// relocations of each entry's name and new address.
+    fn funcs_section(&self) -> Result<FuncsSection, OutputError> {
         let werr = |what: String| OutputError::Write {
             file: self.file.clone(),
             what,
         };
-        // .livepatch.strings / .livepatch.funcs contents.
         let mut strings: Vec<u8> = Vec::new();
         let mut string_off: HashMap<&str, u64> = HashMap::new();
         let mut funcs_data: Vec<u8> = Vec::with_capacity(self.funcs.len() * LIVEPATCH_FUNC_SIZE);
@@ -892,6 +902,92 @@ impl OutputPlan<'_> {
             })?;
             funcs_relocs.push((base + 8, false, d, 0));
         }
+        Ok(FuncsSection {
+            strings,
+            data: funcs_data,
+            relocs: funcs_relocs,
+        })
+    }
+
+    /// The symbol table, in the order the indices were reserved: null,
+    /// file, section symbols, defined symbols, external references.
+    fn write_symbols(
+        &self,
+        w: &mut Writer<'_>,
+        file_str: Option<StringId>,
+        sec_idx: &[SectionIndex],
+        lp_secs: Option<(SectionIndex, SectionIndex)>,
+        def_str: &[StringId],
+        ext_str: &[StringId],
+    ) {
+        w.write_null_symbol();
+        if let Some(id) = file_str {
+            w.write_symbol(&Sym {
+                name: Some(id),
+                section: None,
+                st_info: (elf::STB_LOCAL << 4) | elf::STT_FILE,
+                st_other: 0,
+                st_shndx: elf::SHN_ABS,
+                st_value: 0,
+                st_size: 0,
+            });
+        }
+        let section_sym = |idx: SectionIndex| Sym {
+            name: None,
+            section: Some(idx),
+            st_info: (elf::STB_LOCAL << 4) | elf::STT_SECTION,
+            st_other: 0,
+            st_shndx: 0,
+            st_value: 0,
+            st_size: 0,
+        };
+        for &idx in sec_idx {
+            w.write_symbol(&section_sym(idx));
+        }
+        if let Some((sidx, fidx)) = lp_secs {
+            w.write_symbol(&section_sym(sidx));
+            w.write_symbol(&section_sym(fidx));
+        }
+        for (d, id) in self.defined.iter().zip(def_str.iter()) {
+            w.write_symbol(&Sym {
+                name: Some(*id),
+                section: sec_idx.get(d.section).copied(),
+                st_info: (d.bind << 4) | (d.kind & 0xf),
+                st_other: d.other,
+                st_shndx: 0,
+                st_value: d.value,
+                st_size: d.size,
+            });
+        }
+        for (e, id) in self.externals.iter().zip(ext_str.iter()) {
+            let kind = if e.kind == elf::STT_SECTION || e.kind == elf::STT_FILE {
+                elf::STT_NOTYPE
+            } else {
+                e.kind
+            };
+            w.write_symbol(&Sym {
+                name: Some(*id),
+                section: None,
+                st_info: (elf::STB_GLOBAL << 4) | kind,
+                st_other: 0,
+                st_shndx: elf::SHN_UNDEF,
+                st_value: 0,
+                st_size: 0,
+            });
+        }
+    }
+
+    /// Serialise the payload object.
+    pub fn write(&self) -> Result<Vec<u8>, OutputError> {
+        let werr = |what: String| OutputError::Write {
+            file: self.file.clone(),
+            what,
+        };
+        let FuncsSection {
+            strings,
+            data: funcs_data,
+            relocs: funcs_relocs,
+        } = self.funcs_section()?;
         let have_funcs = !self.funcs.is_empty();
 
         let rela_names: Vec<String> = self
@@ -1064,61 +1160,14 @@ impl OutputPlan<'_> {
             }
         }
 
-        w.write_null_symbol();
-        if let Some(id) = file_str {
-            w.write_symbol(&Sym {
-                name: Some(id),
-                section: None,
-                st_info: (elf::STB_LOCAL << 4) | elf::STT_FILE,
-                st_other: 0,
-                st_shndx: elf::SHN_ABS,
-                st_value: 0,
-                st_size: 0,
-            });
-        }
-        let section_sym = |idx: SectionIndex| Sym {
-            name: None,
-            section: Some(idx),
-            st_info: (elf::STB_LOCAL << 4) | elf::STT_SECTION,
-            st_other: 0,
-            st_shndx: 0,
-            st_value: 0,
-            st_size: 0,
-        };
-        for &idx in &sec_idx {
-            w.write_symbol(&section_sym(idx));
-        }
-        if let Some((_, sidx, _, fidx, _, _)) = lp {
-            w.write_symbol(&section_sym(sidx));
-            w.write_symbol(&section_sym(fidx));
-        }
-        for (d, id) in self.defined.iter().zip(def_str.iter()) {
-            w.write_symbol(&Sym {
-                name: Some(*id),
-                section: sec_idx.get(d.section).copied(),
-                st_info: (d.bind << 4) | (d.kind & 0xf),
-                st_other: d.other,
-                st_shndx: 0,
-                st_value: d.value,
-                st_size: d.size,
-            });
-        }
-        for (e, id) in self.externals.iter().zip(ext_str.iter()) {
-            let kind = if e.kind == elf::STT_SECTION || e.kind == elf::STT_FILE {
-                elf::STT_NOTYPE
-            } else {
-                e.kind
-            };
-            w.write_symbol(&Sym {
-                name: Some(*id),
-                section: None,
-                st_info: (elf::STB_GLOBAL << 4) | kind,
-                st_other: 0,
-                st_shndx: elf::SHN_UNDEF,
-                st_value: 0,
-                st_size: 0,
-            });
-        }
+        self.write_symbols(
+            &mut w,
+            file_str,
+            &sec_idx,
+            lp.map(|(_, sidx, _, fidx, _, _)| (sidx, fidx)),
+            &def_str,
+            &ext_str,
+        );
         w.write_symtab_shndx();
         w.write_strtab();
         w.write_shstrtab();
