@@ -185,19 +185,31 @@ static struct payload *find_payload(const char *name)
     return NULL;
 }
 
-/* Exported symbols of the loaded payloads; payload_lock held. */
+/*
+ * Exported symbols of the loaded payloads; payload_lock held.  Several
+ * payloads may export a name (a cumulative payload defines again what
+ * the payloads it replaces added): an applied payload's symbol wins,
+ * otherwise the one loaded first.
+ */
 unsigned long livepatch_symbols_lookup_by_name(const char *name)
 {
     const struct payload *data;
+    unsigned long first = 0;
     unsigned int i;
 
     list_for_each_entry ( data, &payload_list, list )
         for ( i = 0; i < data->nsyms; i++ )
-            if ( data->symtab[i].new_symbol &&
-                 !strcmp(data->symtab[i].name, name) )
+        {
+            if ( !data->symtab[i].new_symbol ||
+                 strcmp(data->symtab[i].name, name) )
+                continue;
+            if ( data->state == LIVEPATCH_STATE_APPLIED )
                 return data->symtab[i].value;
+            if ( !first )
+                first = data->symtab[i].value;
+        }
 
-    return 0;
+    return first;
 }
 
 /*
@@ -941,10 +953,13 @@ static int prepare_metadata(struct payload *payload,
 
 /*
  * Re-applying after a revert is only safe when the payload has no data
- * of its own that its code may have changed.
+ * of its own that its code may have changed.  .livepatch.funcs and the
+ * hook pointer arrays are writable only so that they can be relocated;
+ * nothing writes them afterwards, so they are not payload state.
  */
 static bool payload_safe_to_reapply(const struct livepatch_elf *elf)
 {
+    static const char hooks[] = ".livepatch.hooks.";
     unsigned int i;
 
     for ( i = 1; i < elf->hdr->e_shnum; i++ )
@@ -954,7 +969,8 @@ static bool payload_safe_to_reapply(const struct livepatch_elf *elf)
         if ( !livepatch_elf_secalloc(sec) ||
              !(sec->sec->sh_flags & SHF_WRITE) || !sec->sec->sh_size )
             continue;
-        if ( strcmp(sec->name, ".livepatch.funcs") )
+        if ( strcmp(sec->name, ".livepatch.funcs") &&
+             strncmp(sec->name, hooks, sizeof(hooks) - 1) )
             return false;
     }
 
@@ -1008,8 +1024,10 @@ static bool is_payload_symbol(const struct livepatch_elf *elf,
 /*
  * The payload's symbols, kept for call traces and for linking later
  * payloads.  A symbol at the address of a replacement function overrides
- * the hypervisor's and is not exported; every other one is, and must be
- * new.
+ * the hypervisor's and is not exported; every other one is, and must not
+ * be a hypervisor symbol (lookups would never find it).  Another loaded
+ * payload may export the same name: a cumulative payload, uploaded to
+ * REPLACE the stack, defines again what the payloads below added.
  */
 static int build_symbol_table(struct payload *payload,
                               const struct livepatch_elf *elf)
@@ -1057,14 +1075,16 @@ static int build_symbol_table(struct payload *payload,
 
         if ( !overrides )
         {
-            if ( symbols_lookup_by_name(s->name) ||
-                 livepatch_symbols_lookup_by_name(s->name) )
+            if ( symbols_lookup_by_name(s->name) )
             {
                 elf_err(elf, "duplicate new symbol: %s", s->name);
                 xfree(symtab);
                 xfree(strtab);
                 return -EEXIST;
             }
+            if ( livepatch_symbols_lookup_by_name(s->name) )
+                printk(LIVEPATCH "%s: new symbol %s is also exported by "
+                       "a loaded payload\n", elf->name, s->name);
             s->new_symbol = true;
         }
 

@@ -12,11 +12,11 @@
 use std::collections::HashMap;
 
 use object::elf;
-use rayon::prelude::*;
 
 use crate::elf::{is_pc32, ElfObject, Reloc, SecIdx, SymIdx, SymSection};
 use crate::insn::{field_to_insn_end, InsnMap};
 use crate::names;
+use crate::parallel;
 
 /// Index of a unit in [`Analysis::units`].
 pub type UnitIdx = usize;
@@ -136,6 +136,14 @@ pub fn classify(obj: &ElfObject<'_>, sec: SecIdx) -> SecKind {
         };
     }
     SecKind::Plain
+}
+
+/// Is a section of this name RELRO data (`.data.rel.ro`, `.data.rel.ro.*`)?
+/// GCC puts `const` objects that need relocations there (with `-fpic`,
+/// tables of function pointers and of strings); they are `SHF_WRITE` only
+/// so that the loader can relocate them.
+pub fn is_relro(name: &str) -> bool {
+    name == ".data.rel.ro" || name.starts_with(".data.rel.ro.")
 }
 
 /// A unit of comparison and inclusion.
@@ -360,10 +368,10 @@ impl<'a> Analysis<'a> {
             cold_parent,
             children,
         };
-        let targets: Result<Vec<Vec<Target>>, AnalysisError> = (0..nsec)
-            .into_par_iter()
-            .map(|si| an.resolve_section(si))
-            .collect();
+        let targets: Result<Vec<Vec<Target>>, AnalysisError> =
+            parallel::map(nsec, |si| an.resolve_section(si))
+                .into_iter()
+                .collect();
         an.targets = targets?;
         Ok(an)
     }
@@ -605,6 +613,13 @@ impl<'a> Analysis<'a> {
             .get(sec)
             .map(|s| s.is_exec())
             .unwrap_or(false)
+    }
+
+    /// Section is read-only once the payload is loaded: no `SHF_WRITE`,
+    /// or RELRO data (`.data.rel.ro*`: `const` objects holding addresses,
+    /// written only by the relocations applied at load).
+    pub fn is_read_only(&self, sec: SecIdx) -> bool {
+        !self.is_write(sec) || is_relro(self.sec_name(sec))
     }
 
     /// Section has `SHF_WRITE`.

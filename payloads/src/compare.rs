@@ -7,12 +7,12 @@
 use std::collections::VecDeque;
 
 use object::elf;
-use rayon::prelude::*;
 
 use crate::analysis::{Analysis, SecKind, Target, UnitIdx};
 use crate::correlate::Correlation;
 use crate::elf::{reloc_name, SymIdx};
-use crate::insn::disasm_at;
+use crate::insn::describe_at;
+use crate::parallel;
 
 /// Comparison status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,16 +65,27 @@ pub struct Comparison {
     pub units: Vec<UnitStatus>,
 }
 
-/// A read-only local object: if it changes it is copied into the payload and
-/// its users are patched, instead of being refused as a data change.
+/// A read-only local object (`.rodata`, or a RELRO table of addresses): if
+/// it changes it is copied into the payload and its users are patched,
+/// instead of being refused as a data change.
 pub fn is_local_readonly_object(p: &Analysis<'_>, u: UnitIdx) -> bool {
+    is_readonly_object(p, u)
+        && p.units
+            .get(u)
+            .and_then(|unit| unit.owner)
+            .and_then(|o| p.obj.symbols.get(o))
+            .is_some_and(|s| s.is_local())
+}
+
+/// A read-only data object, local or global.
+pub fn is_readonly_object(p: &Analysis<'_>, u: UnitIdx) -> bool {
     let Some(unit) = p.units.get(u) else {
         return false;
     };
     let Some(sym) = unit.owner.and_then(|o| p.obj.symbols.get(o)) else {
         return false;
     };
-    sym.is_object() && sym.is_local() && !p.is_write(unit.sec) && !p.is_exec(unit.sec)
+    sym.is_object() && p.is_read_only(unit.sec) && !p.is_exec(unit.sec)
 }
 
 /// Anonymous unit of a plain section (jump table, compiler constant).
@@ -236,8 +247,8 @@ fn compare_unit(p: &Analysis<'_>, o: &Analysis<'_>, c: &Correlation, u: UnitIdx)
                 .unwrap_or(a.len().min(b.len()));
             let at64 = at as u64;
             if ps.is_exec() {
-                let old = disasm_at(b, at64);
-                let new = disasm_at(a, at64);
+                let old = describe_at(b, at64);
+                let new = describe_at(a, at64);
                 return changed(match (old, new) {
                     (Some(old), Some(new)) => format!("code differs: `{old}` -> `{new}`"),
                     _ => format!("code differs at +{at64:#x}"),
@@ -277,10 +288,7 @@ fn compare_unit(p: &Analysis<'_>, o: &Analysis<'_>, c: &Correlation, u: UnitIdx)
 
 /// Compare every patched unit with its twin, then propagate changes.
 pub fn compare(p: &Analysis<'_>, o: &Analysis<'_>, c: &Correlation) -> Comparison {
-    let mut units: Vec<UnitStatus> = (0..p.units.len())
-        .into_par_iter()
-        .map(|u| compare_unit(p, o, c, u))
-        .collect();
+    let mut units: Vec<UnitStatus> = parallel::map(p.units.len(), |u| compare_unit(p, o, c, u));
 
     // Propagation edges: target unit -> referring units, for targets whose
     // change must be carried by their users.

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::analysis::{Analysis, SecKind, Target, UnitIdx};
 use crate::elf::{SecIdx, SymIdx};
 use crate::names;
+use crate::parallel;
 
 /// Errors raised by correlation.
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +149,37 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
         unit_p2o: vec![None; p.units.len()],
         ..Correlation::default()
     };
-
     // 1. Globals (and undefined symbols) by exact name.
+    let o_globals = correlate_globals(&mut c, p, o);
+    // 2. Locals, by name group; ambiguous groups by users and content.
+    let groups = local_groups(p, o);
+    let (p_ctx, o_ctx) = group_contexts(p, o, &groups);
+    let empty: Vec<String> = Vec::new();
+    let pctx = |s: SymIdx| p_ctx.get(&s).unwrap_or(&empty);
+    let octx = |s: SymIdx| o_ctx.get(&s).unwrap_or(&empty);
+    for (key, (ps, os)) in &groups {
+        pair_group(&mut c, p, o, key, ps, os, &pctx, &octx)?;
+    }
+    if c.note_count > c.notes.len() {
+        let more = c.note_count - c.notes.len();
+        c.notes
+            .push(format!("... and {more} more correlation notes"));
+    }
+    warn_binding_changes(&mut c, p, o, &o_globals);
+    // 3. Sections.
+    correlate_sections(&mut c, p, o);
+    // 4. Units.
+    correlate_units(&mut c, p, o);
+    Ok(c)
+}
+
+/// Globals and undefined symbols, by exact name. Returns the original's
+/// globals by name.
+fn correlate_globals<'o>(
+    c: &mut Correlation,
+    p: &Analysis<'_>,
+    o: &Analysis<'o>,
+) -> HashMap<&'o str, SymIdx> {
     let mut o_globals: HashMap<&str, SymIdx> = HashMap::new();
     for s in &o.obj.symbols {
         if !s.is_local() && !s.name.is_empty() {
@@ -166,10 +196,18 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
             }
         }
     }
+    o_globals
+}
 
-    // 2. Locals, keyed by source file. When each object has a single
-    // source file, its name does not need to match (objects built from
-    // different directories).
+/// Key of a name group of locals: (file, normalised name, kind).
+type GroupKey<'k> = (Option<&'k str>, String, KindClass);
+/// Patched and original members of each name group.
+type Groups<'k> = BTreeMap<GroupKey<'k>, (Vec<SymIdx>, Vec<SymIdx>)>;
+
+/// The locals of both objects, grouped by source file (ignored when each
+/// object has a single source file: objects built from different
+/// directories) and name with the numbers removed.
+fn local_groups<'k>(p: &Analysis<'k>, o: &Analysis<'k>) -> Groups<'k> {
     let single_file = |an: &Analysis<'_>| {
         let mut files = an
             .obj
@@ -183,8 +221,7 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
         }
     };
     let ignore_file = single_file(p) && single_file(o);
-    type Key<'k> = (Option<&'k str>, String, KindClass);
-    let mut groups: BTreeMap<Key<'_>, (Vec<SymIdx>, Vec<SymIdx>)> = BTreeMap::new();
+    let mut groups: Groups<'k> = BTreeMap::new();
     for s in &p.obj.symbols {
         if s.is_local() && s.is_named_entity() {
             let key = (
@@ -205,8 +242,17 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
             groups.entry(key).or_default().1.push(s.index);
         }
     }
+    groups
+}
 
-    // Which symbols need a context (numbered statics, clones, duplicates).
+/// Contexts (users) of the symbols that need one: numbered statics,
+/// clones, members of ambiguous groups.
+#[allow(clippy::type_complexity)]
+fn group_contexts(
+    p: &Analysis<'_>,
+    o: &Analysis<'_>,
+    groups: &Groups<'_>,
+) -> (HashMap<SymIdx, Vec<String>>, HashMap<SymIdx, Vec<String>>) {
     let mut p_need = vec![false; p.obj.symbols.len()];
     let mut o_need = vec![false; o.obj.symbols.len()];
     for (ps, os) in groups.values() {
@@ -228,202 +274,217 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
             }
         }
     }
-    let (p_ctx, o_ctx) = rayon::join(|| contexts(p, &p_need), || contexts(o, &o_need));
-    let empty: Vec<String> = Vec::new();
-    let pctx = |s: SymIdx| p_ctx.get(&s).unwrap_or(&empty);
-    let octx = |s: SymIdx| o_ctx.get(&s).unwrap_or(&empty);
+    parallel::join(
+        p.obj.symbols.len() + o.obj.symbols.len() >= parallel::MIN_ITEMS,
+        || contexts(p, &p_need),
+        || contexts(o, &o_need),
+    )
+}
 
-    for ((file, base, class), (ps, os)) in &groups {
-        if ps.is_empty() || os.is_empty() {
-            continue;
+/// Pair the members of one name group.
+#[allow(clippy::too_many_arguments)]
+fn pair_group<'x>(
+    c: &mut Correlation,
+    p: &Analysis<'_>,
+    o: &Analysis<'_>,
+    (file, base, class): &GroupKey<'_>,
+    ps: &[SymIdx],
+    os: &[SymIdx],
+    pctx: &dyn Fn(SymIdx) -> &'x Vec<String>,
+    octx: &dyn Fn(SymIdx) -> &'x Vec<String>,
+) -> Result<(), CorrelateError> {
+    if ps.is_empty() || os.is_empty() {
+        return Ok(());
+    }
+    let numbered_data = *class != KindClass::Func;
+    if let ([pv], [ov]) = (ps, os) {
+        let (pv, ov) = (*pv, *ov);
+        let (pc, oc) = (pctx(pv), octx(ov));
+        let numbered = names::is_numbered(p.sym_name(pv)) && numbered_data;
+        if numbered && !pc.is_empty() && !oc.is_empty() && overlap(pc, oc) == 0 {
+            c.warnings.push(format!(
+                "static local `{}` (used by {}) is not correlated with `{}` (used by {}): no common user; treating it as new",
+                p.sym_name(pv),
+                pc.join(", "),
+                o.sym_name(ov),
+                oc.join(", ")
+            ));
+            return Ok(());
         }
-        let numbered_data = *class != KindClass::Func;
-        if let ([pv], [ov]) = (ps.as_slice(), os.as_slice()) {
-            let (pv, ov) = (*pv, *ov);
-            let (pc, oc) = (pctx(pv), octx(ov));
-            let numbered = names::is_numbered(p.sym_name(pv)) && numbered_data;
-            if numbered && !pc.is_empty() && !oc.is_empty() && overlap(pc, oc) == 0 {
-                c.warnings.push(format!(
-                    "static local `{}` (used by {}) is not correlated with `{}` (used by {}): no common user; treating it as new",
+        link(c, pv, ov);
+        return Ok(());
+    }
+    // Ambiguous group. Pair in phases, each in linear time: same users,
+    // same users and content, same content; what is left (rare, small)
+    // is paired by best user overlap, refusing ties.
+    let mut p_left: Vec<SymIdx> = ps.to_vec();
+    let mut o_left: Vec<SymIdx> = os.to_vec();
+    let ctx_key = |ctx: &[String]| (!ctx.is_empty()).then(|| ctx.join("\u{0}"));
+    let content_p = |s: SymIdx| content_key(p, s);
+    let content_o = |s: SymIdx| content_key(o, s);
+    let mut paired: Vec<(SymIdx, SymIdx, &'static str)> = Vec::new();
+    paired.extend(
+        pair_unique(
+            &mut p_left,
+            &mut o_left,
+            |s| ctx_key(pctx(s)),
+            |s| ctx_key(octx(s)),
+        )
+        .into_iter()
+        .map(|(a, b)| (a, b, "same users")),
+    );
+    paired.extend(
+        pair_unique(
+            &mut p_left,
+            &mut o_left,
+            |s| ctx_key(pctx(s)).map(|k| (k, content_p(s))),
+            |s| ctx_key(octx(s)).map(|k| (k, content_o(s))),
+        )
+        .into_iter()
+        .map(|(a, b)| (a, b, "same users and content")),
+    );
+    paired.extend(
+        pair_unique(
+            &mut p_left,
+            &mut o_left,
+            |s| Some(content_p(s)),
+            |s| Some(content_o(s)),
+        )
+        .into_iter()
+        .map(|(a, b)| (a, b, "same content")),
+    );
+    let mut ambiguous: Vec<SymIdx> = Vec::new();
+    if !p_left.is_empty() && !o_left.is_empty() {
+        if p_left.len() <= SMALL_GROUP && o_left.len() <= SMALL_GROUP {
+            let mut cands: Vec<(usize, bool, SymIdx, SymIdx)> = Vec::new();
+            for &pv in &p_left {
+                for &ov in &o_left {
+                    let score = overlap(pctx(pv), octx(ov));
+                    let same = same_content(p, pv, o, ov);
+                    if score > 0 || same {
+                        cands.push((score, same, pv, ov));
+                    }
+                }
+            }
+            cands.sort_by(|a, b| {
+                b.0.cmp(&a.0)
+                    .then(b.1.cmp(&a.1))
+                    .then(a.2.cmp(&b.2))
+                    .then(a.3.cmp(&b.3))
+            });
+            let mut p_done: HashSet<SymIdx> = HashSet::new();
+            let mut o_done: HashSet<SymIdx> = HashSet::new();
+            for &(score, same, pv, ov) in &cands {
+                if p_done.contains(&pv) || o_done.contains(&ov) {
+                    continue;
+                }
+                // A tie with another free candidate makes the choice arbitrary.
+                let tie = cands.iter().any(|&(s2, same2, p2, o2)| {
+                    s2 == score
+                        && same2 == same
+                        && ((p2 == pv && o2 != ov && !o_done.contains(&o2))
+                            || (o2 == ov && p2 != pv && !p_done.contains(&p2)))
+                });
+                p_done.insert(pv);
+                if tie {
+                    ambiguous.push(pv);
+                    continue;
+                }
+                o_done.insert(ov);
+                paired.push((pv, ov, "most users in common"));
+            }
+        } else {
+            ambiguous.extend(p_left.iter().copied().filter(|&s| !pctx(s).is_empty()));
+        }
+    }
+    paired.sort_unstable();
+    for (pv, ov, why) in paired {
+        link(c, pv, ov);
+        if p.sym_name(pv) != o.sym_name(ov) {
+            note(
+                c,
+                format!(
+                    "`{}` correlated with original `{}` ({why})",
                     p.sym_name(pv),
-                    pc.join(", "),
-                    o.sym_name(ov),
-                    oc.join(", ")
-                ));
-                continue;
-            }
-            link(&mut c, pv, ov);
-            continue;
-        }
-        // Ambiguous group. Pair in phases, each in linear time: same users,
-        // same users and content, same content; what is left (rare, small)
-        // is paired by best user overlap, refusing ties.
-        let mut p_left: Vec<SymIdx> = ps.clone();
-        let mut o_left: Vec<SymIdx> = os.clone();
-        let ctx_key = |ctx: &[String]| (!ctx.is_empty()).then(|| ctx.join("\u{0}"));
-        let content_p = |s: SymIdx| content_key(p, s);
-        let content_o = |s: SymIdx| content_key(o, s);
-        let mut paired: Vec<(SymIdx, SymIdx, &'static str)> = Vec::new();
-        paired.extend(
-            pair_unique(
-                &mut p_left,
-                &mut o_left,
-                |s| ctx_key(pctx(s)),
-                |s| ctx_key(octx(s)),
-            )
-            .into_iter()
-            .map(|(a, b)| (a, b, "same users")),
-        );
-        paired.extend(
-            pair_unique(
-                &mut p_left,
-                &mut o_left,
-                |s| ctx_key(pctx(s)).map(|k| (k, content_p(s))),
-                |s| ctx_key(octx(s)).map(|k| (k, content_o(s))),
-            )
-            .into_iter()
-            .map(|(a, b)| (a, b, "same users and content")),
-        );
-        paired.extend(
-            pair_unique(
-                &mut p_left,
-                &mut o_left,
-                |s| Some(content_p(s)),
-                |s| Some(content_o(s)),
-            )
-            .into_iter()
-            .map(|(a, b)| (a, b, "same content")),
-        );
-        let mut ambiguous: Vec<SymIdx> = Vec::new();
-        if !p_left.is_empty() && !o_left.is_empty() {
-            if p_left.len() <= SMALL_GROUP && o_left.len() <= SMALL_GROUP {
-                let mut cands: Vec<(usize, bool, SymIdx, SymIdx)> = Vec::new();
-                for &pv in &p_left {
-                    for &ov in &o_left {
-                        let score = overlap(pctx(pv), octx(ov));
-                        let same = same_content(p, pv, o, ov);
-                        if score > 0 || same {
-                            cands.push((score, same, pv, ov));
-                        }
-                    }
-                }
-                cands.sort_by(|a, b| {
-                    b.0.cmp(&a.0)
-                        .then(b.1.cmp(&a.1))
-                        .then(a.2.cmp(&b.2))
-                        .then(a.3.cmp(&b.3))
-                });
-                let mut p_done: HashSet<SymIdx> = HashSet::new();
-                let mut o_done: HashSet<SymIdx> = HashSet::new();
-                for &(score, same, pv, ov) in &cands {
-                    if p_done.contains(&pv) || o_done.contains(&ov) {
-                        continue;
-                    }
-                    // A tie with another free candidate makes the choice arbitrary.
-                    let tie = cands.iter().any(|&(s2, same2, p2, o2)| {
-                        s2 == score
-                            && same2 == same
-                            && ((p2 == pv && o2 != ov && !o_done.contains(&o2))
-                                || (o2 == ov && p2 != pv && !p_done.contains(&p2)))
-                    });
-                    p_done.insert(pv);
-                    if tie {
-                        ambiguous.push(pv);
-                        continue;
-                    }
-                    o_done.insert(ov);
-                    paired.push((pv, ov, "most users in common"));
-                }
-            } else {
-                ambiguous.extend(p_left.iter().copied().filter(|&s| !pctx(s).is_empty()));
-            }
-        }
-        paired.sort_unstable();
-        for (pv, ov, why) in paired {
-            link(&mut c, pv, ov);
-            if p.sym_name(pv) != o.sym_name(ov) {
-                note(
-                    &mut c,
-                    format!(
-                        "`{}` correlated with original `{}` ({why})",
-                        p.sym_name(pv),
-                        o.sym_name(ov)
-                    ),
-                );
-            }
-        }
-        if !ambiguous.is_empty() {
-            ambiguous.sort_unstable();
-            ambiguous.dedup();
-            let referenced = ambiguous.iter().any(|&s| !pctx(s).is_empty());
-            let names_of = |list: &[SymIdx]| {
-                let mut v: Vec<&str> = list.iter().take(10).map(|&s| p.sym_name(s)).collect();
-                if list.len() > 10 {
-                    v.push("...");
-                }
-                v.join(", ")
-            };
-            // Compiler clones may safely be treated as new (their callers
-            // then differ and are patched); anything else is refused.
-            let func_clone = *class == KindClass::Func
-                && ambiguous.iter().all(|&s| names::is_clone(p.sym_name(s)));
-            if func_clone || !referenced {
-                note(
-                    &mut c,
-                    format!(
-                        "could not pair {} with an original symbol unambiguously; treating as new",
-                        names_of(&ambiguous)
-                    ),
-                );
-            } else {
-                let describe =
-                    |an: &Analysis<'_>, list: &[SymIdx], ctx: &dyn Fn(SymIdx) -> Vec<String>| {
-                        let mut v: Vec<String> = list
-                            .iter()
-                            .take(10)
-                            .map(|&s| {
-                                let users = ctx(s);
-                                format!(
-                                    "{} (used by {})",
-                                    an.sym_name(s),
-                                    if users.is_empty() {
-                                        "nothing".to_string()
-                                    } else {
-                                        users.join(", ")
-                                    }
-                                )
-                            })
-                            .collect();
-                        if list.len() > 10 {
-                            v.push(format!("and {} more", list.len() - 10));
-                        }
-                        v.join(", ")
-                    };
-                return Err(CorrelateError::Ambiguous {
-                    file: format!(
-                        "{}{}",
-                        p.obj.file,
-                        file.map(|f| format!(" ({f})")).unwrap_or_default()
-                    ),
-                    name: base.clone(),
-                    detail: format!(
-                        "patched candidates: {}; original candidates: {}",
-                        describe(p, &ambiguous, &|s| pctx(s).clone()),
-                        describe(o, &o_left, &|s| octx(s).clone())
-                    ),
-                });
-            }
+                    o.sym_name(ov)
+                ),
+            );
         }
     }
-    if c.note_count > c.notes.len() {
-        let more = c.note_count - c.notes.len();
-        c.notes
-            .push(format!("... and {more} more correlation notes"));
+    if !ambiguous.is_empty() {
+        ambiguous.sort_unstable();
+        ambiguous.dedup();
+        let referenced = ambiguous.iter().any(|&s| !pctx(s).is_empty());
+        let names_of = |list: &[SymIdx]| {
+            let mut v: Vec<&str> = list.iter().take(10).map(|&s| p.sym_name(s)).collect();
+            if list.len() > 10 {
+                v.push("...");
+            }
+            v.join(", ")
+        };
+        // Compiler clones may safely be treated as new (their callers
+        // then differ and are patched); anything else is refused.
+        let func_clone =
+            *class == KindClass::Func && ambiguous.iter().all(|&s| names::is_clone(p.sym_name(s)));
+        if func_clone || !referenced {
+            note(
+                c,
+                format!(
+                    "could not pair {} with an original symbol unambiguously; treating as new",
+                    names_of(&ambiguous)
+                ),
+            );
+        } else {
+            let describe =
+                |an: &Analysis<'_>, list: &[SymIdx], ctx: &dyn Fn(SymIdx) -> Vec<String>| {
+                    let mut v: Vec<String> = list
+                        .iter()
+                        .take(10)
+                        .map(|&s| {
+                            let users = ctx(s);
+                            format!(
+                                "{} (used by {})",
+                                an.sym_name(s),
+                                if users.is_empty() {
+                                    "nothing".to_string()
+                                } else {
+                                    users.join(", ")
+                                }
+                            )
+                        })
+                        .collect();
+                    if list.len() > 10 {
+                        v.push(format!("and {} more", list.len() - 10));
+                    }
+                    v.join(", ")
+                };
+            return Err(CorrelateError::Ambiguous {
+                file: format!(
+                    "{}{}",
+                    p.obj.file,
+                    file.map(|f| format!(" ({f})")).unwrap_or_default()
+                ),
+                name: base.clone(),
+                detail: format!(
+                    "patched candidates: {}; original candidates: {}",
+                    describe(p, &ambiguous, &|s| pctx(s).clone()),
+                    describe(o, &o_left, &|s| octx(s).clone())
+                ),
+            });
+        }
     }
+    Ok(())
+}
 
-    // A static function or variable that used to be global (or the
-    // reverse) is a different symbol to the linker: other objects keep
-    // using the hypervisor's old one.
+/// A static function or variable that used to be global (or the reverse)
+/// is a different symbol to the linker: other objects keep using the
+/// hypervisor's old one.
+fn warn_binding_changes(
+    c: &mut Correlation,
+    p: &Analysis<'_>,
+    o: &Analysis<'_>,
+    o_globals: &HashMap<&str, SymIdx>,
+) {
     let o_local_names: HashSet<&str> = o
         .obj
         .symbols
@@ -456,11 +517,11 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
             ));
         }
     }
+}
 
-    // 3. Sections.
-    correlate_sections(&mut c, p, o);
-
-    // 4. Units.
+/// Units: through their owning symbol, else (anonymous) through their
+/// section.
+fn correlate_units(c: &mut Correlation, p: &Analysis<'_>, o: &Analysis<'_>) {
     for (u, unit) in p.units.iter().enumerate() {
         let twin = match unit.owner {
             Some(owner) => c
@@ -481,7 +542,6 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
             *slot = twin;
         }
     }
-    Ok(c)
 }
 
 /// Largest leftover group paired by scoring (quadratic).

@@ -369,256 +369,9 @@ impl<'a> ElfObject<'a> {
                 what: format!("section table: {e}"),
             })?;
 
-        let mut sections: Vec<Section<'a>> = Vec::with_capacity(table.len());
-        for (i, sh) in table.iter().enumerate() {
-            let name_bytes = table
-                .section_name(endian, sh)
-                .map_err(|e| ElfError::BadSection {
-                    file: fname(),
-                    index: i,
-                    section: String::new(),
-                    what: format!("name: {e}"),
-                })?;
-            let name = utf8(name_bytes).ok_or_else(|| ElfError::BadSection {
-                file: fname(),
-                index: i,
-                section: String::from_utf8_lossy(name_bytes).into_owned(),
-                what: "name is not valid UTF-8".into(),
-            })?;
-            let sh_type = sh.sh_type(endian);
-            let section_data = if sh_type == elf::SHT_NOBITS || sh_type == elf::SHT_NULL {
-                &[][..]
-            } else {
-                sh.data(endian, data).map_err(|e| ElfError::BadSection {
-                    file: fname(),
-                    index: i,
-                    section: name.to_string(),
-                    what: format!("contents: {e}"),
-                })?
-            };
-            let align = sh.sh_addralign(endian).max(1);
-            sections.push(Section {
-                index: i,
-                name,
-                sh_type,
-                flags: sh.sh_flags(endian),
-                size: sh.sh_size(endian),
-                link: sh.sh_link(endian),
-                info: sh.sh_info(endian),
-                align,
-                entsize: sh.sh_entsize(endian),
-                data: section_data,
-                relocs: Vec::new(),
-                rela_section: None,
-                grouped: false,
-            });
-        }
-
-        // Symbols.
-        let symtab =
-            table
-                .symbols(endian, data, elf::SHT_SYMTAB)
-                .map_err(|e| ElfError::Malformed {
-                    file: fname(),
-                    what: format!("symbol table: {e}"),
-                })?;
-        if symtab.is_empty() {
-            return Err(ElfError::Malformed {
-                file: fname(),
-                what: "no symbol table (.symtab); was the object stripped?".into(),
-            });
-        }
-        let mut symbols: Vec<Symbol<'a>> = Vec::with_capacity(symtab.len());
-        let mut current_file: Option<&'a str> = None;
-        for (i, sym) in symtab.iter().enumerate() {
-            let name_bytes = symtab
-                .symbol_name(endian, sym)
-                .map_err(|e| ElfError::BadSymbol {
-                    file: fname(),
-                    index: i,
-                    symbol: String::new(),
-                    what: format!("name: {e}"),
-                })?;
-            let mut name = utf8(name_bytes).ok_or_else(|| ElfError::BadSymbol {
-                file: fname(),
-                index: i,
-                symbol: String::from_utf8_lossy(name_bytes).into_owned(),
-                what: "name is not valid UTF-8".into(),
-            })?;
-            let shndx = sym.st_shndx(endian);
-            let section = match shndx {
-                elf::SHN_UNDEF => SymSection::Undef,
-                elf::SHN_ABS => SymSection::Abs,
-                elf::SHN_COMMON => SymSection::Common,
-                _ => {
-                    let idx = symtab
-                        .symbol_section(endian, sym, object::SymbolIndex(i))
-                        .map_err(|e| ElfError::BadSymbol {
-                            file: fname(),
-                            index: i,
-                            symbol: name.to_string(),
-                            what: format!("section index: {e}"),
-                        })?;
-                    match idx {
-                        Some(s) if s.0 < sections.len() && s.0 != 0 => SymSection::Section(s.0),
-                        _ => {
-                            return Err(ElfError::BadSymbol {
-                                file: fname(),
-                                index: i,
-                                symbol: name.to_string(),
-                                what: format!("invalid section index {shndx:#x}"),
-                            })
-                        }
-                    }
-                }
-            };
-            let kind = sym.st_type();
-            let bind = sym.st_bind();
-            if kind == elf::STT_SECTION {
-                if let SymSection::Section(s) = section {
-                    if let Some(sec) = sections.get(s) {
-                        name = sec.name;
-                    }
-                }
-            }
-            if kind == elf::STT_FILE {
-                current_file = Some(name);
-            }
-            symbols.push(Symbol {
-                index: i,
-                name,
-                kind,
-                bind,
-                other: sym.st_other(),
-                section,
-                value: sym.st_value(endian),
-                size: sym.st_size(endian),
-                file: if bind == elf::STB_LOCAL {
-                    current_file
-                } else {
-                    None
-                },
-            });
-        }
-        let nsyms = symbols.len();
-
-        // Groups and relocations.
-        let mut rela_lists: Vec<(usize, Vec<Reloc>)> = Vec::new();
-        for (i, sh) in table.iter().enumerate() {
-            let sh_type = sh.sh_type(endian);
-            let sec_name = sections.get(i).map(|s| s.name).unwrap_or("");
-            match sh_type {
-                elf::SHT_GROUP => {
-                    let words = sections.get(i).map(|s| s.data).unwrap_or(&[]);
-                    // First word is the flags; the rest are member section indices.
-                    for chunk in words.chunks_exact(4).skip(1) {
-                        let member =
-                            u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as usize;
-                        match sections.get_mut(member) {
-                            Some(m) if member != 0 => m.grouped = true,
-                            _ => {
-                                return Err(ElfError::BadSection {
-                                    file: fname(),
-                                    index: i,
-                                    section: sec_name.to_string(),
-                                    what: format!("group member index {member} out of range"),
-                                })
-                            }
-                        }
-                    }
-                }
-                elf::SHT_REL => {
-                    let target = sh.sh_info(endian) as usize;
-                    let alloc_target = sections.get(target).map(|s| s.is_alloc()).unwrap_or(false);
-                    if alloc_target {
-                        return Err(ElfError::Unsupported {
-                            file: fname(),
-                            what: format!(
-                                "SHT_REL relocation section {sec_name} (only RELA is supported)"
-                            ),
-                        });
-                    }
-                }
-                elf::SHT_RELA => {
-                    let target = sh.sh_info(endian) as usize;
-                    let bad = |what: String| ElfError::BadSection {
-                        file: fname(),
-                        index: i,
-                        section: sec_name.to_string(),
-                        what,
-                    };
-                    if target == 0 || target >= sections.len() {
-                        return Err(bad(format!("sh_info {target} does not name a section")));
-                    }
-                    let (relas, link) = sh
-                        .rela(endian, data)
-                        .map_err(|e| bad(format!("entries: {e}")))?
-                        .ok_or_else(|| bad("not a RELA section".into()))?;
-                    let link_ok = table
-                        .section(link)
-                        .map(|l| l.sh_type(endian) == elf::SHT_SYMTAB)
-                        .unwrap_or(false);
-                    if !link_ok {
-                        return Err(bad("sh_link does not name the symbol table".into()));
-                    }
-                    let base = &sections[target];
-                    let mut list = Vec::with_capacity(relas.len());
-                    for (n, r) in relas.iter().enumerate() {
-                        let offset = r.r_offset(endian);
-                        let r_type = r.r_type(endian, false);
-                        let sym = r.r_sym(endian, false) as usize;
-                        let rerr = |what: String| ElfError::BadRelocation {
-                            file: fname(),
-                            section: sec_name.to_string(),
-                            index: n,
-                            offset,
-                            what,
-                        };
-                        if sym >= nsyms {
-                            return Err(rerr(format!(
-                                "symbol index {sym} out of range ({nsyms} symbols)"
-                            )));
-                        }
-                        if base.is_alloc() {
-                            let width = reloc_width(r_type)
-                                .ok_or_else(|| rerr(format!("unknown {}", reloc_name(r_type))))?;
-                            if offset
-                                .checked_add(width)
-                                .map_or(true, |end| end > base.size)
-                            {
-                                return Err(rerr(format!(
-                                    "field lies outside {} (size {:#x})",
-                                    base.name, base.size
-                                )));
-                            }
-                        }
-                        list.push(Reloc {
-                            offset,
-                            r_type,
-                            sym,
-                            addend: r.r_addend(endian),
-                        });
-                    }
-                    rela_lists.push((i, list));
-                }
-                _ => {}
-            }
-        }
-        for (rela_idx, list) in rela_lists {
-            let target = sections[rela_idx].info as usize;
-            if let Some(base) = sections.get_mut(target) {
-                if base.rela_section.is_none() {
-                    base.rela_section = Some(rela_idx);
-                }
-                base.relocs.extend(list);
-            }
-        }
-        for s in &mut sections {
-            if s.relocs.windows(2).any(|w| w[0].offset > w[1].offset) {
-                s.relocs.sort_by_key(|r| r.offset);
-            }
-        }
-
+        let mut sections = read_sections(&table, endian, data, file)?;
+        let symbols = read_symbols(&table, endian, data, &sections, file)?;
+        read_groups_and_relocs(&table, endian, data, &mut sections, symbols.len(), file)?;
         Ok(ElfObject {
             file: file.to_string(),
             os_abi: data.get(EI_OSABI).copied().unwrap_or(0),
@@ -633,4 +386,286 @@ impl<'a> ElfObject<'a> {
     pub fn first_file(&self) -> Option<&'a str> {
         self.symbols.iter().find(|s| s.is_file()).map(|s| s.name)
     }
+}
+
+type Table<'a> = object::read::elf::SectionTable<'a, elf::FileHeader64<LE>>;
+
+/// The section headers, names and contents.
+fn read_sections<'a>(
+    table: &Table<'a>,
+    endian: LE,
+    data: &'a [u8],
+    file: &str,
+) -> Result<Vec<Section<'a>>, ElfError> {
+    let fname = || file.to_string();
+    let mut sections: Vec<Section<'a>> = Vec::with_capacity(table.len());
+    for (i, sh) in table.iter().enumerate() {
+        let name_bytes = table
+            .section_name(endian, sh)
+            .map_err(|e| ElfError::BadSection {
+                file: fname(),
+                index: i,
+                section: String::new(),
+                what: format!("name: {e}"),
+            })?;
+        let name = utf8(name_bytes).ok_or_else(|| ElfError::BadSection {
+            file: fname(),
+            index: i,
+            section: String::from_utf8_lossy(name_bytes).into_owned(),
+            what: "name is not valid UTF-8".into(),
+        })?;
+        let sh_type = sh.sh_type(endian);
+        let section_data = if sh_type == elf::SHT_NOBITS || sh_type == elf::SHT_NULL {
+            &[][..]
+        } else {
+            sh.data(endian, data).map_err(|e| ElfError::BadSection {
+                file: fname(),
+                index: i,
+                section: name.to_string(),
+                what: format!("contents: {e}"),
+            })?
+        };
+        let align = sh.sh_addralign(endian).max(1);
+        sections.push(Section {
+            index: i,
+            name,
+            sh_type,
+            flags: sh.sh_flags(endian),
+            size: sh.sh_size(endian),
+            link: sh.sh_link(endian),
+            info: sh.sh_info(endian),
+            align,
+            entsize: sh.sh_entsize(endian),
+            data: section_data,
+            relocs: Vec::new(),
+            rela_section: None,
+            grouped: false,
+        });
+    }
+    Ok(sections)
+}
+
+/// The symbol table; statics get the `STT_FILE` name before them.
+fn read_symbols<'a>(
+    table: &Table<'a>,
+    endian: LE,
+    data: &'a [u8],
+    sections: &[Section<'a>],
+    file: &str,
+) -> Result<Vec<Symbol<'a>>, ElfError> {
+    let fname = || file.to_string();
+    let symtab = table
+        .symbols(endian, data, elf::SHT_SYMTAB)
+        .map_err(|e| ElfError::Malformed {
+            file: fname(),
+            what: format!("symbol table: {e}"),
+        })?;
+    if symtab.is_empty() {
+        return Err(ElfError::Malformed {
+            file: fname(),
+            what: "no symbol table (.symtab); was the object stripped?".into(),
+        });
+    }
+    let mut symbols: Vec<Symbol<'a>> = Vec::with_capacity(symtab.len());
+    let mut current_file: Option<&'a str> = None;
+    for (i, sym) in symtab.iter().enumerate() {
+        let name_bytes = symtab
+            .symbol_name(endian, sym)
+            .map_err(|e| ElfError::BadSymbol {
+                file: fname(),
+                index: i,
+                symbol: String::new(),
+                what: format!("name: {e}"),
+            })?;
+        let mut name = utf8(name_bytes).ok_or_else(|| ElfError::BadSymbol {
+            file: fname(),
+            index: i,
+            symbol: String::from_utf8_lossy(name_bytes).into_owned(),
+            what: "name is not valid UTF-8".into(),
+        })?;
+        let shndx = sym.st_shndx(endian);
+        let section = match shndx {
+            elf::SHN_UNDEF => SymSection::Undef,
+            elf::SHN_ABS => SymSection::Abs,
+            elf::SHN_COMMON => SymSection::Common,
+            _ => {
+                let idx = symtab
+                    .symbol_section(endian, sym, object::SymbolIndex(i))
+                    .map_err(|e| ElfError::BadSymbol {
+                        file: fname(),
+                        index: i,
+                        symbol: name.to_string(),
+                        what: format!("section index: {e}"),
+                    })?;
+                match idx {
+                    Some(s) if s.0 < sections.len() && s.0 != 0 => SymSection::Section(s.0),
+                    _ => {
+                        return Err(ElfError::BadSymbol {
+                            file: fname(),
+                            index: i,
+                            symbol: name.to_string(),
+                            what: format!("invalid section index {shndx:#x}"),
+                        })
+                    }
+                }
+            }
+        };
+        let kind = sym.st_type();
+        let bind = sym.st_bind();
+        if kind == elf::STT_SECTION {
+            if let SymSection::Section(s) = section {
+                if let Some(sec) = sections.get(s) {
+                    name = sec.name;
+                }
+            }
+        }
+        if kind == elf::STT_FILE {
+            current_file = Some(name);
+        }
+        symbols.push(Symbol {
+            index: i,
+            name,
+            kind,
+            bind,
+            other: sym.st_other(),
+            section,
+            value: sym.st_value(endian),
+            size: sym.st_size(endian),
+            file: if bind == elf::STB_LOCAL {
+                current_file
+            } else {
+                None
+            },
+        });
+    }
+    Ok(symbols)
+}
+
+/// Group membership, and each section's relocations (checked, sorted by
+/// offset).
+fn read_groups_and_relocs(
+    table: &Table<'_>,
+    endian: LE,
+    data: &[u8],
+    sections: &mut [Section<'_>],
+    nsyms: usize,
+    file: &str,
+) -> Result<(), ElfError> {
+    let fname = || file.to_string();
+    let mut rela_lists: Vec<(usize, Vec<Reloc>)> = Vec::new();
+    for (i, sh) in table.iter().enumerate() {
+        let sh_type = sh.sh_type(endian);
+        let sec_name = sections.get(i).map(|s| s.name).unwrap_or("");
+        match sh_type {
+            elf::SHT_GROUP => {
+                let words = sections.get(i).map(|s| s.data).unwrap_or(&[]);
+                // First word is the flags; the rest are member section indices.
+                for chunk in words.chunks_exact(4).skip(1) {
+                    let member =
+                        u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as usize;
+                    match sections.get_mut(member) {
+                        Some(m) if member != 0 => m.grouped = true,
+                        _ => {
+                            return Err(ElfError::BadSection {
+                                file: fname(),
+                                index: i,
+                                section: sec_name.to_string(),
+                                what: format!("group member index {member} out of range"),
+                            })
+                        }
+                    }
+                }
+            }
+            elf::SHT_REL => {
+                let target = sh.sh_info(endian) as usize;
+                let alloc_target = sections.get(target).map(|s| s.is_alloc()).unwrap_or(false);
+                if alloc_target {
+                    return Err(ElfError::Unsupported {
+                        file: fname(),
+                        what: format!(
+                            "SHT_REL relocation section {sec_name} (only RELA is supported)"
+                        ),
+                    });
+                }
+            }
+            elf::SHT_RELA => {
+                let target = sh.sh_info(endian) as usize;
+                let bad = |what: String| ElfError::BadSection {
+                    file: fname(),
+                    index: i,
+                    section: sec_name.to_string(),
+                    what,
+                };
+                if target == 0 || target >= sections.len() {
+                    return Err(bad(format!("sh_info {target} does not name a section")));
+                }
+                let (relas, link) = sh
+                    .rela(endian, data)
+                    .map_err(|e| bad(format!("entries: {e}")))?
+                    .ok_or_else(|| bad("not a RELA section".into()))?;
+                let link_ok = table
+                    .section(link)
+                    .map(|l| l.sh_type(endian) == elf::SHT_SYMTAB)
+                    .unwrap_or(false);
+                if !link_ok {
+                    return Err(bad("sh_link does not name the symbol table".into()));
+                }
+                let base = &sections[target];
+                let mut list = Vec::with_capacity(relas.len());
+                for (n, r) in relas.iter().enumerate() {
+                    let offset = r.r_offset(endian);
+                    let r_type = r.r_type(endian, false);
+                    let sym = r.r_sym(endian, false) as usize;
+                    let rerr = |what: String| ElfError::BadRelocation {
+                        file: fname(),
+                        section: sec_name.to_string(),
+                        index: n,
+                        offset,
+                        what,
+                    };
+                    if sym >= nsyms {
+                        return Err(rerr(format!(
+                            "symbol index {sym} out of range ({nsyms} symbols)"
+                        )));
+                    }
+                    if base.is_alloc() {
+                        let width = reloc_width(r_type)
+                            .ok_or_else(|| rerr(format!("unknown {}", reloc_name(r_type))))?;
+                        if offset
+                            .checked_add(width)
+                            .map_or(true, |end| end > base.size)
+                        {
+                            return Err(rerr(format!(
+                                "field lies outside {} (size {:#x})",
+                                base.name, base.size
+                            )));
+                        }
+                    }
+                    list.push(Reloc {
+                        offset,
+                        r_type,
+                        sym,
+                        addend: r.r_addend(endian),
+                    });
+                }
+                rela_lists.push((i, list));
+            }
+            _ => {}
+        }
+    }
+    for (rela_idx, list) in rela_lists {
+        let target = sections[rela_idx].info as usize;
+        if let Some(base) = sections.get_mut(target) {
+            if base.rela_section.is_none() {
+                base.rela_section = Some(rela_idx);
+            }
+            base.relocs.extend(list);
+        }
+    }
+    for s in sections.iter_mut() {
+        if s.relocs.windows(2).any(|w| w[0].offset > w[1].offset) {
+            s.relocs.sort_by_key(|r| r.offset);
+        }
+    }
+    Ok(())
 }

@@ -101,7 +101,7 @@ impl State<'_, '_> {
                     .map(|s| s.status == Status::Same)
                     .unwrap_or(false);
                 if let Some(unit) = self.p.units.get(u) {
-                    if same && self.p.is_write(unit.sec) {
+                    if same && !self.p.is_read_only(unit.sec) {
                         self.inc.warnings.push(format!(
                             "copying writable anonymous data {} into the payload: the copy does not share state with the hypervisor's",
                             self.p.sec_name(unit.sec)

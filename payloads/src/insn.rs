@@ -1,7 +1,8 @@
 //! x86-64 instruction helpers (iced-x86): instruction boundaries for
-//! PC-relative relocation targets, and disassembly for change reports.
+//! PC-relative relocation targets, and the instruction a change report
+//! names.
 
-use iced_x86::{Decoder, DecoderOptions, Formatter, GasFormatter, Instruction, OpKind};
+use iced_x86::{Decoder, DecoderOptions, Instruction, OpKind};
 
 /// Instruction boundaries of one code section, decoded once.
 #[derive(Debug, Clone, Default)]
@@ -92,18 +93,22 @@ pub fn unrelocated_escape(
     None
 }
 
-/// Disassemble the instruction of `code` (decoded from `base`) that contains
-/// `off` (both relative to the start of `code`).
-pub fn disasm_at(code: &[u8], off: u64) -> Option<String> {
+/// The instruction of `code` that contains `off`, for change reports:
+/// `+0xc: lea (8d 04 7f)`, its offset, mnemonic and bytes. (No operand
+/// formatting: iced's formatters build their tables on first use, which
+/// costs more than diffing a whole small object.)
+pub fn describe_at(code: &[u8], off: u64) -> Option<String> {
     let map = InsnMap::decode(code);
     let (start, end) = map.containing(off)?;
     let bytes = code.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)?;
     let mut dec = Decoder::try_with_ip(64, bytes, start, DecoderOptions::NONE).ok()?;
     let insn = dec.decode();
-    let mut out = String::new();
-    let mut fmt = GasFormatter::new();
-    fmt.format(&insn, &mut out);
-    Some(format!("+{start:#x}: {out}"))
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!(
+        "+{start:#x}: {} ({})",
+        format!("{:?}", insn.mnemonic()).to_lowercase(),
+        hex.join(" ")
+    ))
 }
 
 #[cfg(test)]
@@ -119,7 +124,11 @@ mod tests {
         assert_eq!(field_to_insn_end(&map, 7), Some(8));
         assert_eq!(map.containing(15), Some((15, 16)));
         assert_eq!(map.containing(16), None);
-        assert!(disasm_at(&code, 15).is_some_and(|s| s.contains("ret")));
+        assert_eq!(describe_at(&code, 15).as_deref(), Some("+0xf: ret (c3)"));
+        assert_eq!(
+            describe_at(&code, 7).as_deref(),
+            Some("+0x5: mov (c7 05 00 00 00 00 01 00 00 00)")
+        );
     }
 
     #[test]

@@ -26,7 +26,6 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
-pub mod cli;
 pub mod compare;
 pub mod correlate;
 pub mod driver;
@@ -35,13 +34,14 @@ pub mod include;
 pub mod insn;
 pub mod names;
 pub mod output;
+pub mod parallel;
 pub mod report;
 pub mod sign;
 pub mod special;
 pub mod symtab;
 
 use analysis::{Analysis, AnalysisError, SecKind};
-use compare::{is_anonymous, is_local_readonly_object, Status};
+use compare::{is_anonymous, is_local_readonly_object, is_readonly_object, Status};
 use correlate::CorrelateError;
 use elf::{ElfError, ElfObject};
 use include::{IncludeError, Why};
@@ -158,7 +158,9 @@ pub fn diff_objects(
     opts: &DiffOptions,
 ) -> Result<DiffOutput, DiffError> {
     let (oname, pname) = (orig_name(&opts.name), patched_name(&opts.name));
-    let (o, p) = rayon::join(
+    let big = orig.len() + patched.len() >= parallel::MIN_BYTES;
+    let (o, p) = parallel::join(
+        big,
         || ElfObject::parse(orig, &oname),
         || ElfObject::parse(patched, &pname),
     );
@@ -180,7 +182,7 @@ pub fn diff_objects(
             });
         }
     }
-    let (o, p) = rayon::join(|| Analysis::new(o), || Analysis::new(p));
+    let (o, p) = parallel::join(big, || Analysis::new(o), || Analysis::new(p));
     let (o, p) = (o?, p?);
     let corr = correlate::correlate(&p, &o)?;
     let cmp = compare::compare(&p, &o, &corr);
@@ -190,7 +192,7 @@ pub fn diff_objects(
     report.warnings.extend(corr.warnings.iter().cloned());
     let mut problems: Vec<Problem> = Vec::new();
 
-    // Changes that cannot be patched: existing data.
+    // Changes that cannot be patched: writable data, global read-only objects.
     for (u, st) in cmp.units.iter().enumerate() {
         let Some(unit) = p.units.get(u) else { continue };
         let grouped = p
@@ -208,18 +210,28 @@ pub fn diff_objects(
             continue;
         }
         let mergeable = matches!(p.kinds.get(unit.sec), Some(SecKind::Mergeable { .. }));
-        let ro_anon = is_anonymous(&p, u) && !p.is_write(unit.sec);
+        let ro_anon = is_anonymous(&p, u) && p.is_read_only(unit.sec);
         if mergeable || ro_anon || is_local_readonly_object(&p, u) {
             continue;
         }
-        problems.push(Problem::ChangedData {
-            symbol: p.unit_name(u),
-            section: p.sec_name(unit.sec).to_string(),
-            detail: st
-                .reasons
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "changed".into()),
+        let (symbol, section) = (p.unit_name(u), p.sec_name(unit.sec).to_string());
+        let detail = st
+            .reasons
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "changed".into());
+        problems.push(if is_readonly_object(&p, u) {
+            Problem::ChangedGlobalConst {
+                symbol,
+                section,
+                detail,
+            }
+        } else {
+            Problem::ChangedData {
+                symbol,
+                section,
+                detail,
+            }
         });
     }
     // Init sections cannot be patched.
@@ -326,6 +338,7 @@ pub fn diff_objects(
             }
             .to_string(),
             addr: e.addr,
+            in_lower_payload: e.in_lower_payload,
             referenced_by: e.referrers.clone(),
         });
     }
@@ -368,8 +381,7 @@ pub fn diff_objects(
     problems.sort_by_key(|p| p.to_string());
     problems.dedup();
     if !problems.is_empty() {
-        report.outcome = Outcome::Refused;
-        report.problems = problems.iter().map(Problem::to_string).collect();
+        report.refuse(problems.iter().map(Problem::to_string).collect());
         return Err(DiffError::Unpatchable {
             problems,
             report: Box::new(report),

@@ -93,6 +93,23 @@ pub fn mangle_local(file: Option<&str>, name: &str) -> String {
     }
 }
 
+/// The name a payload gives its copy of `base` when `base` is taken:
+/// `base.new`, then `base.new2`, `base.new3`, ... (`k` counts from 1).
+pub fn copy_name(base: &str, k: usize) -> String {
+    if k <= 1 {
+        format!("{base}.new")
+    } else {
+        format!("{base}.new{k}")
+    }
+}
+
+/// The name `name` is a payload's copy of ([`copy_name`]), if it is one.
+pub fn copy_base(name: &str) -> Option<&str> {
+    let (base, suffix) = name.rsplit_once(".new")?;
+    (!base.is_empty() && suffix.chars().all(|c| c.is_ascii_digit()) && suffix != "1")
+        .then_some(base)
+}
+
 /// Common section-name prefixes under which `-ffunction-sections` /
 /// `-fdata-sections` place a symbol.
 pub const BUNDLE_PREFIXES: [&str; 9] = [
@@ -110,6 +127,16 @@ pub const BUNDLE_PREFIXES: [&str; 9] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_names_round_trip() {
+        for k in 1..4 {
+            assert_eq!(copy_base(&copy_name("a.c#t", k)), Some("a.c#t"));
+        }
+        assert_eq!(copy_base("a.c#t.newer"), None);
+        assert_eq!(copy_base("a.c#t"), None);
+        assert_eq!(copy_base(".new"), None);
+    }
 
     #[test]
     fn normalize_strips_numbers() {

@@ -12,15 +12,16 @@ use std::collections::{HashMap, HashSet};
 
 use object::elf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
+use object::write::StringId;
 use object::Endianness;
 
-use crate::analysis::{Analysis, SecKind, Target};
+use crate::analysis::{is_relro, Analysis, SecKind, Target};
 use crate::compare::{Comparison, Status};
 use crate::correlate::Correlation;
 use crate::elf::{reloc_name, SymIdx};
 use crate::include::Inclusion;
 use crate::insn::unrelocated_escape;
-use crate::names::mangle_local;
+use crate::names::{copy_name, mangle_local};
 use crate::report::Problem;
 use crate::special::merge_ranges;
 use crate::symtab::{LocalLookup, XenSymbols};
@@ -142,6 +143,8 @@ pub struct ExternalSym {
     pub defined_in_object: bool,
     /// Address in XEN-SYMS.
     pub addr: Option<u64>,
+    /// Exported by a payload lower in the stack (resolved when loaded).
+    pub in_lower_payload: bool,
 }
 
 /// One `.livepatch.funcs` entry.
@@ -190,6 +193,25 @@ fn align_up(v: u64, a: u64) -> u64 {
 
 const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
+/// What [`plan`] reads: the analysed objects and every earlier decision.
+#[derive(Clone, Copy)]
+struct Ctx<'c, 'a> {
+    p: &'c Analysis<'a>,
+    o: &'c Analysis<'c>,
+    corr: &'c Correlation,
+    cmp: &'c Comparison,
+    inc: &'c Inclusion,
+    xen: &'c XenSymbols,
+    opts: &'c OutputOptions,
+}
+
+/// Problems and warnings found while planning.
+#[derive(Default)]
+struct Findings {
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+}
+
 /// Plan the payload object.
 pub fn plan<'a>(
     p: &Analysis<'a>,
@@ -200,13 +222,50 @@ pub fn plan<'a>(
     xen: &XenSymbols,
     opts: &OutputOptions,
 ) -> Result<OutputPlan<'a>, OutputError> {
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
+    let cx = Ctx {
+        p,
+        o,
+        corr,
+        cmp,
+        inc,
+        xen,
+        opts,
+    };
+    let mut found = Findings::default();
+    let (mut sections, sec_pos) = plan_sections(cx.p, cx.inc, &mut found)?;
+    let mut defined = plan_defined(cx.p, cx.inc, &sections, &sec_pos);
+    let defined_set: HashSet<SymIdx> = defined.iter().map(|d| d.src).collect();
+    let (funcs, overriding) = plan_funcs(cx, &defined_set, &mut found);
+    let defined_of = name_defined(cx, &overriding, &mut defined, &mut found);
+    let externals = plan_relocs(cx, &sec_pos, &mut sections, &defined_of, &mut found);
+    let externals = sort_externals(externals, &mut sections);
+    Ok(OutputPlan {
+        file_sym: p.obj.first_file().map(str::to_string),
+        sections,
+        defined,
+        defined_of,
+        externals,
+        funcs,
+        problems: found.problems,
+        warnings: found.warnings,
+        os_abi: p.obj.os_abi,
+        abi_version: p.obj.abi_version,
+        e_flags: p.obj.e_flags,
+        file: p.obj.file.clone(),
+    })
+}
+
+/// Output sections: whole copies, or the included ranges packed; and the
+/// output position of each input section.
+fn plan_sections<'a>(
+    p: &Analysis<'a>,
+    inc: &Inclusion,
+    found: &mut Findings,
+) -> Result<(Vec<OutSection<'a>>, Vec<Option<usize>>), OutputError> {
+    let problems = &mut found.problems;
     let nsec = p.obj.sections.len();
     let mut sec_pos: Vec<Option<usize>> = vec![None; nsec];
     let mut sections: Vec<OutSection<'a>> = Vec::new();
-
-    // 1. Sections.
     for (si, sec) in p.obj.sections.iter().enumerate() {
         let ranges: Vec<(u64, u64)> = match p.kinds.get(si) {
             Some(SecKind::Plain | SecKind::Mergeable { .. }) => merge_ranges(
@@ -282,7 +341,13 @@ pub fn plan<'a>(
         sections.push(OutSection {
             name: sec.name.to_string(),
             sh_type: sec.sh_type,
-            flags: sec.flags & !u64::from(elf::SHF_GROUP),
+            // RELRO data is written only by the loader's relocations: the
+            // copy goes to the payload's read-only region.
+            flags: if is_relro(sec.name) {
+                sec.flags & !u64::from(elf::SHF_GROUP | elf::SHF_WRITE)
+            } else {
+                sec.flags & !u64::from(elf::SHF_GROUP)
+            },
             align: sec.align,
             entsize: sec.entsize,
             data,
@@ -292,8 +357,16 @@ pub fn plan<'a>(
             relocs: Vec::new(),
         });
     }
+    Ok((sections, sec_pos))
+}
 
-    // 2. Defined symbols (patched index order).
+/// Defined symbols of the included parts, in patched index order.
+fn plan_defined(
+    p: &Analysis<'_>,
+    inc: &Inclusion,
+    sections: &[OutSection<'_>],
+    sec_pos: &[Option<usize>],
+) -> Vec<DefinedSym> {
     let mut defined: Vec<DefinedSym> = Vec::new();
     for sym in &p.obj.symbols {
         if !sym.is_named_entity() {
@@ -332,9 +405,26 @@ pub fn plan<'a>(
             size: sym.size,
         });
     }
-    let defined_set: HashSet<SymIdx> = defined.iter().map(|d| d.src).collect();
+    defined
+}
 
-    // 3. .livepatch.funcs entries: changed functions (not cold parts).
+/// `.livepatch.funcs` entries: changed functions (not cold parts); also
+/// the symbols that override the hypervisor's.
+fn plan_funcs(
+    cx: Ctx<'_, '_>,
+    defined_set: &HashSet<SymIdx>,
+    found: &mut Findings,
+) -> (Vec<FuncEntry>, HashSet<SymIdx>) {
+    let Ctx {
+        p,
+        o,
+        corr,
+        cmp,
+        inc,
+        xen,
+        ..
+    } = cx;
+    let problems = &mut found.problems;
     let mut funcs: Vec<FuncEntry> = Vec::new();
     let mut overriding: HashSet<SymIdx> = HashSet::new();
     for (u, unit) in p.units.iter().enumerate() {
@@ -420,15 +510,35 @@ pub fn plan<'a>(
         funcs.push(FuncEntry {
             src: owner,
             name,
-            old_addr: x.addr,
+            // 0: the loader finds a lower payload's function by name.
+            old_addr: if x.in_payload { 0 } else { x.addr },
             old_size,
             new_size,
         });
     }
+    (funcs, overriding)
+}
 
-    // 4. Names of defined symbols; locals first.
+/// Names of the defined symbols (statics as `file#name`, copies renamed
+/// away from the hypervisor's names); locals first. Returns the index of
+/// each source symbol.
+fn name_defined(
+    cx: Ctx<'_, '_>,
+    overriding: &HashSet<SymIdx>,
+    defined: &mut [DefinedSym],
+    found: &mut Findings,
+) -> HashMap<SymIdx, usize> {
+    let Ctx {
+        p,
+        o,
+        corr,
+        cmp,
+        xen,
+        ..
+    } = cx;
+    let problems = &mut found.problems;
     let mut used: HashSet<String> = HashSet::new();
-    for d in &mut defined {
+    for d in defined.iter_mut() {
         let Some(sym) = p.obj.symbols.get(d.src) else {
             continue;
         };
@@ -459,11 +569,7 @@ pub fn plan<'a>(
             if !overriding.contains(&d.src) {
                 let mut k = 1;
                 while xen.contains(&name) || used.contains(&name) {
-                    name = if k == 1 {
-                        format!("{base}.new")
-                    } else {
-                        format!("{base}.new{k}")
-                    };
+                    name = copy_name(&base, k);
                     k += 1;
                 }
             }
@@ -480,13 +586,24 @@ pub fn plan<'a>(
             .unwrap_or(false);
         (!local, d.src)
     });
-    let defined_of: HashMap<SymIdx, usize> = defined
+    defined
         .iter()
         .enumerate()
         .map(|(i, d)| (d.src, i))
-        .collect();
+        .collect()
+}
 
-    // 5. Relocations and external references.
+/// The rewritten relocations of every output section, and the references
+/// left to the hypervisor (in discovery order).
+fn plan_relocs(
+    cx: Ctx<'_, '_>,
+    sec_pos: &[Option<usize>],
+    sections: &mut [OutSection<'_>],
+    defined_of: &HashMap<SymIdx, usize>,
+    found: &mut Findings,
+) -> Vec<ExternalSym> {
+    let Ctx { p, opts, .. } = cx;
+    let (problems, warnings) = (&mut found.problems, &mut found.warnings);
     let mut externals: Vec<ExternalSym> = Vec::new();
     let mut ext_of_sym: HashMap<SymIdx, usize> = HashMap::new();
     let mut ext_by_name: HashMap<String, usize> = HashMap::new();
@@ -533,16 +650,8 @@ pub fn plan<'a>(
                             let idx = match ext_of_sym.get(&sym) {
                                 Some(&i) => i,
                                 None => {
-                                    let ext = make_external(
-                                        p,
-                                        o,
-                                        corr,
-                                        xen,
-                                        sym,
-                                        &mut problems,
-                                        &mut warnings,
-                                        &referrer(),
-                                    );
+                                    let ext =
+                                        make_external(cx, sym, problems, warnings, &referrer());
                                     let i = match ext_by_name.get(&ext.name) {
                                         Some(&i) => i,
                                         None => {
@@ -617,8 +726,14 @@ pub fn plan<'a>(
             if n > 3 { ", ..." } else { "" }
         ));
     }
+    externals
+}
 
-    // Sort externals by name; remap references.
+/// Externals sorted by name, references remapped.
+fn sort_externals(
+    externals: Vec<ExternalSym>,
+    sections: &mut [OutSection<'_>],
+) -> Vec<ExternalSym> {
     let mut order: Vec<usize> = (0..externals.len()).collect();
     order.sort_by(|&a, &b| {
         let na = externals.get(a).map(|e| e.name.as_str()).unwrap_or("");
@@ -637,46 +752,33 @@ pub fn plan<'a>(
             sorted.push(e.clone());
         }
     }
-    for sec in &mut sections {
+    for sec in sections.iter_mut() {
         for r in &mut sec.relocs {
             if let SymRef::External(i) = r.sym {
                 r.sym = SymRef::External(new_pos.get(i).copied().unwrap_or(0));
             }
         }
     }
-
-    Ok(OutputPlan {
-        file_sym: p.obj.first_file().map(str::to_string),
-        sections,
-        defined,
-        defined_of,
-        externals: sorted,
-        funcs,
-        problems,
-        warnings,
-        os_abi: p.obj.os_abi,
-        abi_version: p.obj.abi_version,
-        e_flags: p.obj.e_flags,
-        file: p.obj.file.clone(),
-    })
+    sorted
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The reference to `sym` the loader resolves: its run-time name and what
+/// the hypervisor (or a lower payload) has under it.
 fn make_external(
-    p: &Analysis<'_>,
-    o: &Analysis<'_>,
-    corr: &Correlation,
-    xen: &XenSymbols,
+    cx: Ctx<'_, '_>,
     sym: SymIdx,
     problems: &mut Vec<Problem>,
     warnings: &mut Vec<String>,
     referrer: &str,
 ) -> ExternalSym {
+    let Ctx {
+        p, o, corr, xen, ..
+    } = cx;
     let psym = p.obj.symbols.get(sym);
     let defined_in_object = psym.map(|s| s.defined_in().is_some()).unwrap_or(false);
     let kind = psym.map(|s| s.kind).unwrap_or(elf::STT_NOTYPE);
     let local = psym.map(|s| s.is_local()).unwrap_or(false);
-    let (name, addr) = if local {
+    let (name, found) = if local {
         let twin = corr
             .sym_p2o
             .get(sym)
@@ -689,8 +791,8 @@ fn make_external(
             (None, None) => (None, ""),
         };
         let name = mangle_local(file, plain);
-        let addr = match xen.lookup_local(file, plain) {
-            LocalLookup::Found(x) => Some(x.addr),
+        let found = match xen.lookup_local(file, plain) {
+            LocalLookup::Found(x) => Some(x),
             LocalLookup::Missing => {
                 problems.push(Problem::NotInXenSyms {
                     symbol: name.clone(),
@@ -706,11 +808,11 @@ fn make_external(
                 None
             }
         };
-        (name, addr)
+        (name, found)
     } else {
         let name = psym.map(|s| s.name).unwrap_or("").to_string();
-        let addr = xen.lookup_global(&name).map(|x| x.addr);
-        if addr.is_none() {
+        let found = xen.lookup_global(&name);
+        if found.is_none() {
             if defined_in_object {
                 problems.push(Problem::NotInXenSyms {
                     symbol: name.clone(),
@@ -722,7 +824,13 @@ fn make_external(
                 ));
             }
         }
-        (name, addr)
+        (name, found)
+    };
+    // A payload lower in the stack replaced the hypervisor's object with a
+    // copy: use the copy, or its fix would be undone.
+    let (name, in_lower_payload) = match xen.payload_copy_of(&name) {
+        Some(copy) => (copy.to_string(), true),
+        None => (name, found.is_some_and(|x| x.in_payload)),
     };
     ExternalSym {
         src: sym,
@@ -730,8 +838,18 @@ fn make_external(
         kind,
         referrers: Vec::new(),
         defined_in_object,
-        addr,
+        addr: found.filter(|_| !in_lower_payload).map(|x| x.addr),
+        in_lower_payload,
     }
+}
+
+/// `.livepatch.strings` and `.livepatch.funcs`, ready to write.
+struct FuncsSection {
+    strings: Vec<u8>,
+    data: Vec<u8>,
+    /// (offset, against `.livepatch.strings` (else a defined symbol),
+    /// defined symbol index, addend).
+    relocs: Vec<(u64, bool, usize, i64)>,
 }
 
 impl OutputPlan<'_> {
@@ -743,13 +861,13 @@ impl OutputPlan<'_> {
             .map(|d| d.name.as_str())
     }
 
-    /// Serialise the payload object.
-    pub fn write(&self) -> Result<Vec<u8>, OutputError> {
+    /// The contents of `.livepatch.strings` and `.livepatch.funcs`, and the
+    /// relocations of each entry's name and new address.
+    fn funcs_section(&self) -> Result<FuncsSection, OutputError> {
         let werr = |what: String| OutputError::Write {
             file: self.file.clone(),
             what,
         };
-        // .livepatch.strings / .livepatch.funcs contents.
         let mut strings: Vec<u8> = Vec::new();
         let mut string_off: HashMap<&str, u64> = HashMap::new();
         let mut funcs_data: Vec<u8> = Vec::with_capacity(self.funcs.len() * LIVEPATCH_FUNC_SIZE);
@@ -784,6 +902,92 @@ impl OutputPlan<'_> {
             })?;
             funcs_relocs.push((base + 8, false, d, 0));
         }
+        Ok(FuncsSection {
+            strings,
+            data: funcs_data,
+            relocs: funcs_relocs,
+        })
+    }
+
+    /// The symbol table, in the order the indices were reserved: null,
+    /// file, section symbols, defined symbols, external references.
+    fn write_symbols(
+        &self,
+        w: &mut Writer<'_>,
+        file_str: Option<StringId>,
+        sec_idx: &[SectionIndex],
+        lp_secs: Option<(SectionIndex, SectionIndex)>,
+        def_str: &[StringId],
+        ext_str: &[StringId],
+    ) {
+        w.write_null_symbol();
+        if let Some(id) = file_str {
+            w.write_symbol(&Sym {
+                name: Some(id),
+                section: None,
+                st_info: (elf::STB_LOCAL << 4) | elf::STT_FILE,
+                st_other: 0,
+                st_shndx: elf::SHN_ABS,
+                st_value: 0,
+                st_size: 0,
+            });
+        }
+        let section_sym = |idx: SectionIndex| Sym {
+            name: None,
+            section: Some(idx),
+            st_info: (elf::STB_LOCAL << 4) | elf::STT_SECTION,
+            st_other: 0,
+            st_shndx: 0,
+            st_value: 0,
+            st_size: 0,
+        };
+        for &idx in sec_idx {
+            w.write_symbol(&section_sym(idx));
+        }
+        if let Some((sidx, fidx)) = lp_secs {
+            w.write_symbol(&section_sym(sidx));
+            w.write_symbol(&section_sym(fidx));
+        }
+        for (d, id) in self.defined.iter().zip(def_str.iter()) {
+            w.write_symbol(&Sym {
+                name: Some(*id),
+                section: sec_idx.get(d.section).copied(),
+                st_info: (d.bind << 4) | (d.kind & 0xf),
+                st_other: d.other,
+                st_shndx: 0,
+                st_value: d.value,
+                st_size: d.size,
+            });
+        }
+        for (e, id) in self.externals.iter().zip(ext_str.iter()) {
+            let kind = if e.kind == elf::STT_SECTION || e.kind == elf::STT_FILE {
+                elf::STT_NOTYPE
+            } else {
+                e.kind
+            };
+            w.write_symbol(&Sym {
+                name: Some(*id),
+                section: None,
+                st_info: (elf::STB_GLOBAL << 4) | kind,
+                st_other: 0,
+                st_shndx: elf::SHN_UNDEF,
+                st_value: 0,
+                st_size: 0,
+            });
+        }
+    }
+
+    /// Serialise the payload object.
+    pub fn write(&self) -> Result<Vec<u8>, OutputError> {
+        let werr = |what: String| OutputError::Write {
+            file: self.file.clone(),
+            what,
+        };
+        let FuncsSection {
+            strings,
+            data: funcs_data,
+            relocs: funcs_relocs,
+        } = self.funcs_section()?;
         let have_funcs = !self.funcs.is_empty();
 
         let rela_names: Vec<String> = self
@@ -956,61 +1160,14 @@ impl OutputPlan<'_> {
             }
         }
 
-        w.write_null_symbol();
-        if let Some(id) = file_str {
-            w.write_symbol(&Sym {
-                name: Some(id),
-                section: None,
-                st_info: (elf::STB_LOCAL << 4) | elf::STT_FILE,
-                st_other: 0,
-                st_shndx: elf::SHN_ABS,
-                st_value: 0,
-                st_size: 0,
-            });
-        }
-        let section_sym = |idx: SectionIndex| Sym {
-            name: None,
-            section: Some(idx),
-            st_info: (elf::STB_LOCAL << 4) | elf::STT_SECTION,
-            st_other: 0,
-            st_shndx: 0,
-            st_value: 0,
-            st_size: 0,
-        };
-        for &idx in &sec_idx {
-            w.write_symbol(&section_sym(idx));
-        }
-        if let Some((_, sidx, _, fidx, _, _)) = lp {
-            w.write_symbol(&section_sym(sidx));
-            w.write_symbol(&section_sym(fidx));
-        }
-        for (d, id) in self.defined.iter().zip(def_str.iter()) {
-            w.write_symbol(&Sym {
-                name: Some(*id),
-                section: sec_idx.get(d.section).copied(),
-                st_info: (d.bind << 4) | (d.kind & 0xf),
-                st_other: d.other,
-                st_shndx: 0,
-                st_value: d.value,
-                st_size: d.size,
-            });
-        }
-        for (e, id) in self.externals.iter().zip(ext_str.iter()) {
-            let kind = if e.kind == elf::STT_SECTION || e.kind == elf::STT_FILE {
-                elf::STT_NOTYPE
-            } else {
-                e.kind
-            };
-            w.write_symbol(&Sym {
-                name: Some(*id),
-                section: None,
-                st_info: (elf::STB_GLOBAL << 4) | kind,
-                st_other: 0,
-                st_shndx: elf::SHN_UNDEF,
-                st_value: 0,
-                st_size: 0,
-            });
-        }
+        self.write_symbols(
+            &mut w,
+            file_str,
+            &sec_idx,
+            lp.map(|(_, sidx, _, fidx, _, _)| (sidx, fidx)),
+            &def_str,
+            &ext_str,
+        );
         w.write_symtab_shndx();
         w.write_strtab();
         w.write_shstrtab();

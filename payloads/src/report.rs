@@ -5,19 +5,34 @@
 
 use std::fmt::Write as _;
 
-/// Errors rendering a report (none today).
+use serde::Serialize;
+
+/// Errors rendering a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// Formatting failed.
     #[error("report formatting failed")]
     Fmt(#[from] std::fmt::Error),
+    /// JSON serialisation failed.
+    #[error("cannot write the JSON report: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Something that makes the patch impossible to build (or to build safely).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    /// An existing data object (or writable data) changed.
+    /// Writable data changed (its contents are live state).
     ChangedData {
+        /// Symbol (or section for anonymous data).
+        symbol: String,
+        /// Section.
+        section: String,
+        /// First difference.
+        detail: String,
+    },
+    /// A global read-only object changed (users in other objects cannot be
+    /// redirected to a copy).
+    ChangedGlobalConst {
         /// Symbol (or section for anonymous data).
         symbol: String,
         /// Section.
@@ -92,7 +107,11 @@ impl std::fmt::Display for Problem {
         match self {
             Problem::ChangedData { symbol, section, detail } => write!(
                 f,
-                "changed data `{symbol}` in {section} ({detail}): existing data cannot be patched; add a new variable or change it from a load hook"
+                "changed writable data `{symbol}` in {section} ({detail}): its contents are live state the payload cannot replace; add a new variable or change it from a load hook"
+            ),
+            Problem::ChangedGlobalConst { symbol, section, detail } => write!(
+                f,
+                "changed read-only object `{symbol}` in {section} ({detail}) is global: its users in other objects would keep the hypervisor's copy; make it static, or add a new object and change its users"
             ),
             Problem::TooSmall { function, size, needed } => write!(
                 f,
@@ -122,7 +141,8 @@ impl std::fmt::Display for Problem {
 }
 
 /// Kind of an included item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ItemKind {
     /// Function.
     Function,
@@ -153,7 +173,7 @@ impl ItemKind {
 }
 
 /// One item in the payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Item {
     /// Name in the patched object.
     pub name: String,
@@ -176,7 +196,7 @@ pub struct Item {
 }
 
 /// A reference left to the hypervisor (an undefined symbol in the payload).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExternalRef {
     /// Run-time name the loader resolves.
     pub name: String,
@@ -184,12 +204,14 @@ pub struct ExternalRef {
     pub status: String,
     /// Address in XEN-SYMS, if found.
     pub addr: Option<u64>,
+    /// Exported by a payload lower in the stack (resolved at load).
+    pub in_lower_payload: bool,
     /// Users in the payload.
     pub referenced_by: Vec<String>,
 }
 
 /// One `.livepatch.funcs` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FuncPatch {
     /// Name string stored in the entry.
     pub name: String,
@@ -202,7 +224,7 @@ pub struct FuncPatch {
 }
 
 /// Summary of one special section.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpecialInfo {
     /// Section name.
     pub section: String,
@@ -215,7 +237,8 @@ pub struct SpecialInfo {
 }
 
 /// Outcome of the diff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Payload object written.
     Changed,
@@ -226,7 +249,7 @@ pub enum Outcome {
 }
 
 /// Full report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Object name (as given in options).
     pub object: String,
@@ -246,7 +269,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Problems (non-empty iff refused).
     pub problems: Vec<String>,
-    /// Debug lines (only with the debug option).
+    /// Debug lines (only with the debug option; not in the JSON report).
+    #[serde(skip)]
     pub debug: Vec<String>,
 }
 
@@ -265,6 +289,24 @@ impl Report {
             problems: Vec::new(),
             debug: Vec::new(),
         }
+    }
+
+    /// Mark the report refused for `problems`. A refused diff produces no
+    /// payload, so the report keeps only what changed and why it was
+    /// refused: nothing is "included", no `.livepatch.funcs` entry or
+    /// reference to the hypervisor is listed.
+    pub fn refuse(&mut self, problems: Vec<String>) {
+        self.outcome = Outcome::Refused;
+        self.problems = problems;
+        self.items.retain(|it| it.status != "SAME");
+        for it in &mut self.items {
+            it.included = false;
+            it.payload_name = None;
+            it.why.clear();
+        }
+        self.externals.clear();
+        self.funcs.clear();
+        self.special.clear();
     }
 
     /// Human-readable report.
@@ -308,10 +350,11 @@ impl Report {
         if !self.externals.is_empty() {
             writeln!(s, "  references to the hypervisor:")?;
             for e in &self.externals {
-                let addr = e
-                    .addr
-                    .map(|a| format!("{a:#x}"))
-                    .unwrap_or_else(|| "unresolved".into());
+                let addr = match e.addr {
+                    Some(a) => format!("{a:#x}"),
+                    None if e.in_lower_payload => "a lower payload".into(),
+                    None => "unresolved".into(),
+                };
                 writeln!(
                     s,
                     "    {:<9} {} @ {addr} (used by {})",
@@ -360,169 +403,13 @@ impl Report {
         Ok(s)
     }
 
-    /// JSON report (stable key order).
-    pub fn to_json(&self) -> String {
-        let mut j = Json::default();
-        j.open('{');
-        j.key("object");
-        j.string(&self.object);
-        j.key("outcome");
-        j.string(match self.outcome {
-            Outcome::Changed => "changed",
-            Outcome::NoChange => "no-change",
-            Outcome::Refused => "refused",
-        });
-        j.key("items");
-        j.open('[');
-        for it in &self.items {
-            j.open('{');
-            j.key("name");
-            j.string(&it.name);
-            j.key("payload_name");
-            match &it.payload_name {
-                Some(n) => j.string(n),
-                None => j.raw("null"),
-            }
-            j.key("kind");
-            j.string(it.kind.label());
-            j.key("status");
-            j.string(&it.status);
-            j.key("section");
-            j.string(&it.section);
-            j.key("size");
-            j.raw(&it.size.to_string());
-            j.key("changes");
-            j.strings(&it.changes);
-            j.key("included");
-            j.raw(if it.included { "true" } else { "false" });
-            j.key("why");
-            j.strings(&it.why);
-            j.close('}');
-        }
-        j.close(']');
-        j.key("externals");
-        j.open('[');
-        for e in &self.externals {
-            j.open('{');
-            j.key("name");
-            j.string(&e.name);
-            j.key("status");
-            j.string(&e.status);
-            j.key("addr");
-            match e.addr {
-                Some(a) => j.raw(&a.to_string()),
-                None => j.raw("null"),
-            }
-            j.key("referenced_by");
-            j.strings(&e.referenced_by);
-            j.close('}');
-        }
-        j.close(']');
-        j.key("funcs");
-        j.open('[');
-        for f in &self.funcs {
-            j.open('{');
-            j.key("name");
-            j.string(&f.name);
-            j.key("old_addr");
-            j.raw(&f.old_addr.to_string());
-            j.key("old_size");
-            j.raw(&f.old_size.to_string());
-            j.key("new_size");
-            j.raw(&f.new_size.to_string());
-            j.close('}');
-        }
-        j.close(']');
-        j.key("special");
-        j.open('[');
-        for sp in &self.special {
-            j.open('{');
-            j.key("section");
-            j.string(&sp.section);
-            j.key("entries");
-            j.raw(&sp.entries.to_string());
-            j.key("kept");
-            j.raw(&sp.kept.to_string());
-            j.key("functions");
-            j.strings(&sp.functions);
-            j.close('}');
-        }
-        j.close(']');
-        j.key("notes");
-        j.strings(&self.notes);
-        j.key("warnings");
-        j.strings(&self.warnings);
-        j.key("problems");
-        j.strings(&self.problems);
-        j.close('}');
-        j.out.push('\n');
-        j.out
+    /// JSON report: the fields in declaration order (stable), without the
+    /// debug lines.
+    pub fn to_json(&self) -> Result<String, ReportError> {
+        let mut j = serde_json::to_string(self)?;
+        j.push('\n');
+        Ok(j)
     }
-}
-
-/// Minimal JSON writer (no dependency, deterministic).
-#[derive(Default)]
-struct Json {
-    out: String,
-    need_comma: bool,
-}
-
-impl Json {
-    fn sep(&mut self) {
-        if self.need_comma {
-            self.out.push(',');
-        }
-    }
-    fn open(&mut self, c: char) {
-        self.sep();
-        self.out.push(c);
-        self.need_comma = false;
-    }
-    fn close(&mut self, c: char) {
-        self.out.push(c);
-        self.need_comma = true;
-    }
-    fn key(&mut self, k: &str) {
-        self.sep();
-        push_json_string(&mut self.out, k);
-        self.out.push(':');
-        self.need_comma = false;
-    }
-    fn string(&mut self, v: &str) {
-        self.sep();
-        push_json_string(&mut self.out, v);
-        self.need_comma = true;
-    }
-    fn raw(&mut self, v: &str) {
-        self.sep();
-        self.out.push_str(v);
-        self.need_comma = true;
-    }
-    fn strings(&mut self, v: &[String]) {
-        self.open('[');
-        for s in v {
-            self.string(s);
-        }
-        self.close(']');
-    }
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -530,11 +417,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_escapes_and_shapes() {
+    fn json_escapes_and_shapes() -> Result<(), ReportError> {
         let mut r = Report::new("a\"b.o");
         r.notes.push("x\ny".into());
-        let j = r.to_json();
+        r.debug.push("not in the JSON".into());
+        let j = r.to_json()?;
         assert!(j.starts_with("{\"object\":\"a\\\"b.o\",\"outcome\":\"no-change\",\"items\":[]"));
         assert!(j.contains("\"notes\":[\"x\\ny\"]"));
+        assert!(j.ends_with(",\"problems\":[]}\n"), "{j}");
+        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use object::elf;
 use object::read::elf::{FileHeader, Sym as _};
 use object::LittleEndian as LE;
 
-use crate::names::mangle_local;
+use crate::names::{copy_base, mangle_local};
 
 /// Errors reading the hypervisor symbol table.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,9 @@ pub struct XenSym {
     pub size: u64,
     /// `STT_*`.
     pub kind: u8,
+    /// Exported by a payload lower in the stack: the address is only known
+    /// once that payload is loaded (`addr` is 0).
+    pub in_payload: bool,
 }
 
 /// Result of looking up a static symbol.
@@ -61,6 +64,8 @@ pub struct XenSymbols {
     weaks: HashMap<String, XenSym>,
     locals: HashMap<String, Vec<XenSym>>,
     names: HashSet<String>,
+    /// Run-time name -> the lower payload's copy that replaces it.
+    copies: HashMap<String, String>,
 }
 
 impl XenSymbols {
@@ -90,6 +95,42 @@ impl XenSymbols {
                 self.globals.entry(name.to_string()).or_insert(sym);
             }
         }
+    }
+
+    /// Add a symbol exported by a payload lower in the stack, under its
+    /// run-time name (`file#name` for statics). The hypervisor's symbols
+    /// stay first, as in the loader's lookup. A copy of a hypervisor
+    /// object (`name.new`, ...) replaces the original for every later
+    /// lookup of the original's name; the last payload added wins.
+    pub fn insert_payload_symbol(&mut self, runtime_name: &str, local: bool, kind: u8, size: u64) {
+        if runtime_name.is_empty() {
+            return;
+        }
+        let sym = XenSym {
+            addr: 0,
+            size,
+            kind,
+            in_payload: true,
+        };
+        if let Some(base) = copy_base(runtime_name) {
+            if self.names.contains(base) {
+                self.copies
+                    .insert(base.to_string(), runtime_name.to_string());
+            }
+        }
+        self.names.insert(runtime_name.to_string());
+        if local {
+            self.locals
+                .entry(runtime_name.to_string())
+                .or_insert_with(|| vec![sym]);
+        } else {
+            self.globals.entry(runtime_name.to_string()).or_insert(sym);
+        }
+    }
+
+    /// The lower payload's copy that replaces `runtime_name`, if any.
+    pub fn payload_copy_of(&self, runtime_name: &str) -> Option<&str> {
+        self.copies.get(runtime_name).map(String::as_str)
     }
 
     /// Read the `.symtab` of an ELF64 x86-64 file (executable or relocatable).
@@ -150,6 +191,7 @@ impl XenSymbols {
                     addr: sym.st_value(endian),
                     size: sym.st_size(endian),
                     kind,
+                    in_payload: false,
                 },
             );
         }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_links, build, cdo, diff, xen_addr, ElfView};
+use common::{assert_links, build, build_pic, cdo, diff, xen_addr, ElfView};
 use object::elf;
 
 const BUG_MACROS: &str = r#"
@@ -196,7 +196,7 @@ fn changed_data_refused_with_symbol_name() {
     let run = cdo(&pair, &[]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stderr.contains("changed data `table`"),
+        run.stderr.contains("changed writable data `table`"),
         "{}",
         run.stderr
     );
@@ -219,6 +219,86 @@ fn changed_local_readonly_table_is_copied() {
     let v = ElfView::parse(out.object_bytes.as_ref().unwrap());
     // The copy must not clash with the hypervisor's lp.c#weights.
     assert!(v.defined("lp.c#weights.new").is_some());
+}
+
+const HANDLERS: &str = "int h0(int x) { return x + 1; }\nint h1(int x) { return x * 2; }\nint h2(int x) { return x - 3; }\n";
+
+#[test]
+fn changed_static_function_pointer_table_is_copied_read_only() {
+    let table = |last: &str| {
+        format!("{HANDLERS}static int (*const handlers[3])(int) = {{ h0, h1, {last} }};\nint dispatch(int i, int x) {{ return handlers[i % 3](x); }}\n")
+    };
+    let pair = build_pic("changed_relro", &table("h2"), &table("h1"));
+    let out = diff(&pair).unwrap();
+    let dispatch = out
+        .report
+        .items
+        .iter()
+        .find(|i| i.name == "dispatch")
+        .unwrap();
+    assert_eq!(dispatch.status, "CHANGED");
+    assert!(
+        dispatch.changes.iter().any(|c| c.contains("handlers")),
+        "{:?}",
+        dispatch.changes
+    );
+    let v = ElfView::parse(out.object_bytes.as_ref().unwrap());
+    assert!(v.defined("lp.c#handlers.new").is_some());
+    let sec = v.section(".data.rel.ro.local.handlers").unwrap();
+    // Relocated at load, then read-only: not part of the payload's
+    // writable data (which would forbid re-applying it).
+    assert_eq!(sec.flags & u64::from(elf::SHF_WRITE), 0);
+    assert!(v.funcs().iter().any(|f| f.0 == "dispatch"));
+}
+
+#[test]
+fn changed_global_function_pointer_table_is_refused_as_read_only() {
+    let table = |last: &str| {
+        format!("{HANDLERS}int (*const handlers[3])(int) = {{ h0, h1, {last} }};\nint dispatch(int i, int x) {{ return handlers[i % 3](x); }}\n")
+    };
+    let pair = build_pic("changed_global_relro", &table("h2"), &table("h1"));
+    let run = cdo(&pair, &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(
+            "changed read-only object `handlers` in .data.rel.ro.local.handlers (reference at +0x10: `h2` -> `h1`) is global"
+        ) && !run.stderr.contains("writable"),
+        "{}",
+        run.stderr
+    );
+    assert!(!pair.out.exists());
+}
+
+/// On a stack, a lower payload exported its copy of a changed table
+/// (`lp.c#weights.new`): an upper payload that uses the table refers to
+/// the copy, not to the hypervisor's original, or the lower fix is lost.
+#[test]
+fn references_resolve_to_a_lower_payloads_copies() {
+    let base = "static const int weights[4] = {3, 1, 4, 2};\nint lower_helper(int x) { return x * 7; }\nint weigh(int i) { return weights[i & 3] * 10 + lower_helper(i); }\n";
+    let patched = base.replace("* 10 +", "* 11 +");
+    let pair = build("stack_copies", base, &patched);
+    let orig = std::fs::read(&pair.orig).unwrap();
+    let new = std::fs::read(&pair.patched).unwrap();
+    let mut xen =
+        payloads::symtab::XenSymbols::parse(&std::fs::read(&pair.xen).unwrap(), "xen-syms")
+            .unwrap();
+    xen.insert_payload_symbol("lp.c#weights.new", true, elf::STT_OBJECT, 16);
+    let out =
+        payloads::diff_objects(&orig, &new, &xen, &payloads::DiffOptions::new("lp.o")).unwrap();
+    let v = ElfView::parse(out.object_bytes.as_ref().unwrap());
+    assert!(
+        v.undefined("lp.c#weights.new"),
+        "{}",
+        out.report.to_text().unwrap()
+    );
+    assert!(!v.undefined("lp.c#weights"));
+    let ext = out
+        .report
+        .externals
+        .iter()
+        .find(|e| e.name == "lp.c#weights.new")
+        .unwrap();
+    assert!(ext.in_lower_payload && ext.addr.is_none());
 }
 
 #[test]

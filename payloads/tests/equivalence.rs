@@ -6,22 +6,23 @@
 //! results on (c) the original mini-xen without the payload.
 //!
 //! Both images come from the `livepatch-build` run (`OUTPUT/.build/orig`
-//! and `OUTPUT/.build/patched`), on a private copy of the tree. Results
+//! and `OUTPUT/.build/patched`), on a private copy of the tree; the same
+//! run gives the report snapshot of the patch. Results
 //! are hypercall return values, the bytes a hypercall writes back, and the
 //! console lines a step prints.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod driver_common;
+mod machine_common;
 
 use driver_common::*;
-use emulator::hypercall::{nr, Guest, CONSOLEIO_WRITE, XENVER_BUILD_ID};
-use emulator::livepatch::{Action, Client, Status, STATE_APPLIED, STATE_CHECKED};
+use emulator::hypercall::{
+    nr, Guest, CONSOLEIO_WRITE, XENVER_BUILD_ID, XEN_SYSCTL_INTERFACE_VERSION,
+};
+use emulator::livepatch::{Action, STATE_APPLIED};
 use emulator::platform::domain_window;
-use emulator::{Config, Image, Irq, Machine};
-
-const MS: u64 = 1_000_000;
-const VCPUS: usize = 2;
-const SEED: u64 = 7;
+use emulator::{Image, Irq, Machine};
+use machine_common::*;
 
 struct Built {
     name: &'static str,
@@ -30,9 +31,26 @@ struct Built {
     payload: Vec<u8>,
 }
 
+/// The report snapshot of each shipped patch (taken here, so that every
+/// patch is built once for both checks).
+const SNAPSHOTS: [(&str, &str); 8] = [
+    ("xsa-write-word-align", "a_missing_bounds_check"),
+    ("xsa-console-io-limit", "b_new_helper_function"),
+    ("lp-extraversion", "c_changed_string_literal"),
+    ("memory-op-probe-log", "d_static_local"),
+    ("xenver-build-id-len", "e_inlined_helper"),
+    ("xsa-evtchn-port0-shadow", "f_shadow_state_with_hooks"),
+    ("nmi-stats-totals", "g_nmi_statistics_path"),
+    ("xsa-sysctl-dispatch-priv", "h_function_pointer_table"),
+];
+
+/// Build a shipped patch on a private copy: exit 0, the tree unchanged,
+/// a payload, `report.txt` equal to the report printed, and the report's
+/// snapshot.
 fn build_patch(name: &'static str) -> Built {
     let dir = test_dir(&format!("equiv-{name}"));
     let tree = copy_tree(&dir, Codegen::AsIs);
+    let before = checksum(&tree);
     let out = dir.join("out");
     // Signed with the development key, which the tree's images trust.
     let key = tree.join("keys/livepatch-dev.key");
@@ -43,56 +61,25 @@ fn build_patch(name: &'static str) -> Built {
         &["--sign", key.to_str().unwrap()],
     );
     assert_eq!(run.code, 0, "{}", run.all());
-    let load =
-        |p: std::path::PathBuf| Image::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert_eq!(checksum(&tree), before, "the tree changed");
+    let on_disk = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert_eq!(on_disk, run.stdout, "report.txt differs from stdout");
+    let (_, snap) = SNAPSHOTS
+        .iter()
+        .find(|(p, _)| *p == name)
+        .unwrap_or_else(|| panic!("{name} has no report snapshot"));
+    snapshot(
+        &format!("livepatch_build_{snap}"),
+        &stable(&redact(&run.stdout, &[&dir])),
+    );
+    let payload_bytes = std::fs::read(out.join(format!("{name}.livepatch"))).unwrap();
+    assert_eq!(&payload_bytes[..4], b"\x7fELF");
     Built {
         name,
-        orig: load(out.join(".build/orig/mini-xen")),
-        patched: load(out.join(".build/patched/mini-xen")),
-        payload: std::fs::read(out.join(format!("{name}.livepatch"))).unwrap(),
+        orig: load_image(&out.join(".build/orig/mini-xen")),
+        patched: load_image(&out.join(".build/patched/mini-xen")),
+        payload: payload_bytes,
     }
-}
-
-fn console(m: &Machine) -> String {
-    String::from_utf8_lossy(m.console()).into_owned()
-}
-
-fn boot(image: &Image) -> Machine {
-    let mut m = Machine::new(image.clone(), Config::new(VCPUS, SEED)).expect("machine");
-    m.run_for(5 * MS)
-        .unwrap_or_else(|e| panic!("{e}\n{}", console(&m)));
-    m
-}
-
-fn apply(m: &mut Machine, name: &str, payload: &[u8]) {
-    let rc = Client::new(m).upload(name, payload).expect("upload");
-    assert_eq!(rc, 0, "upload of {name}:\n{}", console(m));
-    let (rc, st) = Client::new(m)
-        .action_and_settle(name, Action::Apply, 30 * MS as u32, 0)
-        .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
-    assert_eq!(rc, 0, "apply of {name}:\n{}", console(m));
-    assert_eq!(
-        st,
-        Some(Ok(Status {
-            state: STATE_APPLIED,
-            rc: 0
-        })),
-        "{}",
-        console(m)
-    );
-}
-
-fn revert(m: &mut Machine, name: &str) {
-    let (rc, st) = Client::new(m)
-        .action_and_settle(name, Action::Revert, 30 * MS as u32, 0)
-        .unwrap_or_else(|e| panic!("{e}\n{}", console(m)));
-    assert_eq!(rc, 0, "revert of {name}:\n{}", console(m));
-    assert_eq!(
-        st.map(|s| s.map(|s| s.state)),
-        Some(Ok(STATE_CHECKED)),
-        "{}",
-        console(m)
-    );
 }
 
 /// Records what each step returns and prints.
@@ -132,6 +119,20 @@ fn observe(m: &mut Machine, script: Script) -> Vec<String> {
 
 /// (a) == (b) != (c), then the payload reverts cleanly.
 fn check(name: &'static str, script: Script) {
+    check_live(name, script);
+}
+
+/// As [`check`], then the reverted payload is applied again (it has no
+/// writable data of its own) and still matches the patched source.
+fn check_reapply(name: &'static str, script: Script) {
+    let (mut live, from_source) = check_live(name, script);
+    act_ok(&mut live, name, Action::Apply, STATE_APPLIED);
+    assert_eq!(observe(&mut live, script), from_source, "{name} re-applied");
+}
+
+/// (a) == (b) != (c) and a clean revert; returns the machine (payload
+/// reverted) and what the patched source gave.
+fn check_live(name: &'static str, script: Script) -> (Machine, Vec<String>) {
     let b = build_patch(name);
     assert_eq!(b.name, name);
     let mut live = boot(&b.orig);
@@ -161,6 +162,7 @@ fn check(name: &'static str, script: Script) {
         unpatched.join("\n")
     );
     revert(&mut live, name);
+    (live, from_source)
 }
 
 fn write_words(o: &mut Obs<'_>) {
@@ -309,4 +311,27 @@ fn nmi_stats(o: &mut Obs<'_>) {
 #[test]
 fn g_nmi_statistics() {
     check("nmi-stats-totals", nmi_stats);
+}
+
+fn sysctl_callers(o: &mut Obs<'_>) {
+    for d in 0..3u32 {
+        o.step(&format!("d{d} physinfo"), |m| {
+            Guest::new(m, d).physinfo().map(|r| r.map(|p| p.nr_cpus))
+        });
+        o.step(&format!("d{d} physinfo(wrong interface version)"), |m| {
+            Guest::new(m, d)
+                .physinfo_with_version(XEN_SYSCTL_INTERFACE_VERSION + 1)
+                .map(|r| r.map(|p| p.nr_cpus))
+        });
+        o.step(&format!("d{d} sysctl(unmapped buffer)"), |m| {
+            Guest::new(m, d)
+                .call(nr::SYSCTL, [0xdead_0000_0000, 0, 0, 0, 0], &[])
+                .map(|r| r.0)
+        });
+    }
+}
+
+#[test]
+fn h_function_pointer_table() {
+    check_reapply("xsa-sysctl-dispatch-priv", sysctl_callers);
 }

@@ -6,6 +6,8 @@
 //! 3 = no functional change (nothing written).
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -74,12 +76,13 @@ fn read(path: &Path, obj: &str) -> Result<Vec<u8>, String> {
 }
 
 fn print_report(report: &Report, format: ReportFormat) {
-    match format {
-        ReportFormat::Json => print!("{}", report.to_json()),
-        ReportFormat::Text => match report.to_text() {
-            Ok(t) => print!("{t}"),
-            Err(e) => eprintln!("warning: {e}"),
-        },
+    let text = match format {
+        ReportFormat::Json => report.to_json(),
+        ReportFormat::Text => report.to_text(),
+    };
+    match text {
+        Ok(t) => print!("{t}"),
+        Err(e) => eprintln!("warning: {e}"),
     }
 }
 
@@ -142,7 +145,7 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match payloads::cli::parse_args() {
+    let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -8,11 +8,14 @@
 //! live-patched, 3 no functional changes, 130 interrupted.
 #![forbid(unsafe_code)]
 
+mod cli;
+mod progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use payloads::driver::make::Progress;
+use payloads::driver::cache::BuildCache;
 use payloads::driver::{Driver, DriverError, Options};
 
 /// Build a live-patch payload from a source patch.
@@ -30,9 +33,20 @@ struct Cli {
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: PathBuf,
     /// Build-id (hex) of what this payload stacks on: the previous payload,
-    /// or the hypervisor [default: the build-id of XEN-SYMS].
+    /// or the hypervisor [default: the last --depends-payload's, else the
+    /// build-id of XEN-SYMS].
     #[arg(long = "depends", value_name = "BUILDID")]
     depends: Option<String>,
+    /// A payload below this one in the stack (repeatable, lowest first):
+    /// its exports resolve this payload's references, and a function it
+    /// replaces may only be replaced again when building on the stack
+    /// [default: the payload with the --depends build-id in OUTPUT].
+    #[arg(long = "depends-payload", value_name = "FILE")]
+    depends_payload: Vec<PathBuf>,
+    /// The source patch of a payload below (repeatable, in stack order):
+    /// applied to both builds, so that this payload keeps the lower fixes.
+    #[arg(long = "base-patch", value_name = "FILE")]
+    base_patch: Vec<PathBuf>,
     /// Build-id (hex) of the hypervisor the payload is for [default: the
     /// build-id of XEN-SYMS].
     #[arg(long = "xen-depends", value_name = "BUILDID")]
@@ -51,6 +65,15 @@ struct Cli {
     /// SRCDIR/build/mini-xen].
     #[arg(long = "xen-syms", value_name = "PATH")]
     xen_syms: Option<PathBuf>,
+    /// Cache of builds of the unmodified tree, keyed by the tree's checksum,
+    /// the config and the compiler [default: $XDG_CACHE_HOME/livepatch-build
+    /// or ~/.cache/livepatch-build].
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Build the unmodified tree even if the cache has it (and do not
+    /// store it).
+    #[arg(long = "no-cache", conflicts_with = "cache_dir")]
+    no_cache: bool,
     /// No progress output on stderr.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -60,7 +83,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match payloads::cli::parse_args() {
+    let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -74,16 +97,19 @@ fn main() -> ExitCode {
         patch: cli.patch,
         output: cli.output.clone(),
         depends: cli.depends,
+        depends_payloads: cli.depends_payload,
+        base_patches: cli.base_patch,
         xen_depends: cli.xen_depends,
         name: cli.name,
         jobs,
         config: cli.config,
         xen_syms: cli.xen_syms,
-        progress: if cli.quiet {
-            Progress::Quiet
+        cache: if cli.no_cache {
+            None
         } else {
-            Progress::auto()
+            cli.cache_dir.or_else(BuildCache::default_dir)
         },
+        progress: progress::choose(cli.quiet),
     };
     // Read the key first: a bad key file fails before any build.
     let key = match cli.sign.as_deref().map(payloads::sign::read_signing_key) {
@@ -146,8 +172,20 @@ fn main() -> ExitCode {
             if quiet {
                 return ExitCode::SUCCESS;
             }
+            let cached = if t.cached { " (from the cache)" } else { "" };
+            let (base, orig_cached) = if t.build_base.is_zero() {
+                (String::new(), cached)
+            } else {
+                (
+                    format!(
+                        "unmodified build {:.2}s{cached}, ",
+                        t.build_base.as_secs_f64()
+                    ),
+                    "",
+                )
+            };
             eprintln!(
-                "livepatch-build: wrote {} in {:.2}s (original build {:.2}s, patched build {:.2}s, diff {:.3}s, link {:.3}s)",
+                "livepatch-build: wrote {} in {:.2}s ({base}original build {:.2}s{orig_cached}, patched build {:.2}s, diff {:.3}s, link {:.3}s)",
                 built.payload.display(),
                 t.total.as_secs_f64(),
                 t.build_orig.as_secs_f64(),

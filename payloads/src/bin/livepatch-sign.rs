@@ -5,6 +5,8 @@
 //! Exit codes: 0 done, 1 error.
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,7 +55,7 @@ fn run(cli: Cli) -> Result<(), sign::SignError> {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match payloads::cli::parse_args() {
+    let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
         Err(code) => return code,
     };

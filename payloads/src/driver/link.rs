@@ -134,6 +134,16 @@ pub struct PayloadInfo {
     pub sections: usize,
     /// Size in bytes.
     pub size: usize,
+    /// Writable sections that hold the payload's own state (everything
+    /// writable but `.livepatch.funcs` and the hook arrays, which are
+    /// written only by relocations): the loader refuses to re-apply such a
+    /// payload after a revert.
+    pub state_sections: Vec<String>,
+}
+
+/// Is `name` a section the loader does not count as payload state?
+fn is_relocated_only(name: &str) -> bool {
+    name == ".livepatch.funcs" || name.starts_with(".livepatch.hooks.")
 }
 
 const HOOK_ARRAYS: [&str; 2] = [".livepatch.hooks.load", ".livepatch.hooks.unload"];
@@ -270,6 +280,13 @@ pub fn verify(data: &[u8], path: &Path) -> Result<PayloadInfo, LinkError> {
             && flags & u64::from(elf::SHF_EXECINSTR) != 0
         {
             problems.push(format!("section {name} is writable and executable"));
+        }
+        if flags & u64::from(elf::SHF_ALLOC) != 0
+            && flags & u64::from(elf::SHF_WRITE) != 0
+            && s.sh_size(e) != 0
+            && !is_relocated_only(&name)
+        {
+            info.state_sections.push(name.clone());
         }
         if s.sh_type(e) == elf::SHT_NOBITS
             && flags & u64::from(elf::SHF_WRITE) != 0

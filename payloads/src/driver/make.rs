@@ -12,8 +12,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use super::tree::Session;
 
 /// Errors building a tree.
@@ -78,27 +76,32 @@ pub struct MakeStats {
     pub elapsed: Duration,
 }
 
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// A spinner on the terminal (stderr).
-    Spinner,
-    /// One line per phase on stderr.
-    Lines,
-    /// Nothing.
-    Quiet,
-}
-
-impl Progress {
-    /// Spinner when stderr is a terminal, lines otherwise.
-    pub fn auto() -> Progress {
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            Progress::Spinner
-        } else {
-            Progress::Lines
-        }
+/// Where the driver reports progress. The library only reports; the
+/// binary decides how to show it (spinner, lines or nothing).
+pub trait Progress: Send + Sync + std::fmt::Debug {
+    /// A build of `job` starts.
+    fn build_started(&self, job: &MakeJob) {
+        let _ = job;
+    }
+    /// `job` compiled its `count`th file, `what`.
+    fn compile_step(&self, job: &MakeJob, count: usize, what: &str) {
+        let _ = (job, count, what);
+    }
+    /// `job` ended: with its statistics if it succeeded.
+    fn build_finished(&self, job: &MakeJob, stats: Option<&MakeStats>) {
+        let _ = (job, stats);
+    }
+    /// A step of the driver worth telling the user.
+    fn message(&self, msg: &str) {
+        let _ = msg;
     }
 }
+
+/// No progress output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {}
 
 /// A compile step in the quiet make output ("  CC      common/foo.c").
 fn compile_step(line: &str) -> Option<&str> {
@@ -142,7 +145,11 @@ pub fn log_tail(path: &Path, n: usize) -> String {
 
 /// Run one build; the child is registered with `session` so that an
 /// interrupt stops it.
-pub fn run(job: &MakeJob, session: &Session, progress: Progress) -> Result<MakeStats, MakeError> {
+pub fn run(
+    job: &MakeJob,
+    session: &Session,
+    progress: &dyn Progress,
+) -> Result<MakeStats, MakeError> {
     let start = Instant::now();
     let mut log = std::fs::File::create(&job.log).map_err(|source| MakeError::Log {
         path: job.log.clone(),
@@ -174,28 +181,7 @@ pub fn run(job: &MakeJob, session: &Session, progress: Progress) -> Result<MakeS
         });
     }
 
-    let bar = match progress {
-        Progress::Spinner => {
-            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            b.set_style(
-                ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            b.set_prefix(format!("building {} tree", job.label));
-            b.enable_steady_tick(Duration::from_millis(100));
-            Some(b)
-        }
-        Progress::Lines => {
-            eprintln!(
-                "livepatch-build: building the {} tree (make -j{} O={})",
-                job.label,
-                job.jobs.max(1),
-                job.objdir.display()
-            );
-            None
-        }
-        Progress::Quiet => None,
-    };
+    progress.build_started(job);
 
     let mut stats = MakeStats::default();
     let mut open = readers.iter().filter(|r| r.is_some()).count();
@@ -206,9 +192,7 @@ pub fn run(job: &MakeJob, session: &Session, progress: Progress) -> Result<MakeS
                 let _ = writeln!(log, "{l}");
                 if let Some(what) = compile_step(&l) {
                     stats.compiled += 1;
-                    if let Some(b) = &bar {
-                        b.set_message(format!("{} compiled, {what}", stats.compiled));
-                    }
+                    progress.compile_step(job, stats.compiled, what);
                 }
                 continue;
             }
@@ -246,9 +230,7 @@ pub fn run(job: &MakeJob, session: &Session, progress: Progress) -> Result<MakeS
             }
             Ok(None) => {}
             Err(_) => {
-                if let Some(b) = &bar {
-                    b.finish_and_clear();
-                }
+                progress.build_finished(job, None);
                 return Err(MakeError::Interrupted {
                     label: job.label.clone(),
                 });
@@ -261,9 +243,7 @@ pub fn run(job: &MakeJob, session: &Session, progress: Progress) -> Result<MakeS
     let _ = log.flush();
     stats.elapsed = start.elapsed();
     if !status.success() {
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
+        progress.build_finished(job, None);
         return Err(MakeError::Failed {
             label: job.label.clone(),
             status: status.to_string(),
@@ -272,17 +252,7 @@ pub fn run(job: &MakeJob, session: &Session, progress: Progress) -> Result<MakeS
             hint: job.hint.clone(),
         });
     }
-    let done = format!(
-        "{} compile steps in {:.1}s",
-        stats.compiled,
-        stats.elapsed.as_secs_f64()
-    );
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    if progress != Progress::Quiet {
-        eprintln!("livepatch-build: {} tree built: {done}", job.label);
-    }
+    progress.build_finished(job, Some(&stats));
     Ok(stats)
 }
 

@@ -22,11 +22,13 @@
 //!
 //! Exit codes: 0 payload built, 1 error, 2 unpatchable, 3 no changes.
 
+pub mod cache;
 pub mod link;
 pub mod make;
 pub mod notes;
 pub mod objects;
 pub mod report;
+pub mod stack;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
@@ -37,11 +39,13 @@ use rayon::prelude::*;
 
 use crate::symtab::{SymtabError, XenSymbols};
 use crate::{diff_objects, DiffError, DiffOptions};
+use cache::BuildCache;
 use make::{MakeError, MakeJob, Progress};
 use notes::NoteError;
 use objects::ObjectsError;
 use report::{BuildOutcome, BuildReport, ObjectResult, ObjectStatus, PayloadSummary};
-use tree::{Session, TreeError};
+use stack::LowerPayload;
+use tree::{Session, TreeError, Verified};
 
 /// Name of the hypervisor ELF in a build directory.
 pub const HYPERVISOR_ELF: &str = "mini-xen";
@@ -111,6 +115,12 @@ pub enum DriverError {
         /// The report so far.
         report: Box<BuildReport>,
     },
+    /// A lower payload could not be read.
+    #[error(transparent)]
+    Stack(#[from] stack::StackError),
+    /// The build cache.
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
     /// The change cannot be live-patched.
     #[error("{}", refused_objects(.report))]
     Unpatchable {
@@ -195,8 +205,15 @@ pub struct Options {
     pub patch: PathBuf,
     /// Output directory.
     pub output: PathBuf,
-    /// `--depends` (hex); default: the hypervisor's build-id.
+    /// `--depends` (hex); default: the build-id of the last
+    /// `--depends-payload`, else the hypervisor's.
     pub depends: Option<String>,
+    /// `--depends-payload`: the payloads below this one in the stack,
+    /// lowest first.
+    pub depends_payloads: Vec<PathBuf>,
+    /// `--base-patch`: the source patches of the payloads below, applied in
+    /// order to both builds, so that this payload is built on the stack.
+    pub base_patches: Vec<PathBuf>,
     /// `--xen-depends` (hex); default: the hypervisor's build-id.
     pub xen_depends: Option<String>,
     /// Payload name; default: the patch file name without extension.
@@ -207,13 +224,20 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Hypervisor ELF; default `SRCDIR/build/mini-xen`.
     pub xen_syms: Option<PathBuf>,
-    /// Progress display.
-    pub progress: Progress,
+    /// Where builds of the unmodified tree are cached (`None`: no cache).
+    pub cache: Option<PathBuf>,
+    /// Where progress goes.
+    pub progress: Arc<dyn Progress>,
 }
 
 /// Time spent per phase.
 #[derive(Debug, Clone, Default)]
 pub struct Timings {
+    /// Build of the unmodified tree, when it is not the original build
+    /// (`--base-patch`).
+    pub build_base: Duration,
+    /// The unmodified tree's build came from the cache.
+    pub cached: bool,
     /// Original build.
     pub build_orig: Duration,
     /// Patched build (including applying and reverting the patch).
@@ -276,6 +300,8 @@ pub struct Driver {
     name: String,
     session: Arc<Session>,
     patched_files: Vec<String>,
+    base_patches: Vec<PathBuf>,
+    lower: Vec<LowerPayload>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DriverError + '_ {
@@ -294,9 +320,15 @@ impl Driver {
                 opts.srcdir.display()
             ))
         })?;
-        if !srcdir.join("Makefile").is_file() {
+        let makefile = std::fs::read_to_string(srcdir.join("Makefile")).map_err(|e| {
+            DriverError::Input(format!(
+                "--srcdir {}: no Makefile there ({e}); give the hypervisor source tree",
+                srcdir.display()
+            ))
+        })?;
+        if !makefile.contains(HYPERVISOR_ELF) {
             return Err(DriverError::Input(format!(
-                "--srcdir {}: no Makefile there; give the hypervisor source tree",
+                "--srcdir {}: its Makefile does not build `{HYPERVISOR_ELF}`; give a mini-xen source tree (the directory with mini-xen's Makefile)",
                 srcdir.display()
             )));
         }
@@ -343,7 +375,27 @@ impl Driver {
         } else {
             Vec::new()
         };
-        let session = Session::new(&srcdir, &patch, skip)?;
+        let mut base_patches = Vec::with_capacity(opts.base_patches.len());
+        for b in &opts.base_patches {
+            base_patches.push(
+                std::fs::canonicalize(b).map_err(|e| {
+                    DriverError::Input(format!("--base-patch {}: {e}", b.display()))
+                })?,
+            );
+        }
+        let mut lower = Vec::with_capacity(opts.depends_payloads.len());
+        for l in &opts.depends_payloads {
+            lower.push(LowerPayload::read(l)?);
+        }
+        if lower.is_empty() {
+            if let Some(d) = &opts.depends {
+                let id = notes::parse_hex("--depends", d)?;
+                lower.extend(LowerPayload::find_by_build_id(&output, &id)?);
+            }
+        }
+        let mut patches = base_patches.clone();
+        patches.push(patch.clone());
+        let session = Session::new(&srcdir, patches, skip)?;
         Ok(Driver {
             opts,
             srcdir,
@@ -352,6 +404,8 @@ impl Driver {
             name,
             session,
             patched_files,
+            base_patches,
+            lower,
         })
     }
 
@@ -376,6 +430,7 @@ impl Driver {
             objdir: dir.to_path_buf(),
             jobs: self.opts.jobs.max(1),
             log: self.output.join(match label {
+                "unmodified" => "build_base.log",
                 "original" => "build_orig.log",
                 _ => "build_patched.log",
             }),
@@ -385,9 +440,7 @@ impl Driver {
     }
 
     fn say(&self, msg: &str) {
-        if self.opts.progress != Progress::Quiet {
-            eprintln!("livepatch-build: {msg}");
-        }
+        self.opts.progress.message(msg);
     }
 
     fn check_interrupted(&self) -> Result<(), DriverError> {
@@ -403,6 +456,41 @@ impl Driver {
     pub fn run(&self) -> Result<Built, DriverError> {
         let t0 = Instant::now();
         let mut timings = Timings::default();
+        let dirs = self.prepare()?;
+        self.build_unmodified(&dirs, &mut timings, true)?;
+        let target = match self.target(&dirs) {
+            // A cached build that is not the running hypervisor's: build
+            // the tree again rather than trust the entry.
+            Err(DriverError::NotTheRunningHypervisor { .. }) if timings.cached => {
+                self.say("the cached build is not XEN-SYMS's; building the tree again");
+                std::fs::remove_dir_all(&dirs.base).map_err(io(&dirs.base))?;
+                std::fs::create_dir_all(&dirs.base).map_err(io(&dirs.base))?;
+                self.build_unmodified(&dirs, &mut timings, false)?;
+                self.target(&dirs)?
+            }
+            other => other?,
+        };
+        self.build_original_on_stack(&dirs, &mut timings)?;
+        let verified = self.build_patched(&dirs, &mut timings)?;
+        let t = Instant::now();
+        let diffed = self.diff(&dirs, &target, &verified);
+        timings.diff = t.elapsed();
+        let (report, link_inputs) = diffed?;
+        let (report, link_inputs) = self.refusals(report, link_inputs)?;
+        let t = Instant::now();
+        let (payload, mut report) = self.link(&dirs, &target, link_inputs, report)?;
+        timings.link = t.elapsed();
+        report.outcome = BuildOutcome::Built;
+        timings.total = t0.elapsed();
+        Ok(Built {
+            payload,
+            report,
+            timings,
+        })
+    }
+
+    /// The output directory: a fresh `.build`, no old payload, the config.
+    fn prepare(&self) -> Result<Dirs, DriverError> {
         let work = self.output.join(".build");
         if work.exists() {
             std::fs::remove_dir_all(&work).map_err(io(&work))?;
@@ -411,9 +499,19 @@ impl Driver {
         if old_payload.exists() {
             std::fs::remove_file(&old_payload).map_err(io(&old_payload))?;
         }
-        let (orig_dir, patched_dir, out_dir) =
-            (work.join("orig"), work.join("patched"), work.join("output"));
-        for d in [&orig_dir, &patched_dir, &out_dir] {
+        let dirs = Dirs {
+            base: if self.base_patches.is_empty() {
+                work.join("orig")
+            } else {
+                work.join("base")
+            },
+            orig: work.join("orig"),
+            patched: work.join("patched"),
+            out: work.join("output"),
+            config: None,
+            work,
+        };
+        for d in [&dirs.base, &dirs.orig, &dirs.patched, &dirs.out] {
             std::fs::create_dir_all(d).map_err(io(d))?;
         }
         let config = match &self.opts.config {
@@ -425,26 +523,89 @@ impl Driver {
             }
             None => None,
         };
+        Ok(Dirs { config, ..dirs })
+    }
 
-        // Pre-flight: the patch must apply with no fuzz.
+    /// Pre-flight, then step 1: the unmodified tree, the source of the running
+    /// hypervisor. On a stack (`--base-patch`) it is built on its own and
+    /// the original build is the tree with the lower patches.
+    fn build_unmodified(
+        &self,
+        dirs: &Dirs,
+        timings: &mut Timings,
+        use_cache: bool,
+    ) -> Result<(), DriverError> {
         self.session.check_applies()?;
 
-        // 1. The original build.
+        // 1. The unmodified tree: the source of the running hypervisor. On
+        // a stack (`--base-patch`) it is built on its own and the original
+        // build is the tree with the lower patches.
+        let stacked = !self.base_patches.is_empty();
+        let label = if stacked { "unmodified" } else { "original" };
         let t = Instant::now();
-        make::run(
-            &self.make_job(
-                "original",
-                &orig_dir,
-                "the unpatched tree does not build: fix the tree (or its toolchain) first",
-            ),
-            &self.session,
-            self.opts.progress,
-        )?;
-        timings.build_orig = t.elapsed();
+        let cache = match (&self.opts.cache, use_cache) {
+            (Some(dir), true) => Some((BuildCache::new(dir), self.cache_key()?)),
+            _ => None,
+        };
+        timings.cached = false;
+        if let Some((c, key)) = &cache {
+            if c.restore(key, &dirs.base)? {
+                timings.cached = true;
+                self.say(&format!(
+                    "{label} tree: build {key} taken from the cache {}",
+                    c.dir().display()
+                ));
+            }
+        }
+        if !timings.cached {
+            make::run(
+                &self.make_job(
+                    label,
+                    &dirs.base,
+                    "the unpatched tree does not build: fix the tree (or its toolchain) first",
+                ),
+                &self.session,
+                self.opts.progress.as_ref(),
+            )?;
+            if !dirs.base.join(HYPERVISOR_ELF).is_file() {
+                return Err(DriverError::Input(format!(
+                    "--srcdir {}: its build made no `{HYPERVISOR_ELF}`; give a mini-xen source tree",
+                    self.srcdir.display()
+                )));
+            }
+            if let Some((c, key)) = &cache {
+                c.store(key, &dirs.base)?;
+            }
+        }
+        if stacked {
+            timings.build_base = t.elapsed();
+        } else {
+            timings.build_orig = t.elapsed();
+        }
         self.check_interrupted()?;
+        Ok(())
+    }
 
-        // The hypervisor the payload is for.
-        let built_elf = orig_dir.join(HYPERVISOR_ELF);
+    /// The cache key of the unmodified tree: its checksum and `--config`.
+    fn cache_key(&self) -> Result<String, DriverError> {
+        let config = match &self.opts.config {
+            Some(c) => Some(
+                std::fs::read(c)
+                    .map_err(|e| DriverError::Input(format!("--config {}: {e}", c.display())))?,
+            ),
+            None => None,
+        };
+        Ok(BuildCache::key(
+            &self.session.manifest().digest(),
+            config.as_deref(),
+        ))
+    }
+
+    /// The hypervisor the payload is for: XEN-SYMS, checked against the
+    /// unmodified build, its symbols with the lower payloads' exports, and
+    /// the dependencies.
+    fn target(&self, dirs: &Dirs) -> Result<Target, DriverError> {
+        let built_elf = dirs.base.join(HYPERVISOR_ELF);
         let mut warnings = Vec::new();
         let xen_syms = match &self.opts.xen_syms {
             Some(p) => p.clone(),
@@ -480,10 +641,17 @@ impl Driver {
                 given: notes::hex(&xen_id),
             });
         }
-        let xen = XenSymbols::parse(&xen_bytes, &xen_name)?;
-        let depends = match &self.opts.depends {
-            Some(d) => notes::parse_hex("--depends", d)?,
-            None => xen_id.clone(),
+        let mut xen = XenSymbols::parse(&xen_bytes, &xen_name)?;
+        for l in &self.lower {
+            for e in &l.exports {
+                xen.insert_payload_symbol(&e.name, e.local, e.kind, e.size);
+            }
+        }
+        let xen = xen;
+        let depends = match (&self.opts.depends, self.lower.last()) {
+            (Some(d), _) => notes::parse_hex("--depends", d)?,
+            (None, Some(l)) => l.build_id.clone(),
+            (None, None) => xen_id.clone(),
         };
         let xen_depends = match &self.opts.xen_depends {
             Some(d) => notes::parse_hex("--xen-depends", d)?,
@@ -497,11 +665,59 @@ impl Driver {
                 notes::hex(&xen_id)
             ));
         }
+        Ok(Target {
+            xen,
+            xen_name,
+            xen_id,
+            depends,
+            xen_depends,
+            warnings,
+        })
+    }
 
-        // 2. The patched build; the tree is restored whatever happens.
+    /// Step 1b: on a stack, the original build, with the lower patches.
+    fn build_original_on_stack(
+        &self,
+        dirs: &Dirs,
+        timings: &mut Timings,
+    ) -> Result<(), DriverError> {
+        if !self.base_patches.is_empty() {
+            let t = Instant::now();
+            self.check_interrupted()?;
+            self.session.apply(self.base_patches.len())?;
+            self.say(&format!(
+                "applied {} lower patch(es) to {}",
+                self.base_patches.len(),
+                self.srcdir.display()
+            ));
+            let built = make::run(
+                &self.make_job(
+                    "original",
+                    &dirs.orig,
+                    "the tree with the lower patches (--base-patch) does not build: check their order",
+                ),
+                &self.session,
+                self.opts.progress.as_ref(),
+            );
+            if let Err(build) = built {
+                return Err(match self.session.finish() {
+                    Ok(_) => build.into(),
+                    Err(tree) => DriverError::MakeAndTree {
+                        build: Box::new(build),
+                        tree: Box::new(tree),
+                    },
+                });
+            }
+            timings.build_orig = t.elapsed();
+        }
+        Ok(())
+    }
+
+    /// Step 2: the patched build; the tree is restored whatever happens.
+    fn build_patched(&self, dirs: &Dirs, timings: &mut Timings) -> Result<Verified, DriverError> {
         let t = Instant::now();
         self.check_interrupted()?;
-        self.session.apply()?;
+        self.session.apply(self.base_patches.len() + 1)?;
         self.say(&format!(
             "applied {} to {}",
             self.patch.display(),
@@ -510,11 +726,11 @@ impl Driver {
         let built = make::run(
             &self.make_job(
                 "patched",
-                &patched_dir,
+                &dirs.patched,
                 "the patched tree does not build: fix the patch",
             ),
             &self.session,
-            self.opts.progress,
+            self.opts.progress.as_ref(),
         );
         let restored = self.session.finish();
         if self.session.interrupted() {
@@ -538,10 +754,19 @@ impl Driver {
             }
         };
         timings.build_patched = t.elapsed();
+        Ok(verified)
+    }
 
-        // 3. Compare and diff.
-        let t = Instant::now();
-        let changes = objects::compare(&orig_dir, &patched_dir)?;
+    /// Step 3: compare the builds and diff each changed object (in
+    /// parallel); new objects are taken whole. Returns the report and what
+    /// to link.
+    fn diff(
+        &self,
+        dirs: &Dirs,
+        target: &Target,
+        verified: &Verified,
+    ) -> Result<(BuildReport, Vec<PathBuf>), DriverError> {
+        let changes = objects::compare(&dirs.orig, &dirs.patched)?;
         let mut report = BuildReport {
             name: self.name.clone(),
             patch: self
@@ -551,11 +776,27 @@ impl Driver {
                 .unwrap_or_default(),
             patched_files: self.patched_files.clone(),
             srcdir: self.srcdir.display().to_string(),
-            xen_syms: xen_name.clone(),
-            xen_build_id: notes::hex(&xen_id),
-            depends: notes::hex(&depends),
-            xen_depends: notes::hex(&xen_depends),
-            config,
+            xen_syms: target.xen_name.clone(),
+            xen_build_id: notes::hex(&target.xen_id),
+            depends: notes::hex(&target.depends),
+            xen_depends: notes::hex(&target.xen_depends),
+            config: dirs.config.clone(),
+            lower_payloads: self
+                .lower
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} (build-id {})",
+                        l.path.display(),
+                        notes::hex(&l.build_id)
+                    )
+                })
+                .collect(),
+            base_patches: self
+                .base_patches
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
             compared: changes.compared,
             objects: Vec::new(),
             removed: changes
@@ -568,7 +809,7 @@ impl Driver {
                 "unchanged after the build ({} files checked)",
                 verified.files
             )),
-            warnings,
+            warnings: target.warnings.clone(),
             problems: Vec::new(),
             outcome: BuildOutcome::Failed,
         };
@@ -585,13 +826,13 @@ impl Driver {
             let read = |p: PathBuf| {
                 std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
             };
-            let (o, p) = match (read(orig_dir.join(rel)), read(patched_dir.join(rel))) {
+            let (o, p) = match (read(dirs.orig.join(rel)), read(dirs.patched.join(rel))) {
                 (Ok(o), Ok(p)) => (o, p),
                 (Err(e), _) | (_, Err(e)) => return (rel.clone(), Err(e), None),
             };
             let mut opts = DiffOptions::new(&name);
             opts.output.strict_relocs = true;
-            match diff_objects(&o, &p, &xen, &opts) {
+            match diff_objects(&o, &p, &target.xen, &opts) {
                 Ok(out) => (rel.clone(), Ok(out), None),
                 Err(e) => (rel.clone(), Err(e.to_string()), Some(e)),
             }
@@ -601,8 +842,6 @@ impl Driver {
             None => changes.changed.par_iter().map(diff_one).collect(),
         };
         let mut link_inputs = Vec::new();
-        let mut any_refused = false;
-        let mut any_error = false;
         let mut any_32bit = false;
         for (rel, res, err) in results {
             let name = rel.display().to_string();
@@ -610,7 +849,7 @@ impl Driver {
                 Ok(out) => {
                     let status = match &out.object_bytes {
                         Some(bytes) => {
-                            let dst = out_dir.join(&rel);
+                            let dst = dirs.out.join(&rel);
                             if let Some(parent) = dst.parent() {
                                 std::fs::create_dir_all(parent).map_err(io(parent))?;
                             }
@@ -651,8 +890,6 @@ impl Driver {
                         Some(e) if e.exit_code() == 2 => (ObjectStatus::Refused, None),
                         _ => (ObjectStatus::Error, None),
                     };
-                    any_refused |= status == ObjectStatus::Refused;
-                    any_error |= status == ObjectStatus::Error;
                     let error = if rep.is_some() && status == ObjectStatus::Refused {
                         None
                     } else {
@@ -669,8 +906,8 @@ impl Driver {
             }
         }
         for rel in &changes.added {
-            let src = patched_dir.join(rel);
-            let dst = out_dir.join(rel);
+            let src = dirs.patched.join(rel);
+            let dst = dirs.out.join(rel);
             if let Some(parent) = dst.parent() {
                 std::fs::create_dir_all(parent).map_err(io(parent))?;
             }
@@ -694,14 +931,39 @@ impl Driver {
                     .into(),
             );
         }
-        timings.diff = t.elapsed();
-        if any_error {
+        Ok((report, link_inputs))
+    }
+
+    /// Whether the diffs can make a payload: no tool error, nothing
+    /// refused, no lower fix undone, something to patch.
+    fn refusals(
+        &self,
+        mut report: BuildReport,
+        link_inputs: Vec<PathBuf>,
+    ) -> Result<(BuildReport, Vec<PathBuf>), DriverError> {
+        if report
+            .objects
+            .iter()
+            .any(|o| o.status == ObjectStatus::Error)
+        {
             report.outcome = BuildOutcome::Failed;
             return Err(DriverError::DiffFailed {
                 report: Box::new(report),
             });
         }
-        if any_refused {
+        if report
+            .objects
+            .iter()
+            .any(|o| o.status == ObjectStatus::Refused)
+        {
+            report.outcome = BuildOutcome::Unpatchable;
+            return Err(DriverError::Unpatchable {
+                report: Box::new(report),
+            });
+        }
+        let conflicts = self.stack_conflicts(&report);
+        if !conflicts.is_empty() {
+            report.problems = conflicts;
             report.outcome = BuildOutcome::Unpatchable;
             return Err(DriverError::Unpatchable {
                 report: Box::new(report),
@@ -713,15 +975,23 @@ impl Driver {
                 report: Box::new(report),
             });
         }
+        Ok((report, link_inputs))
+    }
 
-        // 4. Link.
-        let t = Instant::now();
-        let notes_path = work.join("depends-notes.o");
-        let notes_obj = notes::notes_object(&depends, &xen_depends)?;
+    /// Step 4: link, check against the loader's rules, write the payload.
+    fn link(
+        &self,
+        dirs: &Dirs,
+        target: &Target,
+        mut link_inputs: Vec<PathBuf>,
+        mut report: BuildReport,
+    ) -> Result<(PathBuf, BuildReport), DriverError> {
+        let notes_path = dirs.work.join("depends-notes.o");
+        let notes_obj = notes::notes_object(&target.depends, &target.xen_depends)?;
         std::fs::write(&notes_path, notes_obj).map_err(io(&notes_path))?;
         link_inputs.sort();
         link_inputs.push(notes_path);
-        let tmp = work.join(format!("{}.livepatch", self.name));
+        let tmp = dirs.work.join(format!("{}.livepatch", self.name));
         link::ld_relocatable(&link_inputs, &tmp)?;
         let mut bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
         link::make_read_only(&mut bytes, &tmp, ".livepatch.funcs")?;
@@ -741,7 +1011,6 @@ impl Driver {
         };
         let dst = self.payload_path();
         std::fs::write(&dst, &bytes).map_err(io(&dst))?;
-        timings.link = t.elapsed();
         report.payload = Some(PayloadSummary {
             file: dst
                 .file_name()
@@ -751,14 +1020,62 @@ impl Driver {
             build_id: notes::hex(&info.build_id),
             funcs: info.funcs,
             hooks: info.hooks,
+            state_sections: info.state_sections,
         });
-        report.outcome = BuildOutcome::Built;
-        timings.total = t0.elapsed();
-        Ok(Built {
-            payload: dst,
-            report,
-            timings,
-        })
+        Ok((dst, report))
+    }
+}
+
+/// The directories of a run, under `OUTPUT/.build`.
+#[derive(Debug)]
+struct Dirs {
+    work: PathBuf,
+    /// The unmodified tree's build (the original build unless on a stack).
+    base: PathBuf,
+    orig: PathBuf,
+    patched: PathBuf,
+    /// Diff objects.
+    out: PathBuf,
+    /// `--config`, as recorded in the report.
+    config: Option<String>,
+}
+
+/// The hypervisor a payload is built for.
+#[derive(Debug)]
+struct Target {
+    xen: XenSymbols,
+    xen_name: String,
+    xen_id: Vec<u8>,
+    depends: Vec<u8>,
+    xen_depends: Vec<u8>,
+    warnings: Vec<String>,
+}
+
+impl Driver {
+    /// Functions this payload replaces that a lower payload replaced too,
+    /// when the payload was built from the base source: its copy would be
+    /// the base version plus this change, and the lower fix would be gone.
+    /// Built on the stack (`--base-patch`), replacing them again is the
+    /// point.
+    fn stack_conflicts(&self, report: &BuildReport) -> Vec<String> {
+        if !self.base_patches.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for o in &report.objects {
+            let Some(r) = &o.report else { continue };
+            for f in &r.funcs {
+                if let Some(l) = self.lower.iter().rev().find(|l| l.funcs.contains(&f.name)) {
+                    out.push(format!(
+                        "`{}` ({}) is already replaced by the lower payload {}: this payload, built from the unmodified source, would undo that fix; build it on the stack with --base-patch LOWER.patch (the lower payload's source patch)",
+                        f.name,
+                        o.name,
+                        l.path.display()
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 

@@ -74,6 +74,9 @@ pub struct PayloadSummary {
     pub funcs: usize,
     /// Hook kinds present.
     pub hooks: Vec<String>,
+    /// Sections holding the payload's own state (non-empty: the loader
+    /// refuses to re-apply it after a revert).
+    pub state_sections: Vec<String>,
 }
 
 /// Overall outcome.
@@ -110,6 +113,11 @@ pub struct BuildReport {
     pub xen_depends: String,
     /// `--config`, recorded only.
     pub config: Option<String>,
+    /// Payloads below this one (`--depends-payload`, or found by
+    /// `--depends` in the output directory), lowest first.
+    pub lower_payloads: Vec<String>,
+    /// `--base-patch`: the lower payloads' patches both builds include.
+    pub base_patches: Vec<String>,
     /// Objects compared between the builds.
     pub compared: usize,
     /// Objects that differ, and new objects.
@@ -149,6 +157,12 @@ impl BuildReport {
         )?;
         writeln!(s, "  depends:       {}", self.depends)?;
         writeln!(s, "  xen-depends:   {}", self.xen_depends)?;
+        for l in &self.lower_payloads {
+            writeln!(s, "  stacked on:    {l}")?;
+        }
+        if !self.base_patches.is_empty() {
+            writeln!(s, "  base patches:  {}", self.base_patches.join(", "))?;
+        }
         if let Some(c) = &self.config {
             writeln!(s, "  config:        {c} (recorded, not used)")?;
         }
@@ -197,7 +211,55 @@ impl BuildReport {
             }
         }
 
-        // Per symbol, over every object.
+        match self.outcome {
+            BuildOutcome::Built | BuildOutcome::NoChanges => self.write_summary(&mut s)?,
+            BuildOutcome::Unpatchable | BuildOutcome::Failed => self.write_refusals(&mut s)?,
+        }
+        for w in &self.warnings {
+            writeln!(s, "warning: {w}")?;
+        }
+        if let Some(p) = &self.payload {
+            writeln!(
+                s,
+                "\npayload: {} ({} bytes, {} function{}{})",
+                p.file,
+                p.size,
+                p.funcs,
+                if p.funcs == 1 { "" } else { "s" },
+                if p.hooks.is_empty() {
+                    String::new()
+                } else {
+                    format!(", hooks: {}", p.hooks.join(", "))
+                }
+            )?;
+            writeln!(s, "  build-id: {}", p.build_id)?;
+            if p.state_sections.is_empty() {
+                writeln!(
+                    s,
+                    "  re-apply after revert: yes (no writable data of its own)"
+                )?;
+            } else {
+                writeln!(
+                    s,
+                    "  re-apply after revert: no, it has writable data of its own ({}); unload it and upload it again",
+                    p.state_sections.join(", ")
+                )?;
+            }
+        }
+        let result = match self.outcome {
+            BuildOutcome::Built => "payload built",
+            BuildOutcome::Unpatchable => {
+                "refused: the change cannot be live-patched (see the summary)"
+            }
+            BuildOutcome::NoChanges => "no functional changes: nothing to patch",
+            BuildOutcome::Failed => "failed (see errors)",
+        };
+        writeln!(s, "result: {result}")?;
+        Ok(s)
+    }
+
+    /// Per symbol, over every object: what the payload does with it.
+    fn write_summary(&self, s: &mut String) -> Result<(), BuildReportError> {
         let mut rows = Vec::new();
         for o in &self.objects {
             if let Some(r) = &o.report {
@@ -243,35 +305,33 @@ impl BuildReport {
                 writeln!(s, "  {st:<7} {kind:<8} {name:<32} {obj:<24} {what}")?;
             }
         }
-        for w in &self.warnings {
-            writeln!(s, "warning: {w}")?;
+        Ok(())
+    }
+
+    /// A build that wrote no payload: what was refused (or failed) and why,
+    /// and nothing about what a payload would have contained.
+    fn write_refusals(&self, s: &mut String) -> Result<(), BuildReportError> {
+        writeln!(s, "\nsummary: no payload written")?;
+        for o in &self.objects {
+            let label = match o.status {
+                ObjectStatus::Refused => "REFUSED",
+                ObjectStatus::Error => "ERROR",
+                _ => continue,
+            };
+            let reasons: Vec<&str> = match (&o.report, &o.error) {
+                (Some(r), _) if !r.problems.is_empty() => {
+                    r.problems.iter().map(String::as_str).collect()
+                }
+                (_, Some(e)) => e.lines().collect(),
+                _ => vec!["the diff failed"],
+            };
+            for why in reasons {
+                writeln!(s, "  {label:<7} {}: {why}", o.name)?;
+            }
         }
         for p in &self.problems {
-            writeln!(s, "error: {p}")?;
+            writeln!(s, "  REFUSED {}: {p}", self.name)?;
         }
-        if let Some(p) = &self.payload {
-            writeln!(
-                s,
-                "\npayload: {} ({} bytes, {} function{}{})",
-                p.file,
-                p.size,
-                p.funcs,
-                if p.funcs == 1 { "" } else { "s" },
-                if p.hooks.is_empty() {
-                    String::new()
-                } else {
-                    format!(", hooks: {}", p.hooks.join(", "))
-                }
-            )?;
-            writeln!(s, "  build-id: {}", p.build_id)?;
-        }
-        let result = match self.outcome {
-            BuildOutcome::Built => "payload built",
-            BuildOutcome::Unpatchable => "refused: the change cannot be live-patched (see errors)",
-            BuildOutcome::NoChanges => "no functional changes: nothing to patch",
-            BuildOutcome::Failed => "failed (see errors)",
-        };
-        writeln!(s, "result: {result}")?;
-        Ok(s)
+        Ok(())
     }
 }

@@ -279,10 +279,13 @@ fn stop_child(c: &mut Child) {
     signal("-KILL");
 }
 
-/// State of an applied patch.
+/// State of the applied patches.
 #[derive(Debug)]
 struct Applied {
-    /// Saved contents of the files the patch names (`None`: did not exist).
+    /// How many of the session's patches are applied (in order).
+    count: usize,
+    /// Saved contents of the files the patches name, as they were before
+    /// the first one (`None`: did not exist).
     saved: Vec<(PathBuf, Option<Vec<u8>>)>,
 }
 
@@ -294,11 +297,12 @@ struct State {
 }
 
 /// One build session on one tree: the checksum taken at the start, the
-/// applied patch and the running build process.
+/// patches applied (in order: the stack below, then the patch being built)
+/// and the running build process.
 #[derive(Debug)]
 pub struct Session {
     srcdir: PathBuf,
-    patch: PathBuf,
+    patches: Vec<PathBuf>,
     skip: Vec<PathBuf>,
     before: Manifest,
     state: Mutex<State>,
@@ -314,13 +318,18 @@ pub struct Verified {
 }
 
 impl Session {
-    /// Start a session: checksum `srcdir` (skipping `skip`, e.g. the output
-    /// directory if it lies inside the tree).
-    pub fn new(srcdir: &Path, patch: &Path, skip: Vec<PathBuf>) -> Result<Arc<Session>, TreeError> {
+    /// Start a session for `patches`, applied in that order: checksum
+    /// `srcdir` (skipping `skip`, e.g. the output directory if it lies
+    /// inside the tree).
+    pub fn new(
+        srcdir: &Path,
+        patches: Vec<PathBuf>,
+        skip: Vec<PathBuf>,
+    ) -> Result<Arc<Session>, TreeError> {
         let before = Manifest::scan(srcdir, &skip)?;
         Ok(Arc::new(Session {
             srcdir: srcdir.to_path_buf(),
-            patch: patch.to_path_buf(),
+            patches,
             skip,
             before,
             state: Mutex::new(State::default()),
@@ -342,7 +351,7 @@ impl Session {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn run_patch(&self, extra: &[&str]) -> Result<(bool, String), TreeError> {
+    fn run_patch(&self, patch: &Path, extra: &[&str]) -> Result<(bool, String), TreeError> {
         let mut cmd = Command::new("patch");
         cmd.arg("-d")
             .arg(&self.srcdir)
@@ -350,7 +359,7 @@ impl Session {
             .args(["-r", "-"])
             .args(extra)
             .arg("-i")
-            .arg(&self.patch)
+            .arg(patch)
             .stdin(Stdio::null());
         // Own process group: the terminal's SIGINT must not stop `patch`
         // half-way; the interrupt handler waits for it and reverts.
@@ -361,67 +370,89 @@ impl Session {
         Ok((out.status.success(), text.trim_end().to_string()))
     }
 
-    /// Pre-flight: check that the patch applies (`--dry-run`), without
-    /// changing the tree.
+    /// Pre-flight: check that the first patch applies (`--dry-run`),
+    /// without changing the tree. (Each later one is checked the same way
+    /// when it is applied, on top of those before it.)
     pub fn check_applies(&self) -> Result<(), TreeError> {
         let _st = self.lock();
-        let (ok, output) = self.run_patch(&["-N", "--dry-run"])?;
+        let Some(first) = self.patches.first() else {
+            return Ok(());
+        };
+        let (ok, output) = self.run_patch(first, &["-N", "--dry-run"])?;
         if ok {
             Ok(())
         } else {
             Err(TreeError::DoesNotApply {
-                patch: self.patch.clone(),
+                patch: first.clone(),
                 srcdir: self.srcdir.clone(),
                 output,
             })
         }
     }
 
-    /// Check that the patch applies (dry run), then apply it.
-    pub fn apply(&self) -> Result<(), TreeError> {
-        let text = std::fs::read(&self.patch).map_err(|source| TreeError::Read {
-            path: self.patch.clone(),
-            source,
-        })?;
-        let names = patch_files(&self.patch, &String::from_utf8_lossy(&text))?;
+    /// Apply the session's patches, in order, until `count` are applied;
+    /// each is checked with a dry run first. On a failure every patch of
+    /// the session is reverted.
+    pub fn apply(&self, count: usize) -> Result<(), TreeError> {
         let mut st = self.lock();
-        if st.interrupted {
-            return Ok(());
-        }
-        let (ok, output) = self.run_patch(&["-N", "--dry-run"])?;
-        if !ok {
-            return Err(TreeError::DoesNotApply {
-                patch: self.patch.clone(),
-                srcdir: self.srcdir.clone(),
-                output,
-            });
-        }
-        let mut saved = Vec::with_capacity(names.len());
-        for n in names {
-            let p = self.srcdir.join(&n);
-            let data = match std::fs::read(&p) {
-                Ok(d) => Some(d),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(source) => return Err(TreeError::Read { path: p, source }),
+        let mut done = st.applied.as_ref().map_or(0, |a| a.count);
+        while done < count.min(self.patches.len()) {
+            if st.interrupted {
+                return Ok(());
+            }
+            let Some(patch) = self.patches.get(done) else {
+                break;
             };
-            saved.push((n, data));
-        }
-        // Recorded before running: if `patch` fails half-way, the files it
-        // did change are restored from `saved`.
-        st.applied = Some(Applied { saved });
-        let (ok, output) = self.run_patch(&["-N", "-s"])?;
-        if !ok {
-            self.revert_locked(&mut st, false)?;
-            return Err(TreeError::DoesNotApply {
-                patch: self.patch.clone(),
-                srcdir: self.srcdir.clone(),
-                output,
+            let text = std::fs::read(patch).map_err(|source| TreeError::Read {
+                path: patch.clone(),
+                source,
+            })?;
+            let names = patch_files(patch, &String::from_utf8_lossy(&text))?;
+            let (ok, output) = self.run_patch(patch, &["-N", "--dry-run"])?;
+            if !ok {
+                self.revert_locked(&mut st, true)?;
+                return Err(TreeError::DoesNotApply {
+                    patch: patch.clone(),
+                    srcdir: self.srcdir.clone(),
+                    output,
+                });
+            }
+            let applied = st.applied.get_or_insert_with(|| Applied {
+                count: 0,
+                saved: Vec::new(),
             });
+            for n in names {
+                if applied.saved.iter().any(|(p, _)| *p == n) {
+                    continue;
+                }
+                let p = self.srcdir.join(&n);
+                let data = match std::fs::read(&p) {
+                    Ok(d) => Some(d),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(source) => return Err(TreeError::Read { path: p, source }),
+                };
+                applied.saved.push((n, data));
+            }
+            // Saved before running: if `patch` fails half-way, the files it
+            // did change are restored from `saved`.
+            let (ok, output) = self.run_patch(patch, &["-N", "-s"])?;
+            if !ok {
+                self.revert_locked(&mut st, false)?;
+                return Err(TreeError::DoesNotApply {
+                    patch: patch.clone(),
+                    srcdir: self.srcdir.clone(),
+                    output,
+                });
+            }
+            done += 1;
+            if let Some(a) = st.applied.as_mut() {
+                a.count = done;
+            }
         }
         Ok(())
     }
 
-    /// True while the patch is applied.
+    /// True while any patch is applied.
     pub fn is_applied(&self) -> bool {
         self.lock().applied.is_some()
     }
@@ -454,20 +485,27 @@ impl Session {
         Ok(())
     }
 
-    /// Reverse-apply the patch (unless `use_patch` is false); if the tree is
-    /// then not as it was, write back the saved files.
+    /// Reverse-apply the applied patches, last first (unless `use_patch` is
+    /// false); if the tree is then not as it was, write back the saved
+    /// files.
     fn revert_locked(&self, st: &mut State, use_patch: bool) -> Result<(), TreeError> {
         let Some(applied) = st.applied.take() else {
             return Ok(());
         };
-        let (ok, output) = if use_patch {
-            self.run_patch(&["-R", "-s"])?
-        } else {
-            (
-                false,
-                "not run: the patch was only partly applied".to_string(),
-            )
-        };
+        let (mut ok, mut output) = (
+            false,
+            "not run: a patch was only partly applied".to_string(),
+        );
+        if use_patch {
+            (ok, output) = (true, String::new());
+            for patch in self.patches.iter().take(applied.count).rev() {
+                let (done, text) = self.run_patch(patch, &["-R", "-s"])?;
+                if !done {
+                    (ok, output) = (false, text);
+                    break;
+                }
+            }
+        }
         let now = Manifest::scan(&self.srcdir, &self.skip)?;
         let diff = self.before.differences(&now);
         if diff.is_empty() {
@@ -498,7 +536,7 @@ impl Session {
         })
     }
 
-    /// Reverse-apply the patch if it is applied.
+    /// Reverse-apply the applied patches.
     pub fn revert(&self) -> Result<(), TreeError> {
         let mut st = self.lock();
         self.revert_locked(&mut st, true)

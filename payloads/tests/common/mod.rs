@@ -38,11 +38,15 @@ pub fn test_dir(name: &str) -> PathBuf {
 }
 
 fn compile(dir: &Path, src: &str, out: &Path) {
+    compile_as(dir, src, out, &CFLAGS);
+}
+
+fn compile_as(dir: &Path, src: &str, out: &Path, flags: &[&str]) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("lp.c"), src).unwrap();
     let st = Command::new("gcc")
         .current_dir(dir)
-        .args(CFLAGS)
+        .args(flags)
         .arg("lp.c")
         .arg("-o")
         .arg(out)
@@ -59,6 +63,22 @@ pub fn build(name: &str, orig_c: &str, patched_c: &str) -> Pair {
     let patched = dir.join("patched.o");
     compile(&dir.join("orig"), orig_c, &orig);
     compile(&dir.join("patched"), patched_c, &patched);
+    pair(dir, orig, patched)
+}
+
+/// As [`build`], compiled `-fpic` with hidden visibility (as mini-xen and
+/// Xen): `const` tables of addresses land in `.data.rel.ro.*`.
+pub fn build_pic(name: &str, orig_c: &str, patched_c: &str) -> Pair {
+    let dir = test_dir(name);
+    let orig = dir.join("orig.o");
+    let patched = dir.join("patched.o");
+    let flags: Vec<&str> = CFLAGS
+        .iter()
+        .map(|f| if *f == "-fno-pic" { "-fpic" } else { f })
+        .chain(["-fvisibility=hidden"])
+        .collect();
+    compile_as(&dir.join("orig"), orig_c, &orig, &flags);
+    compile_as(&dir.join("patched"), patched_c, &patched, &flags);
     pair(dir, orig, patched)
 }
 

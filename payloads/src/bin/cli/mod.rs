@@ -1,5 +1,5 @@
-//! Command-line conventions shared by `create-diff-object` and
-//! `livepatch-build`.
+//! Command-line conventions shared by the binaries `create-diff-object`
+//! and `livepatch-build` (the library knows nothing of the command line).
 
 use std::process::ExitCode;
 
