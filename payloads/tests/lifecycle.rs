@@ -26,7 +26,11 @@ fn extraversion(m: &mut Machine, domid: u32) -> String {
 
 /// Build `patch_file` on `tree` into `out`; exit 0 expected.
 fn build_ok(tree: &Path, patch_file: &Path, out: &Path, extra: &[&str]) -> PathBuf {
-    let run = build(tree, patch_file, out, extra);
+    // Signed with the development key, which the tree's images trust.
+    let key = tree.join("keys/livepatch-dev.key");
+    let mut args = vec!["--sign", key.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let run = build(tree, patch_file, out, &args);
     assert_eq!(run.code, 0, "{}", run.all());
     let name = patch_file
         .file_stem()
