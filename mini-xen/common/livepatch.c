@@ -532,6 +532,132 @@ static int resolve_old_address(struct livepatch_func *f,
     return 0;
 }
 
+/*
+ * Only whole functions are patched: old_addr must be where a symbol of
+ * the hypervisor or of a loaded payload starts, and old_size must not
+ * run past its end.  -EINVAL otherwise.
+ */
+static int check_func_start(const struct livepatch_elf *elf,
+                            const struct livepatch_func *f)
+{
+    const char *fname = (const char *)f->name;
+    unsigned long size = 0, offset = 0;
+    const char *sym;
+
+    sym = symbols_lookup(f->old_addr, &size, &offset);
+    if ( !sym || offset )
+    {
+        elf_err(elf, "%s: %#lx is not the start of a function (%s+%#lx)",
+                fname, (unsigned long)f->old_addr, sym ?: "?", offset);
+        return -EINVAL;
+    }
+
+    if ( size && f->old_size > size )
+    {
+        elf_err(elf, "%s: old_size %u is larger than %s (%lu bytes)",
+                fname, f->old_size, sym, size);
+        return -EINVAL;
+    }
+
+    return 0;
+}
+
+/* |to - from| < ARCH_LIVEPATCH_RANGE or to - from == -RANGE, without wrapping. */
+static bool in_jump_range(unsigned long from, unsigned long to)
+{
+    if ( to >= from )
+        return to - from < ARCH_LIVEPATCH_RANGE;
+
+    return from - to <= ARCH_LIVEPATCH_RANGE;
+}
+
+/*
+ * A replacement function lies in the payload's own text (as the hooks
+ * must), so that the jump never leaves code this payload brings and
+ * frees; new_size, when given, must fit there too.  -EINVAL, or
+ * -EOVERFLOW (Xen's) when the jump cannot reach it.
+ */
+static int check_func_new(const struct payload *payload,
+                          const struct livepatch_elf *elf,
+                          const struct livepatch_func *f)
+{
+    const char *fname = (const char *)f->name;
+    unsigned long text_end = (unsigned long)payload->text_addr +
+                             payload->text_size;
+    unsigned long from;
+
+    if ( !f->new_addr )
+        return 0;
+
+    if ( !payload_text_ok(payload, f->new_addr) ||
+         f->new_size > text_end - f->new_addr )
+    {
+        elf_err(elf, "%s: replacement %#lx+%u is not in the payload's text",
+                fname, (unsigned long)f->new_addr, f->new_size);
+        return -EINVAL;
+    }
+
+    from = f->old_addr + ARCH_PATCH_INSN_SIZE + arch_livepatch_patch_offset(f);
+    if ( !in_jump_range(from, f->new_addr) )
+    {
+        elf_err(elf, "%s: replacement %#lx is out of jump range",
+                fname, (unsigned long)f->new_addr);
+        return -EOVERFLOW;
+    }
+
+    return 0;
+}
+
+static bool ranges_overlap(const struct livepatch_func *a,
+                           const struct livepatch_func *b)
+{
+    return a->old_addr < b->old_addr + b->old_size &&
+           b->old_addr < a->old_addr + a->old_size;
+}
+
+/*
+ * Entry i against the entries before it and against every loaded
+ * payload.  Within one payload a function is patched once: a second
+ * entry for the same or an overlapping range is -EEXIST.  Across
+ * payloads, stacking on the same function (same old_addr) is what
+ * .livepatch.depends and LIFO revert are for; a range that overlaps
+ * another payload's without starting at the same address would tear
+ * that payload's patch: -EINVAL.  payload_lock held.
+ */
+static int check_func_overlap(const struct payload *payload,
+                              const struct livepatch_elf *elf, unsigned int i)
+{
+    const struct livepatch_func *f = &payload->funcs[i];
+    const char *fname = (const char *)f->name;
+    const struct payload *other;
+    unsigned int j;
+
+    for ( j = 0; j < i; j++ )
+        if ( ranges_overlap(f, &payload->funcs[j]) )
+        {
+            elf_err(elf, "%s: %#lx+%u is already patched by entry %u (%s)",
+                    fname, (unsigned long)f->old_addr, f->old_size, j,
+                    (const char *)payload->funcs[j].name);
+            return -EEXIST;
+        }
+
+    list_for_each_entry ( other, &payload_list, list )
+        for ( j = 0; j < other->nfuncs; j++ )
+        {
+            const struct livepatch_func *g = &other->funcs[j];
+
+            if ( g->old_addr != f->old_addr && ranges_overlap(f, g) )
+            {
+                elf_err(elf, "%s: %#lx+%u overlaps %s of payload %s",
+                        fname, (unsigned long)f->old_addr, f->old_size,
+                        (const char *)g->name, other->name);
+                return -EINVAL;
+            }
+        }
+
+    return 0;
+}
+
 static int prepare_funcs(struct payload *payload,
                          const struct livepatch_elf *elf)
 {
@@ -564,7 +690,6 @@ static int prepare_funcs(struct payload *payload,
         struct livepatch_func *f = &payload->funcs[i];
         const struct virtual_region *r;
         const char *fname;
-        int64_t delta;
 
         if ( !payload_string_ok(payload, f->name) )
         {
@@ -600,22 +725,19 @@ static int prepare_funcs(struct payload *payload,
             return -EINVAL;
         }
 
+        rc = check_func_start(elf, f);
+        if ( rc )
+            return rc;
+
         rc = arch_livepatch_verify_func(payload->name, f);
         if ( rc )
             return rc;
 
-        if ( !f->new_addr )
-            continue;
-
-        delta = (int64_t)(f->new_addr - (f->old_addr + ARCH_PATCH_INSN_SIZE +
-                                         arch_livepatch_patch_offset(f)));
-        if ( delta < -(int64_t)ARCH_LIVEPATCH_RANGE ||
-             delta >= (int64_t)ARCH_LIVEPATCH_RANGE )
-        {
-            elf_err(elf, "%s: replacement %#lx is out of jump range",
-                    fname, (unsigned long)f->new_addr);
-            return -EOVERFLOW;
-        }
+        rc = check_func_new(payload, elf, f);
+        if ( !rc )
+            rc = check_func_overlap(payload, elf, i);
+        if ( rc )
+            return rc;
     }
 
     return 0;
@@ -1474,7 +1596,8 @@ int revert_payload(struct payload *data)
 
     arch_livepatch_quiesce();
 
-    for ( i = 0; i < data->nfuncs; i++ )
+    /* Reverse apply order: a later entry may have saved an earlier one's. */
+    for ( i = data->nfuncs; i-- > 0; )
     {
         if ( !data->funcs[i].old_addr ||
              data->fstate[i].applied == LIVEPATCH_FUNC_NOT_APPLIED )

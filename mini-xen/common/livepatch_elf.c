@@ -378,6 +378,36 @@ int livepatch_elf_resolve_symbols(struct livepatch_elf *elf)
     return 0;
 }
 
+/*
+ * Unlike Xen, which skips such sections, a relocation section the loader
+ * would not apply is refused, so that no payload runs unrelocated code:
+ * a section named .rel* that is not SHT_RELA/SHT_REL, or a relocation
+ * section whose target (sh_info) is not a section of the file, is
+ * -EINVAL.
+ */
+static int elf_check_reloc_section(const struct livepatch_elf *elf,
+                                   const struct livepatch_elf_sec *r)
+{
+    bool is_rel = r->sec->sh_type == SHT_RELA || r->sec->sh_type == SHT_REL;
+
+    if ( !is_rel && !strncmp(r->name, ".rel", 4) )
+    {
+        elf_err(elf, "%s is of type %u, not a relocation section", r->name,
+                r->sec->sh_type);
+        return -EINVAL;
+    }
+
+    if ( is_rel && (r->sec->sh_info == SHN_UNDEF ||
+                    r->sec->sh_info >= elf->hdr->e_shnum) )
+    {
+        elf_err(elf, "%s applies to section [%u] of %u", r->name,
+                r->sec->sh_info, elf->hdr->e_shnum);
+        return -EINVAL;
+    }
+
+    return 0;
+}
+
 int livepatch_elf_perform_relocs(struct livepatch_elf *elf)
 {
     unsigned int i;
@@ -387,13 +417,14 @@ int livepatch_elf_perform_relocs(struct livepatch_elf *elf)
     {
         const struct livepatch_elf_sec *r = &elf->sec[i], *base;
 
+        rc = elf_check_reloc_section(elf, r);
+        if ( rc )
+            return rc;
+
         if ( r->sec->sh_type != SHT_RELA && r->sec->sh_type != SHT_REL )
             continue;
 
         /* Relocations of a section that is not loaded are not needed. */
-        if ( r->sec->sh_info == SHN_UNDEF ||
-             r->sec->sh_info >= elf->hdr->e_shnum )
-            continue;
         base = &elf->sec[r->sec->sh_info];
         if ( !livepatch_elf_secalloc(base) )
             continue;
