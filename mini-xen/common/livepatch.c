@@ -48,6 +48,7 @@
 #include <asm/livepatch.h>
 #include <asm/system.h>
 #include <asm/uaccess.h>
+#include <public/counters.h>
 #include <public/livepatch.h>
 #include <public/sysctl.h>
 
@@ -211,6 +212,31 @@ static bool payload_text_ok(const struct payload *payload, unsigned long p)
     unsigned long start = (unsigned long)payload->text_addr;
 
     return p >= start && p < start + payload->text_size;
+}
+
+/*
+ * Not in Xen: a replacement or a hook is entered at the start of one of
+ * the payload's functions (an STT_FUNC symbol of an executable section),
+ * never in the middle of its code.
+ */
+static bool payload_func_start(const struct livepatch_elf *elf,
+                               unsigned long p)
+{
+    unsigned int i;
+
+    for ( i = 1; i < elf->nsym; i++ )
+    {
+        const Elf64_Sym *s = elf->sym[i].sym;
+
+        if ( !s || elf->sym[i].ignored || ELF64_ST_TYPE(s->st_info) != STT_FUNC ||
+             s->st_shndx == SHN_UNDEF || s->st_shndx >= elf->hdr->e_shnum ||
+             !(elf->sec[s->st_shndx].sec->sh_flags & SHF_EXECINSTR) )
+            continue;
+        if ( s->st_value == p )
+            return true;
+    }
+
+    return false;
 }
 
 static int copy_build_id(struct livepatch_build_id *id, const uint8_t *p,
@@ -476,6 +502,48 @@ static const char *const patching_sections[] = {
     ".livepatch.hooks.postrevert",
 };
 
+/*
+ * Sections the loader finds by name.  Xen takes the first of each name
+ * (its duplicate check is dead code, 3a28da8f4d); here a second section
+ * of one of these names is -EINVAL.
+ */
+static const char *const special_prefixes[] = {
+    ".livepatch.", ".note.gnu.build-id", ".bug_frames.", ".altinstructions",
+    ".altinstr_replacement", ".ex_table", ".modinfo",
+};
+
+static bool is_special(const char *name)
+{
+    unsigned int i;
+
+    for ( i = 0; i < ARRAY_SIZE(special_prefixes); i++ )
+        if ( !strncmp(name, special_prefixes[i],
+                      strlen(special_prefixes[i])) )
+            return true;
+
+    return false;
+}
+
+static int check_duplicate_sections(const struct livepatch_elf *elf)
+{
+    unsigned int i, j;
+
+    for ( i = 1; i < elf->hdr->e_shnum; i++ )
+    {
+        if ( !is_special(elf->sec[i].name) )
+            continue;
+        for ( j = 1; j < i; j++ )
+            if ( !strcmp(elf->sec[i].name, elf->sec[j].name) )
+            {
+                elf_err(elf, "sections [%u] and [%u] are both %s", j, i,
+                        elf->sec[i].name);
+                return -EINVAL;
+            }
+    }
+
+    return 0;
+}
+
 static int check_patching_sections(const struct livepatch_elf *elf)
 {
     unsigned int i, found = 0;
@@ -594,6 +662,13 @@ static int check_func_new(const struct payload *payload,
     {
         elf_err(elf, "%s: replacement %#lx+%u is not in the payload's text",
                 fname, (unsigned long)f->new_addr, f->new_size);
+        return -EINVAL;
+    }
+
+    if ( !payload_func_start(elf, f->new_addr) )
+    {
+        elf_err(elf, "%s: replacement %#lx is not the start of a function of "
+                "the payload", fname, (unsigned long)f->new_addr);
         return -EINVAL;
     }
 
@@ -747,11 +822,20 @@ static int hook_ok(const struct payload *payload,
                    const struct livepatch_elf *elf, const char *sec,
                    unsigned int i, unsigned long fn)
 {
-    if ( payload_text_ok(payload, fn) )
-        return 0;
+    if ( !payload_text_ok(payload, fn) )
+    {
+        elf_err(elf, "%s[%u] = %#lx is not in the payload's text", sec, i, fn);
+        return -EINVAL;
+    }
 
-    elf_err(elf, "%s[%u] = %#lx is not in the payload's text", sec, i, fn);
-    return -EINVAL;
+    if ( !payload_func_start(elf, fn) )
+    {
+        elf_err(elf, "%s[%u] = %#lx is not the start of a function of the "
+                "payload", sec, i, fn);
+        return -EINVAL;
+    }
+
+    return 0;
 }
 
 static int prepare_hook_array(const struct payload *payload,
@@ -890,6 +974,62 @@ static int prepare_build_ids(struct payload *payload,
     return rc;
 }
 
+/*
+ * Not in Xen: every frame of a payload's .bug_frames.N marks a ud2 in its
+ * own text; a run_in_exception_handler() frame points at the start of one
+ * of its functions and an ASSERT() message is a string in its memory (the
+ * file name is checked when printed).  -EINVAL otherwise.
+ */
+static int check_bug_frames(const struct payload *payload,
+                            const struct livepatch_elf *elf, const char *name,
+                            unsigned int type, const struct bug_frame *b,
+                            unsigned int n)
+{
+    unsigned int i;
+
+    for ( i = 0; i < n; i++, b++ )
+    {
+        const char *msg = bug_msg(b);
+        unsigned long ptr = (unsigned long)bug_ptr(b);
+
+        if ( !payload_text_ok(payload, bug_loc(b)) ||
+             (type == BUGFRAME_run_fn && !payload_func_start(elf, ptr)) ||
+             (msg && !payload_string_ok(payload, (unsigned long)msg)) )
+        {
+            elf_err(elf, "%s[%u] does not describe code of the payload",
+                    name, i);
+            return -EINVAL;
+        }
+    }
+
+    return 0;
+}
+
+/* Not in Xen: both ends of every exception-table entry are payload text. */
+static int check_ex_table(const struct payload *payload,
+                          const struct livepatch_elf *elf,
+                          const struct exception_table_entry *s,
+                          const struct exception_table_entry *e)
+{
+    const struct exception_table_entry *p;
+
+    for ( p = s; p < e; p++ )
+    {
+        unsigned long insn = (unsigned long)&p->insn + p->insn;
+        unsigned long fixup = (unsigned long)&p->fixup + p->fixup;
+
+        if ( !payload_text_ok(payload, insn) ||
+             !payload_text_ok(payload, fixup) )
+        {
+            elf_err(elf, ".ex_table[%u] (%#lx -> %#lx) is not in the "
+                    "payload's text", (unsigned int)(p - s), insn, fixup);
+            return -EINVAL;
+        }
+    }
+
+    return 0;
+}
+
 static int prepare_region(struct payload *payload,
                           const struct livepatch_elf *elf)
 {
@@ -911,15 +1051,22 @@ static int prepare_region(struct payload *payload,
 
         snprintf(name, sizeof(name), ".bug_frames.%u", i);
         sec = livepatch_elf_sec_by_name(elf, name);
-        if ( !sec || !livepatch_elf_secalloc(sec) )
+        if ( !sec )
             continue;
 
-        if ( sec->sec->sh_size % sizeof(struct bug_frame) )
+        if ( !livepatch_elf_secalloc(sec) ||
+             sec->sec->sh_size % sizeof(struct bug_frame) )
         {
-            elf_err(elf, "%s is %lu bytes, not a multiple of %zu", name,
-                    sec->sec->sh_size, sizeof(struct bug_frame));
+            elf_err(elf, "%s is %lu bytes, not a multiple of %zu, or not "
+                    "allocated", name, sec->sec->sh_size,
+                    sizeof(struct bug_frame));
             return -EINVAL;
         }
+
+        rc = check_bug_frames(payload, elf, name, i, sec->load_addr,
+                              sec->sec->sh_size / sizeof(struct bug_frame));
+        if ( rc )
+            return rc;
 
         region->frame[i].bugs = sec->load_addr;
         region->frame[i].n_bugs = sec->sec->sh_size / sizeof(struct bug_frame);
@@ -956,19 +1103,22 @@ static int prepare_region(struct payload *payload,
     }
 
     sec = livepatch_elf_sec_by_name(elf, ".ex_table");
-    if ( sec && livepatch_elf_secalloc(sec) )
+    if ( sec )
     {
         struct exception_table_entry *s = sec->load_addr;
         struct exception_table_entry *e;
 
-        if ( sec->sec->sh_size % sizeof(*s) )
+        if ( !livepatch_elf_secalloc(sec) || sec->sec->sh_size % sizeof(*s) )
         {
-            elf_err(elf, ".ex_table is %lu bytes, not a multiple of %zu",
-                    sec->sec->sh_size, sizeof(*s));
+            elf_err(elf, ".ex_table is %lu bytes, not a multiple of %zu, or "
+                    "not allocated", sec->sec->sh_size, sizeof(*s));
             return -EINVAL;
         }
 
         e = s + sec->sec->sh_size / sizeof(*s);
+        rc = check_ex_table(payload, elf, s, e);
+        if ( rc )
+            return rc;
         sort_exception_table(s, e);
         region->ex = s;
         region->ex_end = e;
@@ -1209,6 +1359,8 @@ static int load_payload_data(struct payload *payload, void *raw, size_t len)
     if ( !rc )
         rc = livepatch_elf_perform_relocs(&elf);
     if ( !rc )
+        rc = check_duplicate_sections(&elf);
+    if ( !rc )
         rc = check_special_sections(&elf);
     if ( !rc )
         rc = check_patching_sections(&elf);
@@ -1308,6 +1460,7 @@ static int livepatch_upload(struct xen_sysctl_livepatch_upload *upload)
             register_virtual_region(&data->region);
             list_add_tail(&data->list, &payload_list);
             payload_cnt++;
+            xen_counters.lp_payloads = payload_cnt;
             payload_version++;
         }
     }
@@ -1987,6 +2140,7 @@ static void free_payload(struct payload *data)
 {
     list_del(&data->list);
     payload_cnt--;
+    xen_counters.lp_payloads = payload_cnt;
     payload_version++;
 
     unregister_virtual_region(&data->region);

@@ -20,6 +20,7 @@
 #include <asm/page.h>
 #include <asm/processor.h>
 #include <asm/system.h>
+#include <public/counters.h>
 #include <public/livepatch.h>
 #include <public/platform.h>
 
@@ -208,6 +209,7 @@ void *arch_livepatch_alloc_pages(unsigned int nr)
 
     for ( i = start; i < start + nr; i++ )
         set_bit(i, lp_page_map);
+    xen_counters.lp_pages += nr;
 
     spin_unlock(&lp_page_lock);
 
@@ -250,6 +252,7 @@ void arch_livepatch_free_pages(void *p, unsigned int nr)
         BUG_ON(page_free(i));
         clear_bit(i, lp_page_map);
     }
+    xen_counters.lp_pages -= nr;
     spin_unlock(&lp_page_lock);
 }
 
