@@ -49,6 +49,11 @@ pub enum CampaignError {
     Harness(#[from] HarnessError),
     #[error("a worker thread panicked")]
     Worker,
+    /// An unmutated corpus payload does not go through cleanly (e.g. it
+    /// was built against another hypervisor build): the run would test
+    /// nothing.
+    #[error("corpus payload {0} does not load, apply, revert and unload cleanly: {1:?}")]
+    CorpusBroken(String, Box<Outcome>),
 }
 
 /// What to run.
@@ -222,6 +227,18 @@ pub fn run_one(
     })
 }
 
+/// Every corpus payload, unmutated, must go all the way without failure
+/// (its APPLY may be refused, as `xen_bye_world`'s is without NODEPS).
+fn check_corpus(h: &mut Harness, corpus: &[Seed]) -> Result<(), CampaignError> {
+    for s in corpus {
+        let out = h.run_case(&s.bytes, Plan::ApplyNodeps)?;
+        if out.upload_rc != 0 || out.failure.is_some() {
+            return Err(CampaignError::CorpusBroken(s.name.clone(), Box::new(out)));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the campaign; `progress` is called with the number of cases done.
 pub fn run(
     image: &Image,
@@ -239,6 +256,7 @@ pub fn run(
             .map(|_| {
                 scope.spawn(|| -> Result<(), CampaignError> {
                     let mut h = Harness::new(image.clone(), settings.vcpus)?;
+                    check_corpus(&mut h, corpus)?;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= settings.runs {
