@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -59,12 +59,17 @@ pub enum CampaignError {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Cases `first .. first + runs` of the seed.
+    pub first: u64,
     pub runs: u64,
     pub seed: u64,
     pub jobs: usize,
     pub vcpus: usize,
     /// Where reproducers go; none: not written.
     pub out: Option<PathBuf>,
+    /// Set (e.g. on SIGINT) to stop taking new cases; the summary then
+    /// covers the cases that ran.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// One corpus payload.
@@ -258,8 +263,10 @@ pub fn run(
                     let mut h = Harness::new(image.clone(), settings.vcpus)?;
                     check_corpus(&mut h, corpus)?;
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= settings.runs {
+                        let i = settings.first + next.fetch_add(1, Ordering::Relaxed);
+                        if i >= settings.first + settings.runs
+                            || settings.stop.load(Ordering::Relaxed)
+                        {
                             return Ok(());
                         }
                         let case = run_one(&mut h, settings, i, corpus, &targets)?;

@@ -17,11 +17,13 @@ fn image() -> emulator::Image {
 #[test]
 fn twelve_hundred_mutants_break_nothing() {
     let settings = Settings {
+        first: 0,
         runs: 1200,
         seed: 2026,
         jobs: 2,
         vcpus: 2,
         out: Some(std::env::temp_dir().join("fuzz-loader-short-run")),
+        stop: Default::default(),
     };
     let s = campaign::run(&image(), &corpus(), &settings, &|_| ()).expect("campaign");
     let report = campaign::report(&s);
@@ -47,11 +49,13 @@ fn the_same_seed_gives_the_same_run_on_any_number_of_threads() {
     let image = image();
     let run = |jobs| {
         let settings = Settings {
+            first: 0,
             runs: 40,
             seed: 99,
             jobs,
             vcpus: 2,
             out: None,
+            stop: Default::default(),
         };
         let s = campaign::run(&image, &corpus, &settings, &|_| ()).expect("campaign");
         (s.upload_rc, s.action_rc, s.targets, s.accepted)

@@ -1,9 +1,12 @@
-//! `fuzz-loader [--runs N] [--seed S] [--jobs J] [--out DIR] [--case I]`:
-//! runs the loader fuzzer and prints its summary; exits 0 only when no
-//! case failed.
+//! `fuzz-loader [--runs N] [--first I] [--seed S] [--jobs J] [--out DIR]
+//! [--case I]`: runs the loader fuzzer and prints its summary; exits 0
+//! only when every case ran and none failed. SIGINT/SIGTERM stop it
+//! early with a summary of the cases that ran.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 use emulator::Image;
@@ -17,6 +20,10 @@ struct Args {
     /// Number of cases.
     #[arg(long, default_value_t = 1000)]
     runs: u64,
+    /// Index of the first case (cases FIRST .. FIRST + RUNS of the seed:
+    /// a long run can be split into parts that add up to the same cases).
+    #[arg(long, default_value_t = 0)]
+    first: u64,
     /// Seed of the whole run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -56,12 +63,17 @@ fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
     let settings = Settings {
+        first: a.first,
         runs: a.runs,
         seed: a.seed,
         jobs,
         vcpus: a.vcpus,
         out: Some(a.out.clone()),
+        stop: Arc::clone(&stop),
     };
     if let Some(i) = a.case {
         let mut h = loaderfuzz::harness::Harness::new(image.clone(), a.vcpus)?;
@@ -76,7 +88,7 @@ fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         });
     }
     let start = std::time::Instant::now();
-    let step = (a.runs / 20).max(1);
+    let step = (a.runs / 100).max(1);
     let progress = |n: u64| {
         if n % step == 0 {
             eprintln!("fuzz-loader: {n}/{} cases", a.runs);
@@ -92,8 +104,12 @@ fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         s.cases as f64 / secs.max(1e-9),
         a.out.display()
     );
+    let interrupted = s.cases < a.runs;
+    if interrupted {
+        println!("interrupted after {} of {} cases", s.cases, a.runs);
+    }
     print!("{}", campaign::report(&s));
-    Ok(if s.failures() == 0 {
+    Ok(if s.failures() == 0 && !interrupted {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
