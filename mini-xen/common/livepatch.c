@@ -492,14 +492,14 @@ static int check_special_sections(const struct livepatch_elf *elf)
 
 static const char *const patching_sections[] = {
     ".livepatch.funcs",
-    ".livepatch.hooks.load",
-    ".livepatch.hooks.unload",
-    ".livepatch.hooks.preapply",
-    ".livepatch.hooks.apply",
-    ".livepatch.hooks.postapply",
-    ".livepatch.hooks.prerevert",
-    ".livepatch.hooks.revert",
-    ".livepatch.hooks.postrevert",
+    LIVEPATCH_HOOKS_LOAD,
+    LIVEPATCH_HOOKS_UNLOAD,
+    LIVEPATCH_HOOKS_PREAPPLY,
+    LIVEPATCH_HOOKS_APPLY,
+    LIVEPATCH_HOOKS_POSTAPPLY,
+    LIVEPATCH_HOOKS_PREREVERT,
+    LIVEPATCH_HOOKS_REVERT,
+    LIVEPATCH_HOOKS_POSTREVERT,
 };
 
 /*
@@ -904,30 +904,30 @@ static int prepare_hooks(struct payload *payload,
     struct livepatch_hooks *h = &payload->hooks;
     int rc;
 
-    rc = prepare_hook_array(payload, elf, ".livepatch.hooks.load",
+    rc = prepare_hook_array(payload, elf, LIVEPATCH_HOOKS_LOAD,
                             (void *const **)&payload->load_funcs,
                             &payload->n_load_funcs);
     if ( !rc )
-        rc = prepare_hook_array(payload, elf, ".livepatch.hooks.unload",
+        rc = prepare_hook_array(payload, elf, LIVEPATCH_HOOKS_UNLOAD,
                                 (void *const **)&payload->unload_funcs,
                                 &payload->n_unload_funcs);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.preapply",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_PREAPPLY,
                           (void **)&h->apply.pre);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.apply",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_APPLY,
                           (void **)&h->apply.action);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.postapply",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_POSTAPPLY,
                           (void **)&h->apply.post);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.prerevert",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_PREREVERT,
                           (void **)&h->revert.pre);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.revert",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_REVERT,
                           (void **)&h->revert.action);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.postrevert",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_POSTREVERT,
                           (void **)&h->revert.post);
 
     return rc;

@@ -16,9 +16,6 @@
 #include <xen/xmalloc.h>
 #include <public/livepatch.h>
 
-/* Arbitrary, as in Xen. */
-#define LIVEPATCH_MAX_SECTIONS  1024
-
 static int elf_header_check(const struct livepatch_elf *elf)
 {
     const Elf64_Ehdr *hdr = elf->hdr;
