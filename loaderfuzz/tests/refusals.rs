@@ -203,3 +203,42 @@ fn each_structural_defect_is_refused_with_one_line() {
         );
     }
 }
+
+/// The harness sees a crash: `xen_hooks_veto` with its pre-apply hook
+/// pointing at its post-apply function (well-formed: the loader cannot
+/// judge it), which BUG()s by design.
+#[test]
+fn the_harness_reports_a_payload_that_crashes_the_hypervisor() {
+    use loaderfuzz::harness::{Class, Step};
+    let image = emulator::Image::load(&emulator::Image::default_path()).expect("run `make image`");
+    let mut h = Harness::new(image, 2).expect("harness");
+    let mut b = payload("xen_hooks_veto");
+    let l = Layout::parse(&b).expect("layout");
+    let syms = l.symbols(&b).expect("symbols");
+    let post = syms
+        .iter()
+        .find(|s| s.name == "veto_post_apply")
+        .expect("veto_post_apply");
+    let at = rela_at(&l, ".rela.livepatch.hooks.preapply", 0);
+    let info = elf::u64_at(&b, at + rela::INFO).expect("info");
+    put(
+        &mut b,
+        at + rela::INFO,
+        ((post.index as u64) << 32) | (info & 0xffff_ffff),
+        8,
+    );
+    let out = h.run_case(&b, Plan::ApplyNodeps).expect("case");
+    let Some(f) = out.failure.clone() else {
+        panic!("no failure: {out:?}\n{}", h.console_since_snapshot());
+    };
+    assert_eq!(
+        (f.class(), f.step()),
+        (Class::Crash, Some(Step::Apply)),
+        "{f}"
+    );
+    assert!(
+        f.to_string()
+            .contains("Xen BUG at test/livepatch/xen_hooks_veto.c"),
+        "{f}"
+    );
+}
