@@ -87,6 +87,7 @@ pub struct Section {
     pub size: u64,
     pub link: u32,
     pub info: u32,
+    pub align: u64,
 }
 
 impl Section {
@@ -151,6 +152,7 @@ impl Layout {
                 size: u64_at(b, hdr + shdr::SIZE)?,
                 link: u32_at(b, hdr + shdr::LINK)?,
                 info: u32_at(b, hdr + shdr::INFO)?,
+                align: u64_at(b, hdr + shdr::ADDRALIGN)?,
             });
         }
         let names = sections

@@ -246,14 +246,21 @@ impl<'a> Mutator<'a> {
                 }
                 v
             }
-            "sh_offset" => match rng.gen_range(0..6) {
-                0 => other.offset,
-                1 => other.offset + other.size.saturating_sub(1),
-                2 => self.layout.shoff as u64,
-                3 => rng.gen_range(0..elf::ehdr::SIZE as u64),
-                4 => self.file.len() as u64 - s.size.min(self.file.len() as u64) + 1,
-                _ => interesting(rng, cur, self.file.len() as u64, width),
-            },
+            "sh_offset" if s.data().is_some_and(|r| !r.is_empty()) => {
+                // Contents moved onto bytes no other section claims are
+                // other contents, well-formed: only overlaps, the
+                // headers, the end of the file and misalignment.
+                let overlap = other.data().is_some_and(|r| !r.is_empty());
+                match rng.gen_range(0..6) {
+                    0 if overlap => other.offset,
+                    1 if overlap => other.offset + other.size - 1,
+                    2 => self.layout.shoff as u64,
+                    3 => rng.gen_range(0..elf::ehdr::SIZE as u64),
+                    4 => self.file.len() as u64 - s.size.min(self.file.len() as u64) + 1,
+                    5 if s.align > 1 => cur + rng.gen_range(1..s.align),
+                    _ => return None,
+                }
+            }
             "sh_size" => {
                 let v = interesting(rng, cur, self.file.len() as u64, width);
                 // Dropping whole relocations of code is not detectable.

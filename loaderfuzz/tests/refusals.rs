@@ -43,6 +43,26 @@ const EINVAL: i64 = -22;
 fn edits() -> Vec<Edit> {
     vec![
         Edit {
+            base: "xen_hooks",
+            what: "relocations of 48 bytes each (every other one skipped)",
+            rc: EINVAL,
+            console: ".rela.text.xen_hooks_post_revert has entry size 48",
+            edit: |b, l| {
+                let h = sec(l, ".rela.text.xen_hooks_post_revert").hdr;
+                put(b, h + shdr::ENTSIZE, 48, 8);
+            },
+        },
+        Edit {
+            base: "xen_replace_world",
+            what: "code shifted by one byte in the file",
+            rc: EINVAL,
+            console: "is not 16-byte aligned",
+            edit: |b, l| {
+                let s = sec(l, ".text.xen_replace_world");
+                put(b, s.hdr + shdr::OFFSET, s.offset + 1, 8);
+            },
+        },
+        Edit {
             base: "xen_hello_world",
             what: "executable SHT_NOBITS",
             rc: EINVAL,

@@ -211,6 +211,15 @@ static int elf_resolve_sections(struct livepatch_elf *elf)
             return -EINVAL;
         }
 
+        /* Not in Xen: as every linker places them (a shifted sh_offset). */
+        if ( align > 1 && s->sh_type != SHT_NOBITS && s->sh_size &&
+             (off & (align - 1)) )
+        {
+            elf_err(elf, "data of section [%u] at %#lx is not %lu-byte aligned",
+                    i, off, align);
+            return -EINVAL;
+        }
+
         if ( s->sh_type == SHT_NOBITS &&
              (s->sh_flags & (SHF_ALLOC | SHF_WRITE)) ==
              (SHF_ALLOC | SHF_WRITE) &&
@@ -255,7 +264,7 @@ static int elf_resolve_sections(struct livepatch_elf *elf)
     }
 
     if ( !elf->symtab->sec->sh_size ||
-         elf->symtab->sec->sh_entsize < sizeof(Elf64_Sym) ||
+         elf->symtab->sec->sh_entsize != sizeof(Elf64_Sym) ||
          elf->symtab->sec->sh_size % elf->symtab->sec->sh_entsize )
     {
         elf_err(elf, "symbol table size %lu / entry size %lu is invalid",

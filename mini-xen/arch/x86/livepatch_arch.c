@@ -65,7 +65,12 @@ int arch_livepatch_perform_rela(struct livepatch_elf *elf,
     if ( !rs->sh_size )
         return 0;
 
-    if ( rs->sh_entsize < sizeof(Elf64_Rela) || rs->sh_size % rs->sh_entsize )
+    /*
+     * Exactly sizeof(Elf64_Rela), unlike Xen (which takes any larger
+     * entry size): a larger one would step over relocations and leave
+     * code unrelocated.
+     */
+    if ( rs->sh_entsize != sizeof(Elf64_Rela) || rs->sh_size % rs->sh_entsize )
     {
         elf_err(elf, "%s has entry size %lu and size %lu", rela->name,
                 rs->sh_entsize, rs->sh_size);
