@@ -263,6 +263,13 @@ impl<'a> Mutator<'a> {
             }
             "sh_size" => {
                 let v = interesting(rng, cur, self.file.len() as u64, width);
+                // Contents grown onto bytes no other section claims are
+                // more contents, well-formed (and relocations refused as
+                // past the end may then fit): only past the end of file.
+                let grown_in_file = v > cur && s.offset.saturating_add(v) <= self.file.len() as u64;
+                if s.data().is_some_and(|r| !r.is_empty()) && grown_in_file {
+                    return None;
+                }
                 // Dropping whole relocations of code is not detectable.
                 if s.sh_type == elf::SHT_RELA
                     && v < cur
