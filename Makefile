@@ -93,3 +93,11 @@ clean:
 	$(MAKE) -C mini-xen clean
 	rm -rf payloads/build
 	$(CARGO) clean
+
+# The loader fuzzer (loaderfuzz/): RUNS mutated payloads from the test
+# payloads, over every core; a reproducer per failure in target/fuzz-loader.
+RUNS ?= 100000
+SEED ?= 1
+.PHONY: fuzz-loader
+fuzz-loader: build
+	$(CARGO) run --release -p loaderfuzz --bin fuzz-loader -- --runs $(RUNS) --seed $(SEED)

@@ -26,6 +26,23 @@ pub fn defines(file: &str) -> HashMap<String, u64> {
         .collect()
 }
 
+/// `#define NAME "string"` pairs of `mini-xen/include/public/FILE`.
+pub fn string_defines(file: &str) -> HashMap<String, String> {
+    let path = format!(
+        "{}/../mini-xen/include/public/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(char::is_whitespace)?;
+            let value = rest.trim().strip_prefix('"')?.split('"').next()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
 fn parse(v: &str) -> Option<u64> {
     let v = v.trim().trim_start_matches('(').trim_end_matches(')');
     if let Some((a, b)) = v.split_once("<<") {

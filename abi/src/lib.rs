@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod cheader;
+pub mod counters;
 pub mod hypercall;
 pub mod livepatch;
 pub mod platform;

@@ -220,6 +220,21 @@ impl SignatureNote {
 
 /// Size of `struct livepatch_func` (payload version 2).
 pub const FUNC_SIZE: usize = std::mem::size_of::<LivepatchFunc>();
+/// `LIVEPATCH_PAYLOAD_VERSION`: `struct livepatch_func`'s `version`.
+pub const PAYLOAD_VERSION: u8 = 2;
+/// `LIVEPATCH_MAX_SECTIONS`: a payload has fewer sections than this.
+pub const MAX_SECTIONS: usize = 1024;
+/// `LIVEPATCH_HOOKS_LOAD` and `_UNLOAD`: arrays of hooks.
+pub const HOOK_ARRAYS: [&str; 2] = [".livepatch.hooks.load", ".livepatch.hooks.unload"];
+/// `LIVEPATCH_HOOKS_PREAPPLY` .. `_POSTREVERT`: one hook each.
+pub const HOOK_SINGLES: [&str; 6] = [
+    ".livepatch.hooks.preapply",
+    ".livepatch.hooks.apply",
+    ".livepatch.hooks.postapply",
+    ".livepatch.hooks.prerevert",
+    ".livepatch.hooks.revert",
+    ".livepatch.hooks.postrevert",
+];
 
 /// `struct xen_livepatch_name`.
 #[repr(C)]
@@ -531,7 +546,11 @@ mod tests {
             Action::Replace as u64
         );
         assert_eq!(define(&h, "LIVEPATCH_LIST_MAX"), u64::from(LIST_MAX));
-        assert_eq!(define(&h, "LIVEPATCH_PAYLOAD_VERSION"), 2);
+        assert_eq!(
+            define(&h, "LIVEPATCH_PAYLOAD_VERSION"),
+            u64::from(PAYLOAD_VERSION)
+        );
+        assert_eq!(define(&h, "LIVEPATCH_MAX_SECTIONS"), MAX_SECTIONS as u64);
         assert_eq!(define(&h, "LIVEPATCH_MAX_SIZE"), MAX_SIZE);
         assert_eq!(
             define(&h, "LIVEPATCH_ACTION_APPLY_NODEPS"),
@@ -595,6 +614,30 @@ mod tests {
         }
         assert_eq!(SignatureNote::find(&file[..file.len() - 1]), None);
         assert_eq!(SignatureNote::find(&file[1..SIG_NOTE_SIZE]), None);
+    }
+
+    #[test]
+    fn hook_section_names_match_the_header() {
+        let h = crate::cheader::string_defines("livepatch.h");
+        let header: Vec<&str> = [
+            "LOAD",
+            "UNLOAD",
+            "PREAPPLY",
+            "APPLY",
+            "POSTAPPLY",
+            "PREREVERT",
+            "REVERT",
+            "POSTREVERT",
+        ]
+        .iter()
+        .map(|k| {
+            h.get(&format!("LIVEPATCH_HOOKS_{k}"))
+                .map(String::as_str)
+                .unwrap_or_else(|| panic!("LIVEPATCH_HOOKS_{k} missing"))
+        })
+        .collect();
+        let rust: Vec<&str> = HOOK_ARRAYS.iter().chain(&HOOK_SINGLES).copied().collect();
+        assert_eq!(header, rust);
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub const MBOX_RET: u64 = 56;
 pub const MBOX_BUF_OFFSET: u64 = 1024;
 /// Size of `buf`.
 pub const MBOX_BUF_SIZE: usize = 3072;
+/// Mailbox op the guest does itself in ring 3: `ret = *(u64 *)args[0]`.
+pub const MBOX_OP_LOAD: u64 = 0x10000;
+/// Mailbox op the guest does itself in ring 3: `*(u64 *)args[0] = args[1]`.
+pub const MBOX_OP_STORE: u64 = 0x10001;
 
 /// Guest memory window of domain `domid`; its first page is the mailbox.
 pub const fn domain_window(domid: u32) -> u64 {
@@ -249,6 +253,8 @@ mod tests {
             ("MBOX_REQUEST", MBOX_REQUEST as u64),
             ("MBOX_DONE", MBOX_DONE as u64),
             ("MBOX_BUF_SIZE", MBOX_BUF_SIZE as u64),
+            ("MBOX_OP_LOAD", MBOX_OP_LOAD),
+            ("MBOX_OP_STORE", MBOX_OP_STORE),
         ];
         for (name, value) in pairs {
             assert_eq!(d.get(*name), Some(value), "{name}");

@@ -217,6 +217,12 @@ fn malformed_payloads_are_refused_and_guests_go_on() {
         ("xen_bad_unpatchable", -errno::EINVAL),
         ("xen_bad_wx_section", -95),
         ("xen_bad_oversize", -errno::EINVAL),
+        ("xen_bad_dup_func", -errno::EEXIST),
+        ("xen_bad_func_offset", -errno::EINVAL),
+        ("xen_bad_new_addr", -errno::EINVAL),
+        ("xen_bad_self_jump", -errno::EINVAL),
+        ("xen_bad_rela_info", -errno::EINVAL),
+        ("xen_bad_rela_type", -errno::EINVAL),
     ];
     for (name, rc) in cases {
         assert_eq!(upload(&mut m, name), *rc, "{name}:\n{}", console(&m));
@@ -227,6 +233,19 @@ fn malformed_payloads_are_refused_and_guests_go_on() {
         );
         assert!(console(&m).contains(name), "no console line names {name}");
         assert_eq!(run(&mut m, |m| Guest::new(m, 1).version()), (4, 21));
+    }
+    // One line per refusal, naming the defect.
+    for needle in [
+        "xen_bad_dup_func: xen_extra_version: 0x",
+        "is already patched by entry 0 (xen_extra_version)",
+        "xen_bad_func_offset: xen_extra_version: 0x",
+        "is not the start of a function (xen_extra_version+0x1)",
+        "xen_bad_new_addr: xen_extra_version: replacement 0xffffffffffffffff+0 is not in the payload's text",
+        "xen_bad_self_jump: xen_extra_version: replacement 0x",
+        "xen_bad_rela_info: .rela.text.xen_bad_rela_info_fn applies to section [",
+        "xen_bad_rela_type: .rela.text.xen_bad_rela_type_fn is of type 1, not a relocation section",
+    ] {
+        assert!(console(&m).contains(needle), "{needle}:\n{}", console(&m));
     }
     // Code that runs while patches are written is never patched.
     assert!(
@@ -426,4 +445,59 @@ fn corrupted_payloads_never_take_the_hypervisor_down() {
     assert_eq!(st.map(|s| s.state), Ok(STATE_APPLIED), "{}", console(&m));
     assert_eq!(extraversion(&mut m, 1), "Hello World");
     eprintln!("corrupted payloads: {refused} refused, {loaded} loaded and unloaded");
+}
+
+/// The fatal-trap report of a fault at `code` planted over
+/// `xen_extra_version`, reached by a guest's XENVER_extraversion.
+fn fatal_report_with(code: impl FnOnce(u64) -> Vec<u8>) -> String {
+    let mut m = booted(2);
+    let target = m.symbol("xen_extra_version").expect("xen_extra_version");
+    m.host_write(target, &code(target)).expect("ram");
+    match Guest::new(&mut m, 1).extraversion() {
+        Err(emulator::MachineError::Crash(_)) => console(&m),
+        other => panic!("no crash: {other:?}\n{}", console(&m)),
+    }
+}
+
+#[test]
+fn a_fatal_trap_in_a_patched_version_function_is_reported_in_full() {
+    // A jump into the (unmapped) live-patch area, as after an unload of a
+    // payload still jumped to: the dump itself must not call the patched
+    // xen_extra_version() again.
+    let base = abi::platform::LIVEPATCH_BASE;
+    let c = fatal_report_with(|target| {
+        let rel = i32::try_from(base as i64 - (target as i64 + 5)).expect("rel32");
+        let mut jmp = vec![0xe9];
+        jmp.extend_from_slice(&rel.to_le_bytes());
+        jmp
+    });
+    assert!(!c.contains("recursive panic"), "{c}");
+    assert!(
+        c.contains(&format!("Faulting linear address: {base:016x}")),
+        "{c}"
+    );
+    for needle in [
+        "Xen-4.21-mini",
+        "rax: ",
+        "cr3: ",
+        "Xen call trace:",
+        "Panic on CPU",
+    ] {
+        assert!(c.contains(needle), "{needle}:\n{c}");
+    }
+}
+
+#[test]
+fn a_frame_pointer_at_the_top_of_the_address_space_ends_the_trace() {
+    // push $-8; pop %rbp; ud2: the frame walk must not wrap to address 0.
+    let c = fatal_report_with(|_| vec![0x6a, 0xf8, 0x5d, 0x0f, 0x0b]);
+    assert!(!c.contains("recursive panic"), "{c}");
+    for needle in [
+        "invalid opcode",
+        "rbp: fffffffffffffff8",
+        "Xen call trace:",
+        "Panic on CPU",
+    ] {
+        assert!(c.contains(needle), "{needle}:\n{c}");
+    }
 }

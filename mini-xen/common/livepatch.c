@@ -48,6 +48,7 @@
 #include <asm/livepatch.h>
 #include <asm/system.h>
 #include <asm/uaccess.h>
+#include <public/counters.h>
 #include <public/livepatch.h>
 #include <public/sysctl.h>
 
@@ -274,6 +275,31 @@ static bool payload_text_ok(const struct payload *payload, unsigned long p)
     unsigned long start = (unsigned long)payload->text_addr;
 
     return p >= start && p < start + payload->text_size;
+}
+
+/*
+ * Not in Xen: a replacement or a hook is entered at the start of one of
+ * the payload's functions (an STT_FUNC symbol of an executable section),
+ * never in the middle of its code.
+ */
+static bool payload_func_start(const struct livepatch_elf *elf,
+                               unsigned long p)
+{
+    unsigned int i;
+
+    for ( i = 1; i < elf->nsym; i++ )
+    {
+        const Elf64_Sym *s = elf->sym[i].sym;
+
+        if ( !s || elf->sym[i].ignored || ELF64_ST_TYPE(s->st_info) != STT_FUNC ||
+             s->st_shndx == SHN_UNDEF || s->st_shndx >= elf->hdr->e_shnum ||
+             !(elf->sec[s->st_shndx].sec->sh_flags & SHF_EXECINSTR) )
+            continue;
+        if ( s->st_value == p )
+            return true;
+    }
+
+    return false;
 }
 
 static int copy_build_id(struct livepatch_build_id *id, const uint8_t *p,
@@ -529,15 +555,57 @@ static int check_special_sections(const struct livepatch_elf *elf)
 
 static const char *const patching_sections[] = {
     ".livepatch.funcs",
-    ".livepatch.hooks.load",
-    ".livepatch.hooks.unload",
-    ".livepatch.hooks.preapply",
-    ".livepatch.hooks.apply",
-    ".livepatch.hooks.postapply",
-    ".livepatch.hooks.prerevert",
-    ".livepatch.hooks.revert",
-    ".livepatch.hooks.postrevert",
+    LIVEPATCH_HOOKS_LOAD,
+    LIVEPATCH_HOOKS_UNLOAD,
+    LIVEPATCH_HOOKS_PREAPPLY,
+    LIVEPATCH_HOOKS_APPLY,
+    LIVEPATCH_HOOKS_POSTAPPLY,
+    LIVEPATCH_HOOKS_PREREVERT,
+    LIVEPATCH_HOOKS_REVERT,
+    LIVEPATCH_HOOKS_POSTREVERT,
 };
+
+/*
+ * Sections the loader finds by name.  Xen takes the first of each name
+ * (its duplicate check is dead code, 3a28da8f4d); here a second section
+ * of one of these names is -EINVAL.
+ */
+static const char *const special_prefixes[] = {
+    ".livepatch.", ".note.gnu.build-id", ".bug_frames.", ".altinstructions",
+    ".altinstr_replacement", ".ex_table", ".modinfo",
+};
+
+static bool is_special(const char *name)
+{
+    unsigned int i;
+
+    for ( i = 0; i < ARRAY_SIZE(special_prefixes); i++ )
+        if ( !strncmp(name, special_prefixes[i],
+                      strlen(special_prefixes[i])) )
+            return true;
+
+    return false;
+}
+
+static int check_duplicate_sections(const struct livepatch_elf *elf)
+{
+    unsigned int i, j;
+
+    for ( i = 1; i < elf->hdr->e_shnum; i++ )
+    {
+        if ( !is_special(elf->sec[i].name) )
+            continue;
+        for ( j = 1; j < i; j++ )
+            if ( !strcmp(elf->sec[i].name, elf->sec[j].name) )
+            {
+                elf_err(elf, "sections [%u] and [%u] are both %s", j, i,
+                        elf->sec[i].name);
+                return -EINVAL;
+            }
+    }
+
+    return 0;
+}
 
 static int check_patching_sections(const struct livepatch_elf *elf)
 {
@@ -595,6 +663,139 @@ static int resolve_old_address(struct livepatch_func *f,
     return 0;
 }
 
+/*
+ * Only whole functions are patched: old_addr must be where a symbol of
+ * the hypervisor or of a loaded payload starts, and old_size must not
+ * run past its end.  -EINVAL otherwise.
+ */
+static int check_func_start(const struct livepatch_elf *elf,
+                            const struct livepatch_func *f)
+{
+    const char *fname = (const char *)f->name;
+    unsigned long size = 0, offset = 0;
+    const char *sym;
+
+    sym = symbols_lookup(f->old_addr, &size, &offset);
+    if ( !sym || offset )
+    {
+        elf_err(elf, "%s: %#lx is not the start of a function (%s+%#lx)",
+                fname, (unsigned long)f->old_addr, sym ?: "?", offset);
+        return -EINVAL;
+    }
+
+    if ( size && f->old_size > size )
+    {
+        elf_err(elf, "%s: old_size %u is larger than %s (%lu bytes)",
+                fname, f->old_size, sym, size);
+        return -EINVAL;
+    }
+
+    return 0;
+}
+
+/* |to - from| < ARCH_LIVEPATCH_RANGE or to - from == -RANGE, without wrapping. */
+static bool in_jump_range(unsigned long from, unsigned long to)
+{
+    if ( to >= from )
+        return to - from < ARCH_LIVEPATCH_RANGE;
+
+    return from - to <= ARCH_LIVEPATCH_RANGE;
+}
+
+/*
+ * A replacement function lies in the payload's own text (as the hooks
+ * must), so that the jump never leaves code this payload brings and
+ * frees; new_size, when given, must fit there too.  -EINVAL, or
+ * -EOVERFLOW (Xen's) when the jump cannot reach it.
+ */
+static int check_func_new(const struct payload *payload,
+                          const struct livepatch_elf *elf,
+                          const struct livepatch_func *f)
+{
+    const char *fname = (const char *)f->name;
+    unsigned long text_end = (unsigned long)payload->text_addr +
+                             payload->text_size;
+    unsigned long from;
+
+    if ( !f->new_addr )
+        return 0;
+
+    if ( !payload_text_ok(payload, f->new_addr) ||
+         f->new_size > text_end - f->new_addr )
+    {
+        elf_err(elf, "%s: replacement %#lx+%u is not in the payload's text",
+                fname, (unsigned long)f->new_addr, f->new_size);
+        return -EINVAL;
+    }
+
+    if ( !payload_func_start(elf, f->new_addr) )
+    {
+        elf_err(elf, "%s: replacement %#lx is not the start of a function of "
+                "the payload", fname, (unsigned long)f->new_addr);
+        return -EINVAL;
+    }
+
+    from = f->old_addr + ARCH_PATCH_INSN_SIZE + arch_livepatch_patch_offset(f);
+    if ( !in_jump_range(from, f->new_addr) )
+    {
+        elf_err(elf, "%s: replacement %#lx is out of jump range",
+                fname, (unsigned long)f->new_addr);
+        return -EOVERFLOW;
+    }
+
+    return 0;
+}
+
+static bool ranges_overlap(const struct livepatch_func *a,
+                           const struct livepatch_func *b)
+{
+    return a->old_addr < b->old_addr + b->old_size &&
+           b->old_addr < a->old_addr + a->old_size;
+}
+
+/*
+ * Entry i against the entries before it and against every loaded
+ * payload.  Within one payload a function is patched once: a second
+ * entry for the same or an overlapping range is -EEXIST.  Across
+ * payloads, stacking on the same function (same old_addr) is what
+ * .livepatch.depends and LIFO revert are for; a range that overlaps
+ * another payload's without starting at the same address would tear
+ * that payload's patch: -EINVAL.  payload_lock held.
+ */
+static int check_func_overlap(const struct payload *payload,
+                              const struct livepatch_elf *elf, unsigned int i)
+{
+    const struct livepatch_func *f = &payload->funcs[i];
+    const char *fname = (const char *)f->name;
+    const struct payload *other;
+    unsigned int j;
+
+    for ( j = 0; j < i; j++ )
+        if ( ranges_overlap(f, &payload->funcs[j]) )
+        {
+            elf_err(elf, "%s: %#lx+%u is already patched by entry %u (%s)",
+                    fname, (unsigned long)f->old_addr, f->old_size, j,
+                    (const char *)payload->funcs[j].name);
+            return -EEXIST;
+        }
+
+    list_for_each_entry ( other, &payload_list, list )
+        for ( j = 0; j < other->nfuncs; j++ )
+        {
+            const struct livepatch_func *g = &other->funcs[j];
+
+            if ( g->old_addr != f->old_addr && ranges_overlap(f, g) )
+            {
+                elf_err(elf, "%s: %#lx+%u overlaps %s of payload %s",
+                        fname, (unsigned long)f->old_addr, f->old_size,
+                        (const char *)g->name, other->name);
+                return -EINVAL;
+            }
+        }
+
+    return 0;
+}
+
 static int prepare_funcs(struct payload *payload,
                          const struct livepatch_elf *elf)
 {
@@ -627,7 +828,6 @@ static int prepare_funcs(struct payload *payload,
         struct livepatch_func *f = &payload->funcs[i];
         const struct virtual_region *r;
         const char *fname;
-        int64_t delta;
 
         if ( !payload_string_ok(payload, f->name) )
         {
@@ -663,22 +863,19 @@ static int prepare_funcs(struct payload *payload,
             return -EINVAL;
         }
 
+        rc = check_func_start(elf, f);
+        if ( rc )
+            return rc;
+
         rc = arch_livepatch_verify_func(payload->name, f);
         if ( rc )
             return rc;
 
-        if ( !f->new_addr )
-            continue;
-
-        delta = (int64_t)(f->new_addr - (f->old_addr + ARCH_PATCH_INSN_SIZE +
-                                         arch_livepatch_patch_offset(f)));
-        if ( delta < -(int64_t)ARCH_LIVEPATCH_RANGE ||
-             delta >= (int64_t)ARCH_LIVEPATCH_RANGE )
-        {
-            elf_err(elf, "%s: replacement %#lx is out of jump range",
-                    fname, (unsigned long)f->new_addr);
-            return -EOVERFLOW;
-        }
+        rc = check_func_new(payload, elf, f);
+        if ( !rc )
+            rc = check_func_overlap(payload, elf, i);
+        if ( rc )
+            return rc;
     }
 
     return 0;
@@ -688,11 +885,20 @@ static int hook_ok(const struct payload *payload,
                    const struct livepatch_elf *elf, const char *sec,
                    unsigned int i, unsigned long fn)
 {
-    if ( payload_text_ok(payload, fn) )
-        return 0;
+    if ( !payload_text_ok(payload, fn) )
+    {
+        elf_err(elf, "%s[%u] = %#lx is not in the payload's text", sec, i, fn);
+        return -EINVAL;
+    }
 
-    elf_err(elf, "%s[%u] = %#lx is not in the payload's text", sec, i, fn);
-    return -EINVAL;
+    if ( !payload_func_start(elf, fn) )
+    {
+        elf_err(elf, "%s[%u] = %#lx is not the start of a function of the "
+                "payload", sec, i, fn);
+        return -EINVAL;
+    }
+
+    return 0;
 }
 
 static int prepare_hook_array(const struct payload *payload,
@@ -761,30 +967,30 @@ static int prepare_hooks(struct payload *payload,
     struct livepatch_hooks *h = &payload->hooks;
     int rc;
 
-    rc = prepare_hook_array(payload, elf, ".livepatch.hooks.load",
+    rc = prepare_hook_array(payload, elf, LIVEPATCH_HOOKS_LOAD,
                             (void *const **)&payload->load_funcs,
                             &payload->n_load_funcs);
     if ( !rc )
-        rc = prepare_hook_array(payload, elf, ".livepatch.hooks.unload",
+        rc = prepare_hook_array(payload, elf, LIVEPATCH_HOOKS_UNLOAD,
                                 (void *const **)&payload->unload_funcs,
                                 &payload->n_unload_funcs);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.preapply",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_PREAPPLY,
                           (void **)&h->apply.pre);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.apply",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_APPLY,
                           (void **)&h->apply.action);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.postapply",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_POSTAPPLY,
                           (void **)&h->apply.post);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.prerevert",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_PREREVERT,
                           (void **)&h->revert.pre);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.revert",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_REVERT,
                           (void **)&h->revert.action);
     if ( !rc )
-        rc = prepare_hook(payload, elf, ".livepatch.hooks.postrevert",
+        rc = prepare_hook(payload, elf, LIVEPATCH_HOOKS_POSTREVERT,
                           (void **)&h->revert.post);
 
     return rc;
@@ -831,6 +1037,62 @@ static int prepare_build_ids(struct payload *payload,
     return rc;
 }
 
+/*
+ * Not in Xen: every frame of a payload's .bug_frames.N marks a ud2 in its
+ * own text; a run_in_exception_handler() frame points at the start of one
+ * of its functions and an ASSERT() message is a string in its memory (the
+ * file name is checked when printed).  -EINVAL otherwise.
+ */
+static int check_bug_frames(const struct payload *payload,
+                            const struct livepatch_elf *elf, const char *name,
+                            unsigned int type, const struct bug_frame *b,
+                            unsigned int n)
+{
+    unsigned int i;
+
+    for ( i = 0; i < n; i++, b++ )
+    {
+        const char *msg = bug_msg(b);
+        unsigned long ptr = (unsigned long)bug_ptr(b);
+
+        if ( !payload_text_ok(payload, bug_loc(b)) ||
+             (type == BUGFRAME_run_fn && !payload_func_start(elf, ptr)) ||
+             (msg && !payload_string_ok(payload, (unsigned long)msg)) )
+        {
+            elf_err(elf, "%s[%u] does not describe code of the payload",
+                    name, i);
+            return -EINVAL;
+        }
+    }
+
+    return 0;
+}
+
+/* Not in Xen: both ends of every exception-table entry are payload text. */
+static int check_ex_table(const struct payload *payload,
+                          const struct livepatch_elf *elf,
+                          const struct exception_table_entry *s,
+                          const struct exception_table_entry *e)
+{
+    const struct exception_table_entry *p;
+
+    for ( p = s; p < e; p++ )
+    {
+        unsigned long insn = (unsigned long)&p->insn + p->insn;
+        unsigned long fixup = (unsigned long)&p->fixup + p->fixup;
+
+        if ( !payload_text_ok(payload, insn) ||
+             !payload_text_ok(payload, fixup) )
+        {
+            elf_err(elf, ".ex_table[%u] (%#lx -> %#lx) is not in the "
+                    "payload's text", (unsigned int)(p - s), insn, fixup);
+            return -EINVAL;
+        }
+    }
+
+    return 0;
+}
+
 static int prepare_region(struct payload *payload,
                           const struct livepatch_elf *elf)
 {
@@ -852,15 +1114,22 @@ static int prepare_region(struct payload *payload,
 
         snprintf(name, sizeof(name), ".bug_frames.%u", i);
         sec = livepatch_elf_sec_by_name(elf, name);
-        if ( !sec || !livepatch_elf_secalloc(sec) )
+        if ( !sec )
             continue;
 
-        if ( sec->sec->sh_size % sizeof(struct bug_frame) )
+        if ( !livepatch_elf_secalloc(sec) ||
+             sec->sec->sh_size % sizeof(struct bug_frame) )
         {
-            elf_err(elf, "%s is %lu bytes, not a multiple of %zu", name,
-                    sec->sec->sh_size, sizeof(struct bug_frame));
+            elf_err(elf, "%s is %lu bytes, not a multiple of %zu, or not "
+                    "allocated", name, sec->sec->sh_size,
+                    sizeof(struct bug_frame));
             return -EINVAL;
         }
+
+        rc = check_bug_frames(payload, elf, name, i, sec->load_addr,
+                              sec->sec->sh_size / sizeof(struct bug_frame));
+        if ( rc )
+            return rc;
 
         region->frame[i].bugs = sec->load_addr;
         region->frame[i].n_bugs = sec->sec->sh_size / sizeof(struct bug_frame);
@@ -897,19 +1166,22 @@ static int prepare_region(struct payload *payload,
     }
 
     sec = livepatch_elf_sec_by_name(elf, ".ex_table");
-    if ( sec && livepatch_elf_secalloc(sec) )
+    if ( sec )
     {
         struct exception_table_entry *s = sec->load_addr;
         struct exception_table_entry *e;
 
-        if ( sec->sec->sh_size % sizeof(*s) )
+        if ( !livepatch_elf_secalloc(sec) || sec->sec->sh_size % sizeof(*s) )
         {
-            elf_err(elf, ".ex_table is %lu bytes, not a multiple of %zu",
-                    sec->sec->sh_size, sizeof(*s));
+            elf_err(elf, ".ex_table is %lu bytes, not a multiple of %zu, or "
+                    "not allocated", sec->sec->sh_size, sizeof(*s));
             return -EINVAL;
         }
 
         e = s + sec->sec->sh_size / sizeof(*s);
+        rc = check_ex_table(payload, elf, s, e);
+        if ( rc )
+            return rc;
         sort_exception_table(s, e);
         region->ex = s;
         region->ex_end = e;
@@ -1158,6 +1430,8 @@ static int load_payload_data(struct payload *payload, void *raw, size_t len)
     if ( !rc )
         rc = livepatch_elf_perform_relocs(&elf);
     if ( !rc )
+        rc = check_duplicate_sections(&elf);
+    if ( !rc )
         rc = check_special_sections(&elf);
     if ( !rc )
         rc = check_patching_sections(&elf);
@@ -1264,6 +1538,7 @@ static int livepatch_upload(struct xen_sysctl_livepatch_upload *upload)
             publish_state(data);
             list_add_tail(&data->list, &payload_list);
             payload_cnt++;
+            xen_counters.lp_payloads = payload_cnt;
             payload_version++;
         }
     }
@@ -1552,7 +1827,8 @@ int revert_payload(struct payload *data)
 
     arch_livepatch_quiesce();
 
-    for ( i = 0; i < data->nfuncs; i++ )
+    /* Reverse apply order: a later entry may have saved an earlier one's. */
+    for ( i = data->nfuncs; i-- > 0; )
     {
         if ( !data->funcs[i].old_addr ||
              data->fstate[i].applied == LIVEPATCH_FUNC_NOT_APPLIED )
@@ -1946,6 +2222,7 @@ static void free_payload(struct payload *data)
 {
     list_del(&data->list);
     payload_cnt--;
+    xen_counters.lp_payloads = payload_cnt;
     payload_version++;
 
     unregister_virtual_region(&data->region);

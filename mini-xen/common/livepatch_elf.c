@@ -16,9 +16,6 @@
 #include <xen/xmalloc.h>
 #include <public/livepatch.h>
 
-/* Arbitrary, as in Xen. */
-#define LIVEPATCH_MAX_SECTIONS  1024
-
 static int elf_header_check(const struct livepatch_elf *elf)
 {
     const Elf64_Ehdr *hdr = elf->hdr;
@@ -116,11 +113,65 @@ static int elf_verify_strtab(const struct livepatch_elf *elf,
     return 0;
 }
 
+/*
+ * Not in Xen: the file data of a section is its own.  Two sections whose
+ * bytes overlap each other, the ELF header or the section header table
+ * (a corrupt sh_offset or sh_size) are -EINVAL, and so is executable
+ * SHT_NOBITS (code that would be zeroes).
+ */
+static int elf_check_section_data(const struct livepatch_elf *elf)
+{
+    const Elf64_Ehdr *hdr = elf->hdr;
+    unsigned long shdr_end = hdr->e_shoff +
+                             (unsigned long)hdr->e_shnum * hdr->e_shentsize;
+    unsigned int i, j;
+
+    for ( i = 1; i < hdr->e_shnum; i++ )
+    {
+        const Elf64_Shdr *a = elf->sec[i].sec;
+
+        if ( a->sh_type == SHT_NOBITS )
+        {
+            if ( a->sh_flags & SHF_EXECINSTR )
+            {
+                elf_err(elf, "section [%u] is executable SHT_NOBITS", i);
+                return -EINVAL;
+            }
+            continue;
+        }
+        if ( !a->sh_size )
+            continue;
+
+        if ( a->sh_offset < shdr_end && hdr->e_shoff < a->sh_offset + a->sh_size )
+        {
+            elf_err(elf, "data of section [%u] overlaps the section headers", i);
+            return -EINVAL;
+        }
+
+        for ( j = 1; j < i; j++ )
+        {
+            const Elf64_Shdr *b = elf->sec[j].sec;
+
+            if ( b->sh_type == SHT_NOBITS || !b->sh_size )
+                continue;
+            if ( a->sh_offset < b->sh_offset + b->sh_size &&
+                 b->sh_offset < a->sh_offset + a->sh_size )
+            {
+                elf_err(elf, "data of sections [%u] and [%u] overlap", j, i);
+                return -EINVAL;
+            }
+        }
+    }
+
+    return 0;
+}
+
 static int elf_resolve_sections(struct livepatch_elf *elf)
 {
     const Elf64_Ehdr *hdr = elf->hdr;
     struct livepatch_elf_sec *sec;
     unsigned int i;
+    int rc;
 
     sec = xzalloc_array(struct livepatch_elf_sec, hdr->e_shnum);
     if ( !sec )
@@ -160,6 +211,15 @@ static int elf_resolve_sections(struct livepatch_elf *elf)
             return -EINVAL;
         }
 
+        /* Not in Xen: as every linker places them (a shifted sh_offset). */
+        if ( align > 1 && s->sh_type != SHT_NOBITS && s->sh_size &&
+             (off & (align - 1)) )
+        {
+            elf_err(elf, "data of section [%u] at %#lx is not %lu-byte aligned",
+                    i, off, align);
+            return -EINVAL;
+        }
+
         if ( s->sh_type == SHT_NOBITS &&
              (s->sh_flags & (SHF_ALLOC | SHF_WRITE)) ==
              (SHF_ALLOC | SHF_WRITE) &&
@@ -193,6 +253,10 @@ static int elf_resolve_sections(struct livepatch_elf *elf)
         }
     }
 
+    rc = elf_check_section_data(elf);
+    if ( rc )
+        return rc;
+
     if ( !elf->symtab )
     {
         elf_err(elf, "no symbol table");
@@ -200,7 +264,7 @@ static int elf_resolve_sections(struct livepatch_elf *elf)
     }
 
     if ( !elf->symtab->sec->sh_size ||
-         elf->symtab->sec->sh_entsize < sizeof(Elf64_Sym) ||
+         elf->symtab->sec->sh_entsize != sizeof(Elf64_Sym) ||
          elf->symtab->sec->sh_size % elf->symtab->sec->sh_entsize )
     {
         elf_err(elf, "symbol table size %lu / entry size %lu is invalid",
@@ -328,7 +392,7 @@ int livepatch_elf_resolve_symbols(struct livepatch_elf *elf)
         Elf64_Sym *s = elf->sym[i].sym;
         const char *name = elf->sym[i].name;
         unsigned int idx = s->st_shndx;
-        unsigned long addr;
+        unsigned long addr, sz;
 
         switch ( idx )
         {
@@ -370,9 +434,62 @@ int livepatch_elf_resolve_symbols(struct livepatch_elf *elf)
                 elf->sym[i].ignored = true;
                 break;
             }
+            /* Not in Xen: a symbol lies inside its section (end included). */
+            sz = elf->sec[idx].sec->sh_size;
+            if ( s->st_value > sz || s->st_size > sz - s->st_value )
+            {
+                elf_err(elf, "symbol %s (%#lx+%#lx) is outside section [%u] "
+                        "of %#lx bytes", name, s->st_value, s->st_size, idx,
+                        sz);
+                return -EINVAL;
+            }
             s->st_value += (unsigned long)elf->sec[idx].load_addr;
             break;
         }
+    }
+
+    return 0;
+}
+
+/*
+ * Unlike Xen, which skips such sections, a relocation section the loader
+ * would not apply is refused, so that no payload runs unrelocated code:
+ * a section named .rel* that is not SHT_RELA/SHT_REL, or a relocation
+ * section whose target (sh_info) is not a section of the file, or is not
+ * the section its name says, is -EINVAL.
+ */
+static int elf_check_reloc_section(const struct livepatch_elf *elf,
+                                   const struct livepatch_elf_sec *r)
+{
+    bool is_rel = r->sec->sh_type == SHT_RELA || r->sec->sh_type == SHT_REL;
+    const char *target, *prefix;
+
+    if ( !is_rel && !strncmp(r->name, ".rel", 4) )
+    {
+        elf_err(elf, "%s is of type %u, not a relocation section", r->name,
+                r->sec->sh_type);
+        return -EINVAL;
+    }
+
+    if ( !is_rel )
+        return 0;
+
+    if ( r->sec->sh_info == SHN_UNDEF || r->sec->sh_info >= elf->hdr->e_shnum )
+    {
+        elf_err(elf, "%s applies to section [%u] of %u", r->name,
+                r->sec->sh_info, elf->hdr->e_shnum);
+        return -EINVAL;
+    }
+
+    /* As every linker names them: .rela<target> (or .rel<target>). */
+    target = elf->sec[r->sec->sh_info].name;
+    prefix = r->sec->sh_type == SHT_RELA ? ".rela" : ".rel";
+    if ( strncmp(r->name, prefix, strlen(prefix)) ||
+         strcmp(r->name + strlen(prefix), target) )
+    {
+        elf_err(elf, "%s applies to section [%u] %s", r->name,
+                r->sec->sh_info, target);
+        return -EINVAL;
     }
 
     return 0;
@@ -387,13 +504,14 @@ int livepatch_elf_perform_relocs(struct livepatch_elf *elf)
     {
         const struct livepatch_elf_sec *r = &elf->sec[i], *base;
 
+        rc = elf_check_reloc_section(elf, r);
+        if ( rc )
+            return rc;
+
         if ( r->sec->sh_type != SHT_RELA && r->sec->sh_type != SHT_REL )
             continue;
 
         /* Relocations of a section that is not loaded are not needed. */
-        if ( r->sec->sh_info == SHN_UNDEF ||
-             r->sec->sh_info >= elf->hdr->e_shnum )
-            continue;
         base = &elf->sec[r->sec->sh_info];
         if ( !livepatch_elf_secalloc(base) )
             continue;

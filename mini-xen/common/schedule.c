@@ -23,6 +23,7 @@
 #include <xen/time.h>
 #include <xen/timer.h>
 #include <asm/bitops.h>
+#include <asm/page.h>
 #include <asm/current.h>
 #include <asm/smp.h>
 #include <asm/system.h>
@@ -96,6 +97,7 @@ static void schedule(void)
         }
         next->nr_switches++;
         set_current(next);
+        switch_address_space(next);
     }
 
     if ( is_idle_vcpu(next) )

@@ -11,6 +11,7 @@
 #include <xen/lib.h>
 #include <xen/spinlock.h>
 #include <xen/xmalloc.h>
+#include <public/counters.h>
 #include <public/platform.h>
 
 #define XMEM_ALIGN              16
@@ -21,6 +22,8 @@ struct xmem_block {
     size_t size;                /* whole block, header included */
     struct xmem_block *next;    /* next free block, or XMEM_MAGIC */
 };
+
+struct xen_counters xen_counters;
 
 static struct xmem_block *free_list;
 static bool xmem_ready;
@@ -71,6 +74,8 @@ void *xmalloc_bytes(size_t size)
             *pprev = b->next;
 
         b->next = XMEM_MAGIC;
+        xen_counters.heap_blocks++;
+        xen_counters.heap_bytes += b->size;
         break;
     }
 
@@ -103,6 +108,9 @@ void xfree(void *p)
            b->next != XMEM_MAGIC);
 
     spin_lock_irqsave(&xmem_lock, flags);
+
+    xen_counters.heap_blocks--;
+    xen_counters.heap_bytes -= b->size;
 
     for ( next = free_list; next && next < b; next = next->next )
         prev = next;

@@ -61,6 +61,9 @@ pub struct DiffOptions {
     pub output: OutputOptions,
     /// Collect debug lines in the report.
     pub debug: bool,
+    /// The original and patched files, to name the one that is malformed
+    /// (default: `<name> (original)` and `<name> (patched)`).
+    pub files: Option<(String, String)>,
 }
 
 impl DiffOptions {
@@ -71,6 +74,7 @@ impl DiffOptions {
             special_sizes: SpecialSizes::default(),
             output: OutputOptions::default(),
             debug: false,
+            files: None,
         }
     }
 }
@@ -142,12 +146,18 @@ impl DiffError {
     }
 }
 
-fn orig_name(name: &str) -> String {
-    format!("{name} (original)")
+fn orig_name(opts: &DiffOptions) -> String {
+    match &opts.files {
+        Some((orig, _)) => orig.clone(),
+        None => format!("{} (original)", opts.name),
+    }
 }
 
-fn patched_name(name: &str) -> String {
-    format!("{name} (patched)")
+fn patched_name(opts: &DiffOptions) -> String {
+    match &opts.files {
+        Some((_, patched)) => patched.clone(),
+        None => format!("{} (patched)", opts.name),
+    }
 }
 
 /// Compare `orig` and `patched` and build the payload object.
@@ -157,7 +167,7 @@ pub fn diff_objects(
     xen: &XenSymbols,
     opts: &DiffOptions,
 ) -> Result<DiffOutput, DiffError> {
-    let (oname, pname) = (orig_name(&opts.name), patched_name(&opts.name));
+    let (oname, pname) = (orig_name(opts), patched_name(opts));
     let big = orig.len() + patched.len() >= parallel::MIN_BYTES;
     let (o, p) = parallel::join(
         big,

@@ -26,10 +26,23 @@ use crate::report::Problem;
 use crate::special::merge_ranges;
 use crate::symtab::{LocalLookup, XenSymbols};
 
-/// Size of `struct livepatch_func` (payload version 2).
-pub const LIVEPATCH_FUNC_SIZE: usize = 104;
+/// Size of `struct livepatch_func` (payload version 2), from the ABI
+/// mirror that is checked against the C header.
+pub const LIVEPATCH_FUNC_SIZE: usize = abi::livepatch::FUNC_SIZE;
 /// `LIVEPATCH_PAYLOAD_VERSION`.
-pub const LIVEPATCH_PAYLOAD_VERSION: u8 = 2;
+pub const LIVEPATCH_PAYLOAD_VERSION: u8 = abi::livepatch::PAYLOAD_VERSION;
+
+/// Field offsets of `struct livepatch_func`.
+mod func_off {
+    use abi::livepatch::LivepatchFunc;
+    use std::mem::offset_of;
+    pub const NAME: u64 = offset_of!(LivepatchFunc, name) as u64;
+    pub const NEW_ADDR: u64 = offset_of!(LivepatchFunc, new_addr) as u64;
+    pub const OLD_ADDR: usize = offset_of!(LivepatchFunc, old_addr);
+    pub const NEW_SIZE: usize = offset_of!(LivepatchFunc, new_size);
+    pub const OLD_SIZE: usize = offset_of!(LivepatchFunc, old_size);
+    pub const VERSION: usize = offset_of!(LivepatchFunc, version);
+}
 /// Size of the jump written over the old function.
 pub const PATCH_INSN_SIZE: u64 = 5;
 /// Minimum size when the old function starts with ENDBR64.
@@ -885,22 +898,23 @@ impl OutputPlan<'_> {
             };
             let base = (i * LIVEPATCH_FUNC_SIZE) as u64;
             let mut entry = [0u8; LIVEPATCH_FUNC_SIZE];
-            entry[16..24].copy_from_slice(&f.old_addr.to_le_bytes());
-            entry[24..28]
+            entry[func_off::OLD_ADDR..func_off::OLD_ADDR + 8]
+                .copy_from_slice(&f.old_addr.to_le_bytes());
+            entry[func_off::NEW_SIZE..func_off::NEW_SIZE + 4]
                 .copy_from_slice(&u32::try_from(f.new_size).unwrap_or(u32::MAX).to_le_bytes());
-            entry[28..32]
+            entry[func_off::OLD_SIZE..func_off::OLD_SIZE + 4]
                 .copy_from_slice(&u32::try_from(f.old_size).unwrap_or(u32::MAX).to_le_bytes());
-            entry[32] = LIVEPATCH_PAYLOAD_VERSION;
+            entry[func_off::VERSION] = LIVEPATCH_PAYLOAD_VERSION;
             funcs_data.extend_from_slice(&entry);
             let soff_i = i64::try_from(soff).map_err(|_| werr("string table too large".into()))?;
-            funcs_relocs.push((base, true, 0, soff_i));
+            funcs_relocs.push((base + func_off::NAME, true, 0, soff_i));
             let d = self.defined_of.get(&f.src).copied().ok_or_else(|| {
                 werr(format!(
                     "function `{}` is not defined in the payload",
                     f.name
                 ))
             })?;
-            funcs_relocs.push((base + 8, false, d, 0));
+            funcs_relocs.push((base + func_off::NEW_ADDR, false, d, 0));
         }
         Ok(FuncsSection {
             strings,

@@ -55,11 +55,14 @@ fn truncated_elf() {
         let r = run_with(&p.orig, &t, &p.xen, &dir.join("out.o"));
         assert_eq!(r.code, 1, "len {len}: {}{}", r.stdout, r.stderr);
         assert!(r.stderr.contains("ERROR: orig.o:"), "{}", r.stderr);
+        // The malformed file is the patched one: it is named, not orig.o.
+        let named = format!("ERROR: orig.o: {}: ", t.display());
         assert!(
-            r.stderr.contains("(patched)"),
-            "names the file: {}",
+            r.stderr.contains(&named),
+            "names the patched file: {}",
             r.stderr
         );
+        assert!(!r.stderr.contains("orig.o (patched)"), "{}", r.stderr);
         assert!(!r.stderr.contains("panicked"));
     }
 }

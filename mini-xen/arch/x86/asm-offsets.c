@@ -59,6 +59,8 @@ void asm_offsets(void)
     /* platform.h values that GNU as cannot read from there */
     DEFINE(ASM_MBOX_REQUEST, MBOX_REQUEST);
     DEFINE(ASM_MBOX_DONE, MBOX_DONE);
+    DEFINE(ASM_MBOX_OP_LOAD, MBOX_OP_LOAD);
+    DEFINE(ASM_MBOX_OP_STORE, MBOX_OP_STORE);
     DEFINE(ASM_BOOT_BUSY_GUESTS, BOOT_BUSY_GUESTS);
 
     /*

@@ -11,7 +11,8 @@
  *
  * 1. console_io: "hello from d<domid>v<vcpu>".
  * 2. Forever: vCPU 0 of the domain serves its mailbox (MBOX_REQUEST ->
- *    issue the hypercall, store ret, MBOX_DONE); otherwise one round of
+ *    issue the hypercall, or do MBOX_OP_LOAD/STORE itself, store ret,
+ *    MBOX_DONE); otherwise one round of
  *    work: xen_version, XENMEM_write_word of a per-vCPU counter to data
  *    offset 8 * vcpu_id, EVTCHNOP_send to the next domain; then
  *    SCHEDOP_block.  With BOOT_BUSY_GUESTS it never blocks: it spins on
@@ -82,18 +83,30 @@ guest_busy:
         jmp     guest_loop
 ENDPROC(guest_start)
 
-/* One hypercall from the mailbox: rax = op, rdi, rsi, rdx, r10, r8. */
+/*
+ * One request from the mailbox: a hypercall (rax = op, rdi, rsi, rdx,
+ * r10, r8), or MBOX_OP_LOAD / MBOX_OP_STORE done here in ring 3.
+ */
 ENTRY(guest_serve_mailbox)
         mov     MBOX_op(%r14), %rax
         mov     MBOX_args + 0(%r14), %rdi
         mov     MBOX_args + 8(%r14), %rsi
+        cmp     $ASM_MBOX_OP_LOAD, %rax
+        je      2f
+        cmp     $ASM_MBOX_OP_STORE, %rax
+        je      3f
         mov     MBOX_args + 16(%r14), %rdx
         mov     MBOX_args + 24(%r14), %r10
         mov     MBOX_args + 32(%r14), %r8
         int     $HYPERCALL_VECTOR
-        mov     %rax, MBOX_ret(%r14)
+1:      mov     %rax, MBOX_ret(%r14)
         movl    $ASM_MBOX_DONE, MBOX_state(%r14)
         ret
+2:      mov     (%rdi), %rax
+        jmp     1b
+3:      mov     %rsi, (%rdi)
+        xor     %eax, %eax
+        jmp     1b
 ENDPROC(guest_serve_mailbox)
 
 /* One round of work. */

@@ -20,6 +20,7 @@
 #include <asm/page.h>
 #include <asm/processor.h>
 #include <asm/system.h>
+#include <public/counters.h>
 #include <public/livepatch.h>
 #include <public/platform.h>
 
@@ -64,7 +65,12 @@ int arch_livepatch_perform_rela(struct livepatch_elf *elf,
     if ( !rs->sh_size )
         return 0;
 
-    if ( rs->sh_entsize < sizeof(Elf64_Rela) || rs->sh_size % rs->sh_entsize )
+    /*
+     * Exactly sizeof(Elf64_Rela), unlike Xen (which takes any larger
+     * entry size): a larger one would step over relocations and leave
+     * code unrelocated.
+     */
+    if ( rs->sh_entsize != sizeof(Elf64_Rela) || rs->sh_size % rs->sh_entsize )
     {
         elf_err(elf, "%s has entry size %lu and size %lu", rela->name,
                 rs->sh_entsize, rs->sh_size);
@@ -208,6 +214,7 @@ void *arch_livepatch_alloc_pages(unsigned int nr)
 
     for ( i = start; i < start + nr; i++ )
         set_bit(i, lp_page_map);
+    xen_counters.lp_pages += nr;
 
     spin_unlock(&lp_page_lock);
 
@@ -250,6 +257,7 @@ void arch_livepatch_free_pages(void *p, unsigned int nr)
         BUG_ON(page_free(i));
         clear_bit(i, lp_page_map);
     }
+    xen_counters.lp_pages -= nr;
     spin_unlock(&lp_page_lock);
 }
 

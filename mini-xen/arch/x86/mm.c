@@ -15,12 +15,21 @@
  *   32 - 48 MiB  domain windows, 4 KiB pages, user RW+NX, the last page
  *                of each window not present.
  *   48 - 64 MiB  2 MiB pages, RW+NX.
+ *
+ * Address spaces: every domain has its own L4/L3/L2 (sharing the L1
+ * tables), in which only its own window is present; CPUs load it when
+ * they switch to one of its vCPUs (switch_address_space()).  The idle
+ * address space, loaded at boot and by the idle vCPUs, has no window at
+ * all.  So ring-3 code reaches its own window only, and the hypervisor
+ * reaches guest memory through copy_{to,from}_guest() of the current
+ * domain, whose bounds check and exception table refuse anything else.
  */
 #include <xen/lib.h>
 #include <xen/errno.h>
 #include <asm/msr.h>
 #include <asm/page.h>
 #include <asm/processor.h>
+#include <xen/sched.h>
 #include <asm/smp.h>
 #include <public/platform.h>
 
@@ -33,6 +42,13 @@ static pte_t l4_table[PAGETABLE_ENTRIES] __aligned(PAGE_SIZE);
 static pte_t l3_table[PAGETABLE_ENTRIES] __aligned(PAGE_SIZE);
 static pte_t l2_table[PAGETABLE_ENTRIES] __aligned(PAGE_SIZE);
 static pte_t l1_tables[NR_L1_TABLES][PAGETABLE_ENTRIES] __aligned(PAGE_SIZE);
+
+/* Per-domain top levels; the L2 tables differ in their window slots only. */
+static pte_t dom_l4[MAX_DOMAINS][PAGETABLE_ENTRIES] __aligned(PAGE_SIZE);
+static pte_t dom_l3[MAX_DOMAINS][PAGETABLE_ENTRIES] __aligned(PAGE_SIZE);
+static pte_t dom_l2[MAX_DOMAINS][PAGETABLE_ENTRIES] __aligned(PAGE_SIZE);
+
+#define WINDOW_SLOT(d)          (PLAT_DOMAIN_WINDOW(d) >> L2_PAGETABLE_SHIFT)
 
 static bool in_range(unsigned long a, const char *s, const char *e)
 {
@@ -72,6 +88,40 @@ static unsigned long domain_page_flags(unsigned long a)
     unsigned long off = (a - PLAT_DOMAIN_BASE) & (PLAT_DOMAIN_SIZE - 1);
 
     return off == PLAT_DOMAIN_SIZE - PAGE_SIZE ? 0 : PAGE_GUEST_RW;
+}
+
+/*
+ * Domain d's tables see its window and no other; then the idle tables
+ * (l4_table) lose every window.  virt_to_l1e() only serves hypervisor
+ * mappings, which are the same everywhere.
+ */
+static void setup_domain_pagetables(void)
+{
+    unsigned int d, w;
+
+    for ( d = 0; d < MAX_DOMAINS; d++ )
+    {
+        memcpy(dom_l2[d], l2_table, sizeof(l2_table));
+        for ( w = 0; w < MAX_DOMAINS; w++ )
+            if ( w != d )
+                dom_l2[d][WINDOW_SLOT(w)] = 0;
+        dom_l3[d][0] = (unsigned long)dom_l2[d] | PAGE_TABLE_FLAGS;
+        dom_l4[d][0] = (unsigned long)dom_l3[d] | PAGE_TABLE_FLAGS;
+    }
+
+    for ( w = 0; w < MAX_DOMAINS; w++ )
+        l2_table[WINDOW_SLOT(w)] = 0;
+}
+
+/* On a context switch to v (idle or not), before it runs. */
+void switch_address_space(const struct vcpu *v)
+{
+    unsigned long cr3 = is_idle_vcpu(v)
+                        ? (unsigned long)l4_table
+                        : (unsigned long)dom_l4[v->domain->domain_id];
+
+    if ( read_cr3() != cr3 )
+        write_cr3(cr3);
 }
 
 void setup_pagetables(void)
@@ -120,6 +170,8 @@ void setup_pagetables(void)
     }
 
     BUG_ON(next_l1 != NR_L1_TABLES);
+
+    setup_domain_pagetables();
 }
 
 /* Enable NX, PAE paging and write protection on this CPU. */

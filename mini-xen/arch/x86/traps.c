@@ -56,8 +56,13 @@ void show_registers(const struct cpu_user_regs *regs)
         snprintf(context, sizeof(context), "%s",
                  guest ? "guest" : "hypervisor");
 
+    /*
+     * The build's own version, not xen_*_version(): those may be patched,
+     * and a fault in them (a jump into freed payload memory) would stop
+     * the report before the registers.
+     */
     printk("----[ Xen-%u.%u%s  x86_64  debug=y  Not tainted ]----\n",
-           xen_major_version(), xen_minor_version(), xen_extra_version());
+           XEN_VERSION, XEN_SUBVERSION, XEN_EXTRAVERSION);
     printk("CPU:    %u\n", smp_processor_id());
     if ( guest )
         printk("RIP:    %04lx:[<%016lx>]\n", regs->cs, regs->rip);
@@ -82,10 +87,11 @@ void show_registers(const struct cpu_user_regs *regs)
            regs->cs, regs->ss, regs->error_code, regs->entry_vector);
 }
 
+/* A frame {rbp, ret} inside [lo, hi); no wrap for addresses near the top. */
 static bool stack_addr_ok(unsigned long addr, unsigned long lo,
                           unsigned long hi)
 {
-    return addr >= lo && addr + 16 <= hi && !(addr & 7);
+    return addr >= lo && hi - lo >= 16 && addr <= hi - 16 && !(addr & 7);
 }
 
 /*

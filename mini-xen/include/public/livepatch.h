@@ -68,6 +68,22 @@
 #define LIVEPATCH_SIG_MODE_WARN         1   /* checked; a failure is logged, the payload loads */
 #define LIVEPATCH_SIG_MODE_ENFORCE      2   /* checked; a failure refuses the upload (-EACCES) */
 
+/* A payload has fewer sections than this (arbitrary, as in Xen). */
+#define LIVEPATCH_MAX_SECTIONS          1024
+
+/*
+ * Hook sections: arrays of void (*)(void) run at load and unload, and
+ * one int (*)(struct payload *) (void for post) each for the others.
+ */
+#define LIVEPATCH_HOOKS_LOAD            ".livepatch.hooks.load"
+#define LIVEPATCH_HOOKS_UNLOAD          ".livepatch.hooks.unload"
+#define LIVEPATCH_HOOKS_PREAPPLY        ".livepatch.hooks.preapply"
+#define LIVEPATCH_HOOKS_APPLY           ".livepatch.hooks.apply"
+#define LIVEPATCH_HOOKS_POSTAPPLY       ".livepatch.hooks.postapply"
+#define LIVEPATCH_HOOKS_PREREVERT       ".livepatch.hooks.prerevert"
+#define LIVEPATCH_HOOKS_REVERT          ".livepatch.hooks.revert"
+#define LIVEPATCH_HOOKS_POSTREVERT      ".livepatch.hooks.postrevert"
+
 #ifndef __ASSEMBLY__
 #include <stdint.h>
 

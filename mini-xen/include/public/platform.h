@@ -121,6 +121,16 @@ struct cpu_user_regs {
 #define MBOX_DONE               2
 #define MBOX_BUF_SIZE           3072
 
+/*
+ * Two ops the guest program performs itself, in ring 3, instead of a
+ * hypercall (whose numbers are small): MBOX_OP_LOAD stores the 64-bit
+ * word at args[0] in ret; MBOX_OP_STORE writes args[1] to args[0] and
+ * stores 0.  A fault crashes the domain (ret is never written).  For
+ * tests of what a domain's own code can reach.
+ */
+#define MBOX_OP_LOAD            0x10000
+#define MBOX_OP_STORE           0x10001
+
 struct mailbox {
     uint32_t state;
     uint32_t seq;

@@ -16,6 +16,7 @@ LIVEPATCH_SIGNING_KEY ?= $(SRCDIR)/keys/livepatch-dev.key
 
 LPT := test/livepatch
 LPT_BUILD := $(BUILD)/test/livepatch
+LPT_SHDR := $(BUILD)/tools/lpt-shdr
 
 # -fpic with hidden visibility (payload.h): RIP-relative code, see there.
 # Hook arrays keep the order of their definitions.
@@ -30,7 +31,9 @@ LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
            xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
            xen_bad_wx_section \
-           xen_bad_oversize
+           xen_bad_oversize xen_bad_dup_func xen_bad_func_offset \
+           xen_bad_new_addr xen_bad_self_jump xen_bad_rela_info \
+           xen_bad_rela_type
 LPT_PAYLOADS := $(patsubst %,$(LIVEPATCH_OUT)/%.livepatch,$(LPT_GOOD) $(LPT_BAD))
 
 # .livepatch.xen_depends and .livepatch.depends on the hypervisor.
@@ -152,6 +155,29 @@ $(LIVEPATCH_OUT)/xen_bad_wx_section.livepatch: \
     $(LPT_BUILD)/xen_bad_wx_section.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_oversize.livepatch: $(LPT_BUILD)/xen_bad_oversize.o \
     $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_dup_func.livepatch: $(LPT_BUILD)/xen_bad_dup_func.o \
+    $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_func_offset.livepatch: \
+    $(LPT_BUILD)/xen_bad_func_offset.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_new_addr.livepatch: $(LPT_BUILD)/xen_bad_new_addr.o \
+    $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_self_jump.livepatch: \
+    $(LPT_BUILD)/xen_bad_self_jump.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_rela_info.livepatch: \
+    $(LPT_BUILD)/xen_bad_rela_info.o $(LPT_XEN_NOTES) $(LPT_SHDR)
+$(LIVEPATCH_OUT)/xen_bad_rela_type.livepatch: \
+    $(LPT_BUILD)/xen_bad_rela_type.o $(LPT_XEN_NOTES) $(LPT_SHDR)
+
+# Section headers no linker writes, edited after the link (lpt-shdr).
+LPT_POST_xen_bad_rela_info = $(LPT_SHDR) $@.tmp \
+    .rela.text.xen_bad_rela_info_fn info shnum
+LPT_POST_xen_bad_rela_type = $(LPT_SHDR) $@.tmp \
+    .rela.text.xen_bad_rela_type_fn type 1
+
+$(LPT_SHDR): tools/lpt-shdr.c
+	@mkdir -p $(dir $@)
+	$(call quiet,HOSTCC  tools/lpt-shdr.c)
+	$(Q)$(HOSTCC) $(HOSTCFLAGS) tools/lpt-shdr.c -o $@
 
 # As Xen's test Makefile: .livepatch.funcs is read-only once relocated.
 # Then the signature note is appended.
@@ -164,6 +190,7 @@ $(LPT_PAYLOADS): $(LIVEPATCH_OUT)/%.livepatch: $(LIVEPATCH_SIGNING_KEY)
 	$(Q)if $(READELF) -SW $@.tmp | grep -q ' \.livepatch\.funcs '; then \
 	    $(OBJCOPY) --set-section-flags .livepatch.funcs=alloc,readonly,contents \
 	        $@.tmp; fi
+	$(if $(LPT_POST_$*),$(Q)$(LPT_POST_$*))
 	$(call quiet,SIGN    $(notdir $@))
 	$(Q)$(LIVEPATCH_SIGN) --key $(LIVEPATCH_SIGNING_KEY) $@.tmp
 	$(Q)mv $@.tmp $@

@@ -108,6 +108,10 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
     let xen =
         XenSymbols::parse(&xen_bytes, &xen_name).map_err(|e| fail(format!("ERROR: {obj}: {e}")))?;
     let mut opts = DiffOptions::new(&obj);
+    opts.files = Some((
+        cli.orig.display().to_string(),
+        cli.patched.display().to_string(),
+    ));
     opts.special_sizes = sizes;
     opts.output.strict_relocs = cli.strict_relocs;
     opts.debug = cli.debug;

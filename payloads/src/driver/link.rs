@@ -14,9 +14,9 @@ use object::LittleEndian as LE;
 use crate::output::LIVEPATCH_FUNC_SIZE;
 
 /// Largest payload the loader accepts (`LIVEPATCH_MAX_SIZE`).
-pub const MAX_PAYLOAD_SIZE: usize = 2 << 20;
-/// Section limit of the loader.
-pub const MAX_SECTIONS: usize = 1024;
+pub const MAX_PAYLOAD_SIZE: usize = abi::livepatch::MAX_SIZE as usize;
+/// Section limit of the loader (`LIVEPATCH_MAX_SECTIONS`).
+pub const MAX_SECTIONS: usize = abi::livepatch::MAX_SECTIONS;
 
 /// Errors linking or checking the payload.
 #[derive(Debug, thiserror::Error)]
@@ -146,15 +146,7 @@ fn is_relocated_only(name: &str) -> bool {
     name == ".livepatch.funcs" || name.starts_with(".livepatch.hooks.")
 }
 
-const HOOK_ARRAYS: [&str; 2] = [".livepatch.hooks.load", ".livepatch.hooks.unload"];
-const HOOK_SINGLES: [&str; 6] = [
-    ".livepatch.hooks.preapply",
-    ".livepatch.hooks.apply",
-    ".livepatch.hooks.postapply",
-    ".livepatch.hooks.prerevert",
-    ".livepatch.hooks.revert",
-    ".livepatch.hooks.postrevert",
-];
+use abi::livepatch::{HOOK_ARRAYS, HOOK_SINGLES};
 
 fn note_desc(data: &[u8]) -> Option<&[u8]> {
     let u = |o: usize| {
@@ -296,19 +288,38 @@ pub fn verify(data: &[u8], path: &Path) -> Result<PayloadInfo, LinkError> {
                 "section {name} is larger than {MAX_PAYLOAD_SIZE} bytes"
             ));
         }
+        let is_rel = matches!(s.sh_type(e), elf::SHT_REL | elf::SHT_RELA);
+        if !is_rel && name.starts_with(".rel") {
+            problems.push(format!(
+                "section {name} is of type {}, not a relocation section",
+                s.sh_type(e)
+            ));
+        }
         match s.sh_type(e) {
             elf::SHT_REL => problems.push(format!(
                 "section {name} has SHT_REL relocations; the loader handles only SHT_RELA"
             )),
             elf::SHT_RELA => {
-                let target = secs
-                    .section(object::SectionIndex(s.sh_info(e) as usize))
-                    .ok();
-                let Some(target) = target else { continue };
+                // As the loader: a relocation section is applied, to the
+                // section its name says, or refused (never skipped).
+                let info = s.sh_info(e) as usize;
+                let target = secs.section(object::SectionIndex(info)).ok();
+                let Some(target) = target.filter(|_| info != 0) else {
+                    problems.push(format!(
+                        "section {name} applies to section [{info}] of {}",
+                        secs.len()
+                    ));
+                    continue;
+                };
+                let tname = name_of(target);
+                if name.strip_prefix(".rela") != Some(tname.as_str()) {
+                    problems.push(format!(
+                        "section {name} applies to section [{info}] {tname}"
+                    ));
+                }
                 if target.sh_flags(e) & u64::from(elf::SHF_ALLOC) == 0 {
                     continue;
                 }
-                let tname = name_of(target);
                 let relas = s
                     .data_as_array::<elf::Rela64<LE>, _>(e, data)
                     .unwrap_or_default();

@@ -45,6 +45,8 @@ void enable_paging(void);
 int modify_xen_mappings(unsigned long start, unsigned long end,
                         unsigned long flags);
 pte_t *virt_to_l1e(unsigned long va);
+struct vcpu;
+void switch_address_space(const struct vcpu *v);
 
 static inline void flush_tlb_local(void)
 {
