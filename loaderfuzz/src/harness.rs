@@ -200,9 +200,16 @@ type StepResult<T> = Result<Result<T, Failure>, HarnessError>;
 
 impl Harness {
     /// Boots `image` on `vcpus` vCPUs (seed 1), lets it settle and takes
-    /// the snapshot every case starts from.
+    /// the snapshot every case starts from. Signature checking is off: the
+    /// target is the ELF loader behind it (under `enforce` every mutant
+    /// would stop at the signature; `payloads/tests/signature.rs` covers
+    /// that check).
     pub fn new(image: Image, vcpus: usize) -> Result<Harness, HarnessError> {
-        let mut m = Machine::new(image, Config::new(vcpus, 1))?;
+        let cfg = Config {
+            cmdline: "livepatch-signature=off".into(),
+            ..Config::new(vcpus, 1)
+        };
+        let mut m = Machine::new(image, cfg)?;
         m.run_for(5 * MS)?;
         let start = m.symbol("_stext").ok_or(HarnessError::Symbol("_stext"))?;
         let end = m.symbol("_etext").ok_or(HarnessError::Symbol("_etext"))?;
