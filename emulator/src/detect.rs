@@ -314,12 +314,6 @@ impl Watch {
         self.regions_gen = Some(gen);
     }
 
-    /// The payload slots, as the hypervisor last published them.
-    pub fn regions(&mut self, ram: &Ram) -> &[LivepatchRegion] {
-        self.refresh_regions(ram);
-        &self.regions
-    }
-
     /// A block at `addr` in the payload area is about to run.
     pub fn payload_exec(&mut self, ram: &Ram, addr: u64) -> Option<Finding> {
         if !self.enabled {

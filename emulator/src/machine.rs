@@ -444,11 +444,6 @@ impl Machine {
         })
     }
 
-    /// Entries logged so far (the position detectors report).
-    pub fn log_position(&self) -> usize {
-        self.log.len()
-    }
-
     /// Installs a new strategy from now on (e.g. on a restored snapshot, so
     /// that many schedules fork from one state).
     pub fn set_strategy(&mut self, strategy: Strategy) -> Result<(), MachineError> {

@@ -272,7 +272,6 @@ pub struct Pct {
     prio: Vec<u64>,
     changes: Vec<u64>,
     yields: Yields,
-    current: Option<usize>,
     made: Vec<Preemption>,
 }
 
@@ -306,7 +305,6 @@ impl Pct {
             prio,
             changes,
             yields: Yields::default(),
-            current: None,
             made: Vec::new(),
         })
     }
@@ -360,7 +358,6 @@ impl Scheduler for Pct {
                 });
             }
         }
-        self.current = Some(v);
         Slot { vcpu: v, insns: 1 }
     }
 
