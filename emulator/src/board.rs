@@ -75,6 +75,8 @@ pub struct BoardState {
     pub slot_budget: u64,
     /// Instructions of the blocks the current slot has entered.
     pub slot_used: u64,
+    /// The current slot is counted by the engine (exact mode).
+    pub slot_exact: bool,
     /// What the detectors watch.
     pub watch: Watch,
     /// A trigger opened the event window (fine rounds until one closes it).
@@ -98,6 +100,14 @@ pub struct Board {
     pub text: Vec<(u64, u64)>,
     /// The image's symbols (the function a site belongs to).
     pub symbols: SymbolTable,
+    /// The range windows: a coarse slot ends before a block that enters
+    /// one, so the next round sees the vCPU inside and runs fine (a
+    /// window over a short function would otherwise be run through
+    /// within one quantum).
+    pub window_ranges: Vec<(u64, u64)>,
+    /// Patch-site stores (virtual time, vCPU, address), while a timeline
+    /// is recorded.
+    pub site_writes: Option<Vec<(u64, usize, u64)>>,
     /// The rest.
     pub st: BoardState,
 }
@@ -372,7 +382,12 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
         }
     };
     let st = &mut b.st;
-    if st.slot_used > 0 && st.slot_used + n > st.slot_budget {
+    let entering = || {
+        st.slot_budget > 1
+            && !st.slot_exact
+            && b.window_ranges.iter().any(|&(s, e)| (s..e).contains(&addr))
+    };
+    if st.slot_used > 0 && (st.slot_used + n > st.slot_budget || entering()) {
         // The engine stops before this block executes.
         let _ = u.emu_stop();
         return;
@@ -419,6 +434,9 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
         let cur = b.st.current;
         let bytes = (v as u64).to_le_bytes();
         let n = size.min(8);
+        if let Some(w) = &mut b.site_writes {
+            w.push((b.st.now, cur, addr));
+        }
         let before = b.st.watch.opened.len();
         b.st.watch.site_write(&b.ram, cur, addr, &bytes[..n]);
         if b.st.watch.opened.len() > before {

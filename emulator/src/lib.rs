@@ -15,6 +15,7 @@ pub mod machine;
 pub mod ram;
 pub mod report;
 pub mod sched;
+pub mod timeline;
 pub mod trigger;
 pub mod vcpu;
 pub mod window;

@@ -1,5 +1,8 @@
 //! `testbed`: boots mini-xen in the emulated machine, runs shell sessions
-//! and scenario files.
+//! and scenario files, explores their schedules, replays and minimises
+//! what it finds.
+
+mod race;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +106,62 @@ enum Cmd {
         /// Print each scenario's transcript.
         #[arg(long, short)]
         verbose: bool,
+    },
+    /// Explore schedules of scenario files; on each distinct failure write
+    /// a replay file. Exit 0 nothing found, 1 failures found, 2 usage.
+    Explore {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// random, pct[:depth=D] or bounded[:preemptions=K] (default: the
+        /// file's [explore] table).
+        #[arg(long)]
+        strategy: Option<scenarios::explore::Strategy>,
+        /// At most this many schedules (default: the file's).
+        #[arg(long)]
+        runs: Option<u64>,
+        /// At most this much host time, e.g. 60s (default: the file's).
+        #[arg(long, value_parser = parse_duration)]
+        time: Option<u64>,
+        /// Seed of the exploration (run i's schedule is a function of it).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Machines at once, one per thread (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where replay files go.
+        #[arg(long, default_value = "explore-out")]
+        out: PathBuf,
+        /// Write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Explore only share I of N of the schedules (CI matrices).
+        #[arg(long)]
+        partition: Option<Partition>,
+        /// Words added after each scenario's own `cmdline`.
+        #[arg(long)]
+        cmdline: Option<String>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run a replay file again: print the failure and the digest; exit 0
+    /// when both were reproduced exactly, 1 when the run diverged.
+    Replay {
+        /// A replay file written by `explore` or `minimise`.
+        file: PathBuf,
+        /// Draw the run's timeline here (SVG).
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+    },
+    /// Delta-debug a replay file's injections and forced preemptions down
+    /// to the fewest that give the same failure at the same place.
+    Minimise {
+        /// A replay file.
+        file: PathBuf,
+        /// The minimised replay file.
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }
 
@@ -299,6 +358,33 @@ fn main() -> ExitCode {
             jobs,
             verbose,
         } => run(&files, junit, partition, cmdline.as_deref(), jobs, verbose),
+        Cmd::Explore {
+            files,
+            strategy,
+            runs,
+            time,
+            seed,
+            jobs,
+            out,
+            junit,
+            partition,
+            cmdline,
+            quiet,
+        } => race::explore(&race::ExploreArgs {
+            files,
+            strategy,
+            runs,
+            time,
+            seed,
+            jobs,
+            out,
+            junit,
+            partition,
+            cmdline,
+            quiet,
+        }),
+        Cmd::Replay { file, timeline } => race::replay(&file, timeline.as_deref()),
+        Cmd::Minimise { file, output } => race::minimise(&file, &output),
     };
     match result {
         Ok(code) => code,

@@ -2,12 +2,16 @@
 //! steps in order, each expectation checked, every failure recorded with
 //! its step and line.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::expect::{ConsoleCursor, Mismatch, Previous};
-use crate::machine::{MachineError, Testbed, When};
+use crate::machine::{
+    crash_kind, livepatch_ranges, Crash, CrashReason, MachineError, ScheduleLog, Strategy, Testbed,
+    Timeline, When,
+};
 use crate::scenario::{Scenario, Step, StepKind};
 use crate::shell::{Outcome, Shell, ShellError};
 
@@ -40,9 +44,30 @@ pub enum Failure {
         step: usize,
         /// Its line (0 for the boot).
         line: usize,
+        /// What stopped it: a detector's name, `panic`, `deadlock`, ...
+        kind: String,
+        /// The function it stopped in, when known.
+        place: Option<String>,
         /// The report.
         report: String,
     },
+}
+
+impl Failure {
+    /// What kind of failure this is and where, independent of the
+    /// schedule that led to it: two runs with one signature found the
+    /// same problem (explore keeps one of each; minimise keeps it).
+    pub fn signature(&self) -> String {
+        match self {
+            Failure::Expectation { step, mismatch, .. } => {
+                format!("expect-{}@step{step}", mismatch.what)
+            }
+            Failure::Command { step, status, .. } => format!("status-{status}@step{step}"),
+            Failure::Machine { kind, place, .. } => {
+                format!("{kind}@{}", place.as_deref().unwrap_or("?"))
+            }
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -68,7 +93,9 @@ impl fmt::Display for Failure {
             } => {
                 write!(f, "the machine failed while booting: {report}")
             }
-            Failure::Machine { step, line, report } => {
+            Failure::Machine {
+                step, line, report, ..
+            } => {
                 write!(f, "step {step} (line {line}): the machine failed: {report}")
             }
         }
@@ -104,23 +131,109 @@ impl Report {
 }
 
 fn machine_failure(step: usize, line: usize, e: &MachineError) -> Failure {
+    let (kind, place) = match e.crash() {
+        Some(c) => {
+            let (k, p) = crash_kind(c);
+            (k.to_string(), p)
+        }
+        None => ("error".to_string(), None),
+    };
     Failure::Machine {
         step,
         line,
+        kind,
+        place,
         report: e.to_string(),
     }
 }
 
 fn shell_failure(step: usize, line: usize, e: &ShellError) -> Failure {
-    Failure::Machine {
-        step,
-        line,
-        report: e.to_string(),
+    match e {
+        ShellError::Machine(m) => machine_failure(step, line, m),
+        other => Failure::Machine {
+            step,
+            line,
+            kind: "error".to_string(),
+            place: None,
+            report: other.to_string(),
+        },
     }
+}
+
+/// How to run a scenario beyond what its file says.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The schedule from the first step on (after the boot), instead of
+    /// the machine's seed.
+    pub strategy: Option<Strategy>,
+    /// Race windows `[start, end)`, open from the first step on.
+    pub windows: Vec<(u64, u64)>,
+    /// Steps left out (0-based), as minimisation drops injections.
+    pub skip: BTreeSet<usize>,
+    /// Record a timeline.
+    pub timeline: bool,
+}
+
+/// A run with everything the race tools need from it.
+pub struct Run {
+    /// What happened.
+    pub report: Report,
+    /// The schedule log from power-on (`None` when the boot failed).
+    pub log: Option<ScheduleLog>,
+    /// The timeline, when asked for.
+    pub timeline: Option<Timeline>,
+    /// The crash that ended the run, if one did (expected or not).
+    pub crash: Option<Box<Crash>>,
+    /// Fine (single-instruction) steps the run took in its windows.
+    pub fine_steps: u64,
 }
 
 /// Runs `s` once.
 pub fn run(s: &Scenario) -> Report {
+    run_with(s, &Options::default()).report
+}
+
+/// Boots `s`'s machine and lets it run up to the first step.
+pub fn boot(s: &Scenario) -> Result<Testbed, Failure> {
+    Testbed::new(s.image.clone(), &s.boot)
+        .and_then(|mut tb| {
+            tb.run_for(s.boot_ns)?;
+            Ok(tb)
+        })
+        .map_err(|e| machine_failure(0, 0, &e))
+}
+
+/// Runs `s` once on a fresh machine, with `opts`.
+pub fn run_with(s: &Scenario, opts: &Options) -> Run {
+    let started = Instant::now();
+    match boot(s) {
+        Ok(tb) => {
+            let (mut run, _) = run_booted(s, tb, opts);
+            run.report.elapsed = started.elapsed();
+            run
+        }
+        Err(f) => Run {
+            report: Report {
+                name: s.name.clone(),
+                about: s.about.clone(),
+                failures: vec![f],
+                steps_run: 0,
+                transcript: String::new(),
+                console: String::new(),
+                digest: None,
+                elapsed: started.elapsed(),
+            },
+            log: None,
+            timeline: None,
+            crash: None,
+            fine_steps: 0,
+        },
+    }
+}
+
+/// Runs `s`'s steps on `tb`, a machine booted for it (perhaps restored
+/// from a snapshot taken after [`boot`]); gives the machine back.
+pub fn run_booted(s: &Scenario, mut tb: Testbed, opts: &Options) -> (Run, Testbed) {
     let started = Instant::now();
     let mut report = Report {
         name: s.name.clone(),
@@ -132,35 +245,83 @@ pub fn run(s: &Scenario) -> Report {
         digest: None,
         elapsed: Duration::ZERO,
     };
-    let booted = Testbed::new(s.image.clone(), &s.boot).and_then(|mut tb| {
-        tb.run_for(s.boot_ns)?;
-        Ok(tb)
-    });
-    match booted {
-        Ok(tb) => {
-            let mut sh = Shell::with_base(tb, Vec::new(), s.base.clone());
-            let survived = steps(s, &mut sh, &mut report);
-            report.transcript = String::from_utf8_lossy(sh.output()).into_owned();
-            let tb = sh.machine();
-            report.console = String::from_utf8_lossy(tb.console()).into_owned();
-            if survived {
-                match tb.digest() {
-                    Ok(d) => report.digest = Some(d),
-                    Err(e) => report.failures.push(machine_failure(0, 0, &e)),
-                }
-            }
+    let mut setup = || -> Result<(), MachineError> {
+        if opts.timeline {
+            tb.record_timeline(livepatch_ranges(&s.image));
         }
-        Err(e) => report.failures.push(machine_failure(0, 0, &e)),
+        if let Some(st) = &opts.strategy {
+            tb.set_strategy(*st)?;
+        }
+        for &(a, b) in &opts.windows {
+            tb.add_window(a, b);
+        }
+        Ok(())
+    };
+    let mut crash = None;
+    if let Err(e) = setup() {
+        report.failures.push(machine_failure(0, 0, &e));
     }
+    let mut sh = Shell::with_base(tb, Vec::new(), s.base.clone());
+    let survived = report.failures.is_empty() && steps(s, &mut sh, &mut report, opts, &mut crash);
+    report.transcript = String::from_utf8_lossy(sh.output()).into_owned();
+    let (mut tb, _) = sh.into_parts();
+    report.console = String::from_utf8_lossy(tb.console()).into_owned();
+    if survived && crash.is_none() {
+        // Every NMI and MCE delivered must have been handled by the end.
+        if let Err(e) = tb.check_events() {
+            let n = s.steps.len();
+            let line = s.steps.last().map_or(0, |st| st.line);
+            report.failures.push(machine_failure(n, line, &e));
+            crash = e.crash().cloned().map(Box::new);
+        }
+    }
+    let log = tb.schedule_log().ok();
+    // The machine's digest at the end, also after a crash (a replay of
+    // a failing run reproduces it).
+    report.digest = log.as_ref().and_then(|l| match l.entries.last() {
+        Some(crate::machine::LogEntry::End { digest, .. }) => Some(digest.clone()),
+        _ => None,
+    });
     report.elapsed = started.elapsed();
-    report
+    let run = Run {
+        report,
+        log,
+        timeline: tb.take_timeline(),
+        crash,
+        fine_steps: tb.fine_steps(),
+    };
+    (run, tb)
 }
 
-/// Carries out the steps; false when the machine failed.
-fn steps(s: &Scenario, sh: &mut Shell<Vec<u8>>, report: &mut Report) -> bool {
+/// The detector that stopped the machine in `e`, if one did.
+fn detector_of(e: &ShellError) -> Option<(&'static str, Box<Crash>)> {
+    match e {
+        ShellError::Machine(MachineError::Crash(c)) => match &c.reason {
+            CrashReason::Detected(f) => Some((f.name(), c.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Carries out the steps; false when the machine failed (and no
+/// expectation covered it). A detector hit the next step expects stops
+/// the machine and leaves its crash in `crash`; the console can still be
+/// checked.
+fn steps(
+    s: &Scenario,
+    sh: &mut Shell<Vec<u8>>,
+    report: &mut Report,
+    opts: &Options,
+    crash: &mut Option<Box<Crash>>,
+) -> bool {
     let mut prev: Option<(Outcome, String)> = None;
     let mut cursor = ConsoleCursor::default();
+    let mut stopped: Option<&'static str> = None;
     for (i, step) in s.steps.iter().enumerate() {
+        if opts.skip.contains(&i) {
+            continue;
+        }
         let (n, line) = (i + 1, step.line);
         report.steps_run = n;
         match &step.kind {
@@ -170,7 +331,23 @@ fn steps(s: &Scenario, sh: &mut Shell<Vec<u8>>, report: &mut Report) -> bool {
                 let outcome = match sh.exec(cmd) {
                     Ok(o) => o,
                     Err(e) => {
+                        if let Some((name, c)) = detector_of(&e) {
+                            let _ = write!(sh.output(), "{c}");
+                            let expected = matches!(
+                                s.steps.get(i + 1),
+                                Some(Step { kind: StepKind::Expect(x), .. })
+                                    if x.expected_detector() == Some(name)
+                            );
+                            *crash = Some(c);
+                            if expected {
+                                stopped = Some(name);
+                                continue;
+                            }
+                        }
                         report.failures.push(shell_failure(n, line, &e));
+                        if crash.is_none() {
+                            *crash = e_crash(&e);
+                        }
                         return false;
                     }
                 };
@@ -192,7 +369,7 @@ fn steps(s: &Scenario, sh: &mut Shell<Vec<u8>>, report: &mut Report) -> bool {
                     outcome,
                     output: output.as_str(),
                 });
-                match e.check(p.as_ref(), sh.machine(), &mut cursor) {
+                match e.check(p.as_ref(), sh.machine(), &mut cursor, stopped) {
                     Ok(ms) => report.failures.extend(ms.into_iter().map(|mismatch| {
                         Failure::Expectation {
                             step: n,
@@ -202,6 +379,7 @@ fn steps(s: &Scenario, sh: &mut Shell<Vec<u8>>, report: &mut Report) -> bool {
                     })),
                     Err(e) => {
                         report.failures.push(shell_failure(n, line, &e));
+                        *crash = e_crash(&e);
                         return false;
                     }
                 }
@@ -224,7 +402,14 @@ fn steps(s: &Scenario, sh: &mut Shell<Vec<u8>>, report: &mut Report) -> bool {
             }
         }
     }
-    true
+    stopped.is_none()
+}
+
+fn e_crash(e: &ShellError) -> Option<Box<Crash>> {
+    match e {
+        ShellError::Machine(m) => m.crash().cloned().map(Box::new),
+        _ => None,
+    }
 }
 
 /// Whether `next` is an expectation of the previous command's failure.
@@ -233,12 +418,32 @@ fn expects_failure(next: Option<&Step>) -> bool {
 }
 
 /// A transcript line for a step that is not a command.
-fn describe(k: &StepKind) -> String {
+pub fn describe(k: &StepKind) -> String {
     match k {
         StepKind::Inject { vcpu, event, when } => {
             let at = match when {
                 When::Now => "now".to_string(),
-                When::At { symbol, offset } => format!("at {symbol}+{offset:#x}"),
+                When::At {
+                    symbol,
+                    offset,
+                    of: None,
+                } => format!("at {symbol}+{offset:#x}"),
+                When::At {
+                    symbol,
+                    offset,
+                    of: Some(of),
+                } => format!("when vCPU {of} reaches {symbol}+{offset:#x}"),
+                When::Watch {
+                    symbol,
+                    offset,
+                    len,
+                    write,
+                    of,
+                } => format!(
+                    "when {} {} the {len} byte(s) at {symbol}+{offset:#x}",
+                    of.map_or_else(|| "any vCPU".to_string(), |o| format!("vCPU {o}")),
+                    if *write { "writes" } else { "reads" }
+                ),
                 When::Instructions(n) => format!("after {n} instructions"),
                 When::After(ns) => format!("after {ns} ns"),
             };
