@@ -135,6 +135,15 @@ impl Timeline {
         self.marks.push(Mark { at, vcpu, kind });
     }
 
+    /// The first virtual time recorded (recording may begin mid-run).
+    pub fn start(&self) -> u64 {
+        let spans = self.spans.iter().map(|s| s.start);
+        spans
+            .chain(self.marks.iter().map(|m| m.at))
+            .min()
+            .unwrap_or(0)
+    }
+
     /// The last virtual time recorded.
     pub fn end(&self) -> u64 {
         let spans = self.spans.iter().map(|s| s.end);
@@ -181,6 +190,6 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(t.end(), 20);
+        assert_eq!((t.start(), t.end()), (0, 20));
     }
 }

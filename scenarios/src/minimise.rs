@@ -186,6 +186,7 @@ impl Tester<'_> {
             windows: self.base.windows.clone(),
             skip,
             timeline: false,
+            fork: self.base.fork,
         };
         (strategy, opts)
     }

@@ -202,7 +202,7 @@ impl Panel<'_> {
 /// The SVG of `t`, a run on `vcpus` vCPUs, titled `title`.
 pub fn svg(t: &Timeline, vcpus: usize, hit: Option<&Hit>, title: &str) -> String {
     let end = t.end().max(hit.map_or(0, |h| h.at)).max(1);
-    let mut panels = vec![("whole run", 0, end)];
+    let mut panels = vec![("whole run", t.start().min(end - 1), end)];
     if let Some((a, b)) = focus(t, hit) {
         panels.push(("around the patch writes", a, b.min(end.max(b))));
     }

@@ -125,7 +125,7 @@ pub fn explore(a: &ExploreArgs) -> anyhow::Result<ExitCode> {
         );
         let mut failures = Vec::new();
         for (sig, f) in &summary.distinct {
-            let opts = search::options(f.strategy, &windows);
+            let opts = search::options(s, f.strategy, &windows);
             let rec = ReplayFile::record(s, a.cmdline.as_deref(), &f.strategy, &opts, &f.run)?;
             let path = a.out.join(replay_name(&s.name, sig));
             rec.write(&path)?;
@@ -180,7 +180,13 @@ pub fn replay(path: &Path, timeline: Option<&Path>) -> anyhow::Result<ExitCode> 
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let recorded = file.schedule_log(path)?;
+    let recorded = match file.schedule_log(path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("testbed: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     opts.timeline = timeline.is_some();
     let run = runner::run_with(&s, &opts);
     match run.report.failures.first() {

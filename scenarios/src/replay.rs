@@ -103,6 +103,8 @@ pub struct ReplayFile {
     /// Steps left out (1-based, as `testbed run` numbers them).
     #[serde(default)]
     pub skip: Vec<usize>,
+    /// The step (1-based) before which the schedule took effect.
+    pub fork: usize,
     /// The digest at the end of the run.
     pub digest: String,
     /// What failed.
@@ -168,6 +170,7 @@ impl ReplayFile {
                 .map(|(a, b)| [format!("{a:#x}"), format!("{b:#x}")])
                 .collect(),
             skip: opts.skip.iter().map(|i| i + 1).collect(),
+            fork: opts.fork + 1,
             digest: run.report.digest.clone().unwrap_or_default(),
             failure: RecordedFailure {
                 signature: first.map(runner::Failure::signature).unwrap_or_default(),
@@ -279,6 +282,7 @@ impl ReplayFile {
             windows,
             skip: self.skip.iter().map(|i| i.saturating_sub(1)).collect(),
             timeline: false,
+            fork: self.fork.saturating_sub(1),
         };
         Ok((s, strategy, opts))
     }

@@ -172,6 +172,10 @@ pub struct Options {
     pub skip: BTreeSet<usize>,
     /// Record a timeline.
     pub timeline: bool,
+    /// The step (0-based) before which the schedule, windows and timeline
+    /// take effect: the steps before it run under the machine's seed (an
+    /// exploration runs them once and forks every schedule from there).
+    pub fork: usize,
 }
 
 /// A run with everything the race tools need from it.
@@ -231,20 +235,72 @@ pub fn run_with(s: &Scenario, opts: &Options) -> Run {
     }
 }
 
+/// A scenario part-way through: everything of a run but the machine, so
+/// a run can stop before a step, the machine be snapshotted, and many
+/// runs go on from there (each from the machine restored and a clone of
+/// this).
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    next: usize,
+    prev: Option<(Outcome, String)>,
+    cursor: usize,
+    stopped: Option<&'static str>,
+    failures: Vec<Failure>,
+    steps_run: usize,
+    transcript: Vec<u8>,
+    dmesg_read: usize,
+    crash: Option<Box<Crash>>,
+    /// The run ended early (the machine failed, or a command failed that
+    /// no expectation covers).
+    ended: bool,
+    /// The machine failed (no step can run on it).
+    dead: bool,
+}
+
+impl Progress {
+    /// Whether the run is over before its last step.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The first failure so far.
+    pub fn first_failure(&self) -> Option<&Failure> {
+        self.failures.first()
+    }
+}
+
+/// Runs `s`'s steps before step `upto` (0-based) on `tb`, from `p`.
+pub fn advance(
+    s: &Scenario,
+    tb: Testbed,
+    mut p: Progress,
+    upto: usize,
+    skip: &BTreeSet<usize>,
+) -> (Progress, Testbed) {
+    let out = std::mem::take(&mut p.transcript);
+    let mut sh = Shell::resume(tb, out, p.dmesg_read, s.base.clone());
+    if !p.ended {
+        steps(s, &mut sh, &mut p, upto.min(s.steps.len()), skip);
+    }
+    let (tb, out, dmesg_read) = sh.suspend();
+    p.transcript = out;
+    p.dmesg_read = dmesg_read;
+    (p, tb)
+}
+
 /// Runs `s`'s steps on `tb`, a machine booted for it (perhaps restored
-/// from a snapshot taken after [`boot`]); gives the machine back.
-pub fn run_booted(s: &Scenario, mut tb: Testbed, opts: &Options) -> (Run, Testbed) {
+/// from a snapshot taken after [`boot`]); gives the machine back. The
+/// options take effect before step `opts.fork`.
+pub fn run_booted(s: &Scenario, tb: Testbed, opts: &Options) -> (Run, Testbed) {
+    let (p, tb) = advance(s, tb, Progress::default(), opts.fork, &opts.skip);
+    run_from(s, tb, p, opts)
+}
+
+/// Goes on with `p` on `tb` (where `p` left it): installs `opts`'
+/// schedule, windows and timeline, runs the remaining steps, and checks
+/// that every NMI and MCE delivered was handled.
+pub fn run_from(s: &Scenario, mut tb: Testbed, mut p: Progress, opts: &Options) -> (Run, Testbed) {
     let started = Instant::now();
-    let mut report = Report {
-        name: s.name.clone(),
-        about: s.about.clone(),
-        failures: Vec::new(),
-        steps_run: 0,
-        transcript: String::new(),
-        console: String::new(),
-        digest: None,
-        elapsed: Duration::ZERO,
-    };
     let mut setup = || -> Result<(), MachineError> {
         if opts.timeline {
             tb.record_timeline(livepatch_ranges(&s.image));
@@ -257,37 +313,44 @@ pub fn run_booted(s: &Scenario, mut tb: Testbed, opts: &Options) -> (Run, Testbe
         }
         Ok(())
     };
-    let mut crash = None;
-    if let Err(e) = setup() {
-        report.failures.push(machine_failure(0, 0, &e));
+    if !p.ended {
+        if let Err(e) = setup() {
+            p.failures.push(machine_failure(p.next, 0, &e));
+            p.ended = true;
+            p.dead = true;
+        }
     }
-    let mut sh = Shell::with_base(tb, Vec::new(), s.base.clone());
-    let survived = report.failures.is_empty() && steps(s, &mut sh, &mut report, opts, &mut crash);
-    report.transcript = String::from_utf8_lossy(sh.output()).into_owned();
-    let (mut tb, _) = sh.into_parts();
-    report.console = String::from_utf8_lossy(tb.console()).into_owned();
-    if survived && crash.is_none() {
+    let (mut p, mut tb) = advance(s, tb, p, s.steps.len(), &opts.skip);
+    if !p.dead && p.crash.is_none() {
         // Every NMI and MCE delivered must have been handled by the end.
         if let Err(e) = tb.check_events() {
             let n = s.steps.len();
             let line = s.steps.last().map_or(0, |st| st.line);
-            report.failures.push(machine_failure(n, line, &e));
-            crash = e.crash().cloned().map(Box::new);
+            p.failures.push(machine_failure(n, line, &e));
+            p.crash = e.crash().cloned().map(Box::new);
         }
     }
     let log = tb.schedule_log().ok();
-    // The machine's digest at the end, also after a crash (a replay of
-    // a failing run reproduces it).
-    report.digest = log.as_ref().and_then(|l| match l.entries.last() {
-        Some(crate::machine::LogEntry::End { digest, .. }) => Some(digest.clone()),
-        _ => None,
-    });
-    report.elapsed = started.elapsed();
+    let report = Report {
+        name: s.name.clone(),
+        about: s.about.clone(),
+        failures: p.failures,
+        steps_run: p.steps_run,
+        transcript: String::from_utf8_lossy(&p.transcript).into_owned(),
+        console: String::from_utf8_lossy(tb.console()).into_owned(),
+        // The machine's digest at the end, also after a crash (a replay
+        // of a failing run reproduces it).
+        digest: log.as_ref().and_then(|l| match l.entries.last() {
+            Some(crate::machine::LogEntry::End { digest, .. }) => Some(digest.clone()),
+            _ => None,
+        }),
+        elapsed: started.elapsed(),
+    };
     let run = Run {
         report,
         log,
         timeline: tb.take_timeline(),
-        crash,
+        crash: p.crash,
         fine_steps: tb.fine_steps(),
     };
     (run, tb)
@@ -304,26 +367,25 @@ fn detector_of(e: &ShellError) -> Option<(&'static str, Box<Crash>)> {
     }
 }
 
-/// Carries out the steps; false when the machine failed (and no
-/// expectation covered it). A detector hit the next step expects stops
-/// the machine and leaves its crash in `crash`; the console can still be
-/// checked.
+/// Carries out steps `p.next..upto` (leaving out `skip`). A detector hit
+/// the next step expects stops the machine and leaves its crash in
+/// `p.crash`; the console can still be checked.
 fn steps(
     s: &Scenario,
     sh: &mut Shell<Vec<u8>>,
-    report: &mut Report,
-    opts: &Options,
-    crash: &mut Option<Box<Crash>>,
-) -> bool {
-    let mut prev: Option<(Outcome, String)> = None;
-    let mut cursor = ConsoleCursor::default();
-    let mut stopped: Option<&'static str> = None;
-    for (i, step) in s.steps.iter().enumerate() {
-        if opts.skip.contains(&i) {
+    p: &mut Progress,
+    upto: usize,
+    skip: &BTreeSet<usize>,
+) {
+    while p.next < upto {
+        let i = p.next;
+        p.next += 1;
+        let step = &s.steps[i];
+        if skip.contains(&i) {
             continue;
         }
         let (n, line) = (i + 1, step.line);
-        report.steps_run = n;
+        p.steps_run = n;
         match &step.kind {
             StepKind::Command(text, cmd) => {
                 let _ = writeln!(sh.output(), "$ {text}");
@@ -338,49 +400,58 @@ fn steps(
                                 Some(Step { kind: StepKind::Expect(x), .. })
                                     if x.expected_detector() == Some(name)
                             );
-                            *crash = Some(c);
+                            p.crash = Some(c);
                             if expected {
-                                stopped = Some(name);
+                                p.stopped = Some(name);
                                 continue;
                             }
                         }
-                        report.failures.push(shell_failure(n, line, &e));
-                        if crash.is_none() {
-                            *crash = e_crash(&e);
+                        p.failures.push(shell_failure(n, line, &e));
+                        if p.crash.is_none() {
+                            p.crash = e_crash(&e);
                         }
-                        return false;
+                        p.ended = true;
+                        p.dead = true;
+                        return;
                     }
                 };
                 let output = String::from_utf8_lossy(&sh.output()[start..]).into_owned();
                 let status = outcome.status;
-                prev = Some((outcome, output));
+                p.prev = Some((outcome, output));
                 if status != 0 && !expects_failure(s.steps.get(i + 1)) {
-                    report.failures.push(Failure::Command {
+                    p.failures.push(Failure::Command {
                         step: n,
                         line,
                         command: text.clone(),
                         status,
                     });
-                    return true;
+                    p.ended = true;
+                    return;
                 }
             }
             StepKind::Expect(e) => {
-                let p = prev.as_ref().map(|(outcome, output)| Previous {
+                let prev = p.prev.as_ref().map(|(outcome, output)| Previous {
                     outcome,
                     output: output.as_str(),
                 });
-                match e.check(p.as_ref(), sh.machine(), &mut cursor, stopped) {
-                    Ok(ms) => report.failures.extend(ms.into_iter().map(|mismatch| {
-                        Failure::Expectation {
-                            step: n,
-                            line,
-                            mismatch,
-                        }
-                    })),
+                let mut cursor = ConsoleCursor(p.cursor);
+                let checked = e.check(prev.as_ref(), sh.machine(), &mut cursor, p.stopped);
+                p.cursor = cursor.0;
+                match checked {
+                    Ok(ms) => {
+                        p.failures
+                            .extend(ms.into_iter().map(|mismatch| Failure::Expectation {
+                                step: n,
+                                line,
+                                mismatch,
+                            }))
+                    }
                     Err(e) => {
-                        report.failures.push(shell_failure(n, line, &e));
-                        *crash = e_crash(&e);
-                        return false;
+                        p.failures.push(shell_failure(n, line, &e));
+                        p.crash = e_crash(&e);
+                        p.ended = true;
+                        p.dead = true;
+                        return;
                     }
                 }
             }
@@ -396,13 +467,17 @@ fn steps(
                     StepKind::Command(..) | StepKind::Expect(_) => Ok(()),
                 };
                 if let Err(e) = r {
-                    report.failures.push(machine_failure(n, line, &e));
-                    return false;
+                    p.failures.push(machine_failure(n, line, &e));
+                    p.ended = true;
+                    p.dead = true;
+                    return;
                 }
             }
         }
     }
-    stopped.is_none()
+    if p.stopped.is_some() && p.next >= s.steps.len() {
+        p.dead = true;
+    }
 }
 
 fn e_crash(e: &ShellError) -> Option<Box<Crash>> {

@@ -64,6 +64,8 @@ pub struct Found {
 pub struct Summary {
     /// Runs made.
     pub runs: u64,
+    /// Their indices, ascending.
+    pub ran: Vec<u64>,
     /// Runs that failed.
     pub failing: u64,
     /// One run per distinct failure (by signature), the lowest index of
@@ -95,10 +97,11 @@ pub fn windows(s: &Scenario) -> Result<Vec<(u64, u64)>, SearchError> {
 }
 
 /// The run options of schedule `strategy` of `s`.
-pub fn options(strategy: Strategy, windows: &[(u64, u64)]) -> Options {
+pub fn options(s: &Scenario, strategy: Strategy, windows: &[(u64, u64)]) -> Options {
     Options {
         strategy: Some(strategy),
         windows: windows.to_vec(),
+        fork: s.explore.as_ref().map_or(0, |e| e.fork),
         ..Options::default()
     }
 }
@@ -121,7 +124,7 @@ pub fn explore(
         steps: 1,
         index: 0,
     };
-    let first = runner::run_with(s, &options(base, &windows));
+    let first = runner::run_with(s, &options(s, base, &windows));
     if first.log.is_none() {
         let why = first
             .report
@@ -142,6 +145,7 @@ pub fn explore(
     let failing = AtomicU64::new(0);
     let cut = AtomicBool::new(false);
     let found: Mutex<BTreeMap<String, Found>> = Mutex::new(BTreeMap::new());
+    let ran: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs.max(1))
         .build()?;
@@ -149,13 +153,32 @@ pub fn explore(
     pool.scope(|scope| {
         for _ in 0..plan.jobs.max(1) {
             scope.spawn(|_| {
-                let mut tb = match runner::boot(s) {
+                let tb = match runner::boot(s) {
                     Ok(tb) => tb,
                     Err(f) => {
                         *lock(&boot_error) = Some(f.to_string());
                         return;
                     }
                 };
+                // The steps before the fork run once; every run goes on
+                // from the machine and the progress there.
+                let fork = options(s, base, &windows).fork;
+                let (prefix, mut tb) = runner::advance(
+                    s,
+                    tb,
+                    runner::Progress::default(),
+                    fork,
+                    &Default::default(),
+                );
+                if prefix.ended() {
+                    *lock(&boot_error) = Some(format!(
+                        "the scenario fails before its fork point: {}",
+                        prefix
+                            .first_failure()
+                            .map_or_else(String::new, ToString::to_string)
+                    ));
+                    return;
+                }
                 let snap = match tb.snapshot() {
                     Ok(snap) => snap,
                     Err(e) => {
@@ -184,7 +207,8 @@ pub fn explore(
                         *lock(&boot_error) = Some(e.to_string());
                         return;
                     }
-                    let (run, back) = runner::run_booted(s, tb, &options(strategy, &windows));
+                    let opts = options(s, strategy, &windows);
+                    let (run, back) = runner::run_from(s, tb, prefix.clone(), &opts);
                     tb = back;
                     let failed = !run.report.passed();
                     if failed {
@@ -202,6 +226,7 @@ pub fn explore(
                             );
                         }
                     }
+                    lock(&ran).push(i);
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(n, failing.load(Ordering::Relaxed));
                 }
@@ -216,8 +241,13 @@ pub fn explore(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
         .collect();
+    let mut ran = ran
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    ran.sort_unstable();
     Ok(Summary {
         runs: done.load(Ordering::Relaxed),
+        ran,
         failing: failing.load(Ordering::Relaxed),
         distinct,
         steps,

@@ -161,6 +161,23 @@ impl<W: Write> Shell<W> {
         (self.m, self.out)
     }
 
+    /// The testbed, the output and how much of the console `xl dmesg -c`
+    /// has shown: everything to resume the session later (on the same
+    /// machine, or on one restored to where this one is).
+    pub fn suspend(self) -> (Testbed, W, usize) {
+        (self.m, self.out, self.dmesg_read)
+    }
+
+    /// A suspended session, resumed.
+    pub fn resume(m: Testbed, out: W, dmesg_read: usize, base: PathBuf) -> Shell<W> {
+        Shell {
+            m,
+            out,
+            dmesg_read,
+            base,
+        }
+    }
+
     /// The output sink.
     pub fn output(&mut self) -> &mut W {
         &mut self.out
