@@ -3,11 +3,12 @@
 //! exceptions routed to the guest IDT, `hlt`/`iretq`/`pause` sites,
 //! triggers, and the detectors' eyes on code writes and payload execution.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use iced_x86::{Decoder, DecoderOptions};
 use unicorn_engine::{MemType, RegisterX86, Unicorn};
 
+use crate::blocks::BlockCounts;
 use crate::deliver::{self, Cpu, DeliveryError, Kind};
 use crate::detect::{Finding, Watch};
 use crate::engine::{Calibration, EngineError, SavedContext};
@@ -95,7 +96,7 @@ pub struct Board {
     /// Instruction count of each translated block, by start address and
     /// size. Cleared when code is written and on snapshot restore, so it is
     /// a pure function of memory contents.
-    pub block_insns: HashMap<u64, (u32, u64)>,
+    pub block_insns: BlockCounts,
     /// The image's text ranges (code writes there are patch-site writes).
     pub text: Vec<(u64, u64)>,
     /// The image's symbols (the function a site belongs to).
@@ -373,11 +374,11 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
         }
     }
     let b = u.get_data_mut();
-    let n = match b.block_insns.get(&addr) {
-        Some(&(s, n)) if s == size => n,
-        _ => {
+    let n = match b.block_insns.get(addr, size) {
+        Some(n) => n,
+        None => {
             let n = count_insns(&b.ram, addr, size);
-            b.block_insns.insert(addr, (size, n));
+            b.block_insns.insert(addr, size, n);
             n
         }
     };

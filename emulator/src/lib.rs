@@ -3,6 +3,7 @@
 //! windows, a replayable schedule log, cross-vCPU triggers, detectors,
 //! interrupt delivery through the guest IDT, snapshots.
 
+pub mod blocks;
 pub mod board;
 pub mod deliver;
 pub mod detect;

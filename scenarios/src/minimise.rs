@@ -187,6 +187,7 @@ impl Tester<'_> {
             skip,
             timeline: false,
             fork: self.base.fork,
+            lean: false,
         };
         (strategy, opts)
     }

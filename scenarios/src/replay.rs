@@ -283,6 +283,7 @@ impl ReplayFile {
             skip: self.skip.iter().map(|i| i.saturating_sub(1)).collect(),
             timeline: false,
             fork: self.fork.saturating_sub(1),
+            lean: false,
         };
         Ok((s, strategy, opts))
     }

@@ -176,6 +176,9 @@ pub struct Options {
     /// take effect: the steps before it run under the machine's seed (an
     /// exploration runs them once and forks every schedule from there).
     pub fork: usize,
+    /// A run that passes keeps no schedule log and no digest (hashing
+    /// RAM is most of a short run's cost; explore keeps only failures).
+    pub lean: bool,
 }
 
 /// A run with everything the race tools need from it.
@@ -330,7 +333,11 @@ pub fn run_from(s: &Scenario, mut tb: Testbed, mut p: Progress, opts: &Options) 
             p.crash = e.crash().cloned().map(Box::new);
         }
     }
-    let log = tb.schedule_log().ok();
+    let log = if opts.lean && p.failures.is_empty() {
+        None
+    } else {
+        tb.schedule_log().ok()
+    };
     let report = Report {
         name: s.name.clone(),
         about: s.about.clone(),

@@ -207,7 +207,10 @@ pub fn explore(
                         *lock(&boot_error) = Some(e.to_string());
                         return;
                     }
-                    let opts = options(s, strategy, &windows);
+                    let opts = Options {
+                        lean: true,
+                        ..options(s, strategy, &windows)
+                    };
                     let (run, back) = runner::run_from(s, tb, prefix.clone(), &opts);
                     tb = back;
                     let failed = !run.report.passed();
