@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::duration::Nanos;
+use crate::duration::Budget;
 use crate::machine::{symbol_size, Image};
 
 /// How schedules are chosen.
@@ -28,7 +28,7 @@ pub struct ExploreSpec {
     depth: Option<Spanned<u32>>,
     preemptions: Option<Spanned<u32>>,
     runs: Option<Spanned<u64>>,
-    time: Option<Nanos>,
+    time: Option<Budget>,
     fork: Option<Spanned<usize>>,
     #[serde(default)]
     windows: Vec<WindowSpec>,

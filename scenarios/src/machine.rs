@@ -22,6 +22,9 @@ pub use emulator::sched::{bounded_count, bounded_index, Bounded, Pct, Strategy};
 pub use emulator::timeline::{MarkKind, Phase, Timeline};
 pub use emulator::{Crash, CrashReason, Image, Irq, MachineError, Snapshot};
 
+/// The hypervisor's table of debug-key handlers (`{fn, desc}` per key).
+const KEY_TABLE_SYMBOL: &str = "keyhandler.c#key_table";
+
 /// Most vCPUs a machine has.
 pub const MAX_VCPUS: u16 = 64;
 
@@ -95,6 +98,23 @@ pub fn livepatch_ranges(image: &Image) -> Vec<(u64, u64)> {
         .filter(|s| s.is_func && s.name.contains("livepatch"))
         .map(|s| (s.addr, s.addr + s.size.max(1)))
         .collect()
+}
+
+/// Whether `e` is domain `domid`'s hypercall that never completed because
+/// the hypervisor crashed the domain (it printed `Domain N crashed`):
+/// the domain is dead, the hypervisor is not hung.
+pub fn domain_crashed(e: &MachineError, domid: u32, console: &[u8]) -> bool {
+    let hung = matches!(
+        e.crash().map(|c| &c.reason),
+        Some(CrashReason::Budget(emulator::report::Budget::Hypercall { domid: d, .. })) if *d == domid
+    );
+    let line = format!("Domain {domid} crashed");
+    hung && String::from_utf8_lossy(console).contains(&line)
+}
+
+/// The guest address of domain `domid`'s mailbox buffer.
+pub fn mailbox_buffer(domid: u32) -> u64 {
+    emulator::hypercall::mailbox_buf(domid)
 }
 
 /// The image's build-id, hex.
@@ -338,6 +358,30 @@ impl Testbed {
         self.m.check_events()
     }
 
+    /// The debug keys the hypervisor registered (its `key_table`), with
+    /// their descriptions, ascending; empty if the image has no table.
+    pub fn debug_keys(&self) -> Result<Vec<(char, String)>, MachineError> {
+        const ENTRIES: u64 = 128;
+        let Some(table) = self.m.symbol(KEY_TABLE_SYMBOL) else {
+            return Ok(Vec::new());
+        };
+        let ram = self.m.ram();
+        let mut keys = Vec::new();
+        for k in 0..ENTRIES {
+            let entry = table + 16 * k;
+            if ram.read_u64(entry)? == 0 {
+                continue;
+            }
+            let desc = ram.read_u64(entry + 8)?;
+            let mut text = [0u8; 64];
+            ram.read(desc, &mut text)?;
+            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+            let c = char::from(k as u8);
+            keys.push((c, String::from_utf8_lossy(&text[..end]).into_owned()));
+        }
+        Ok(keys)
+    }
+
     /// Starts recording a timeline; RIPs in `livepatch` count as live-patch
     /// code.
     pub fn record_timeline(&mut self, livepatch: Vec<(u64, u64)>) {
@@ -397,6 +441,18 @@ impl Testbed {
         flags: u32,
     ) -> Result<(i64, Option<Result<Status, i64>>), LivepatchError> {
         Client::new(&mut self.m).action_and_settle(name, action, timeout, flags)
+    }
+
+    /// Domain `domid` issues hypercall `nr` with `args`, its mailbox
+    /// buffer holding `data` first: the rc and the buffer after.
+    pub fn hypercall(
+        &mut self,
+        domid: u32,
+        nr: u64,
+        args: [u64; 5],
+        data: &[u8],
+    ) -> Result<(i64, Vec<u8>), MachineError> {
+        Guest::new(&mut self.m, domid).call(nr, args, data)
     }
 
     /// Domain `domid`'s `XENVER_version`: (major, minor).

@@ -11,11 +11,8 @@ use clap::{Parser, Subcommand};
 use scenarios::duration::parse_duration;
 use scenarios::machine::{default_image, load_image, Boot, MachineError, Testbed, MAX_VCPUS};
 use scenarios::partition::Partition;
-use scenarios::shell::{Shell, ShellError};
+use scenarios::shell::{unknown_key, Shell, ShellError};
 use scenarios::suite;
-
-/// Debug keys mini-xen handles.
-const DEBUG_KEYS: &str = "hdCxnrte";
 
 #[derive(Parser)]
 #[command(
@@ -69,8 +66,9 @@ enum Cmd {
         /// Virtual time to run the guests for (e.g. 50ms, 1s, 200us).
         #[arg(long, default_value = "50ms", value_parser = parse_duration)]
         time: u64,
-        /// Debug keys to press after that, as with `xl debug-keys`.
-        #[arg(long, default_value = "", value_parser = parse_keys)]
+        /// Debug keys to press after that, as with `xl debug-keys` (any key
+        /// the hypervisor registered; `h` lists them).
+        #[arg(long, default_value = "")]
         keys: String,
         /// Guests never block: a CPU-bound load.
         #[arg(long)]
@@ -83,6 +81,10 @@ enum Cmd {
         /// Commands, one per line (default: standard input).
         #[arg(long)]
         script: Option<PathBuf>,
+        /// A failing command reports its status and the script goes on;
+        /// the session's exit status is the worst one.
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Run scenario files once each; exit 0 when every expectation held,
     /// 1 when one failed, 2 for a bad file (then nothing runs).
@@ -121,7 +123,7 @@ enum Cmd {
         #[arg(long)]
         runs: Option<u64>,
         /// At most this much host time, e.g. 60s (default: the file's).
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = scenarios::duration::parse_budget)]
         time: Option<u64>,
         /// Seed of the exploration (run i's schedule is a function of it).
         #[arg(long, default_value_t = 0)]
@@ -168,7 +170,11 @@ enum Cmd {
 /// Virtual time the shell lets mini-xen boot before the first command.
 const SHELL_BOOT_NS: u64 = 5_000_000;
 
-fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn shell(
+    machine: &MachineArgs,
+    script: Option<PathBuf>,
+    keep_going: bool,
+) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
     let mut m = machine.machine(false)?;
     let booted = m.run_for(SHELL_BOOT_NS);
@@ -193,6 +199,7 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
         }
         None => Box::new(std::io::stdin().lock().lines()),
     };
+    let mut worst = 0u8;
     loop {
         if interactive {
             write!(sh.output(), "testbed> ")?;
@@ -210,13 +217,19 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
         match sh.exec_line(&line) {
             Ok(None) => break,
             Ok(Some(o)) if o.status == 0 => {}
-            // At a prompt a failed command is reported and the session goes on.
-            Ok(Some(o)) if !interactive => return Ok(ExitCode::from(o.status as u8)),
-            Ok(Some(_)) => {}
+            // At a prompt (or with --keep-going) a failed command is
+            // reported and the session goes on.
+            Ok(Some(o)) if !interactive && !keep_going => {
+                return Ok(ExitCode::from(o.status as u8))
+            }
+            Ok(Some(o)) => worst = worst.max(o.status as u8),
             Err(e) => return finish(&mut sh, Err(e)),
         }
     }
-    finish(&mut sh, Ok(()))
+    match finish(&mut sh, Ok(()))? {
+        c if c == ExitCode::SUCCESS => Ok(ExitCode::from(worst)),
+        c => Ok(c),
+    }
 }
 
 /// Ends a shell session: a crash prints the console and the report (exit 3).
@@ -235,21 +248,19 @@ fn finish<W: std::io::Write>(
     }
 }
 
-fn parse_keys(s: &str) -> Result<String, String> {
-    match s.chars().find(|c| !DEBUG_KEYS.contains(*c)) {
-        Some(c) => Err(format!(
-            "unknown debug key '{c}': mini-xen handles h (help), d (dump vCPUs), C (crash), x (live patch), n (NMI/MCE counts), r (run queues), t (timers), e (domains and events)"
-        )),
-        None => Ok(s.to_string()),
-    }
-}
-
 /// Virtual time between two debug keys, so each one's output completes.
 const KEY_GAP_NS: u64 = 2_000_000;
 
 fn boot(machine: &MachineArgs, time: u64, keys: &str, busy: bool) -> anyhow::Result<ExitCode> {
     let mut m = machine.machine(busy)?;
     let mut result = m.run_for(time);
+    if result.is_ok() {
+        // The keys the hypervisor registered, known once it has booted.
+        if let Some(why) = unknown_key(keys, &m.debug_keys()?) {
+            eprintln!("testbed: {why}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     for k in keys.bytes() {
         if result.is_err() {
             break;
@@ -349,7 +360,11 @@ fn main() -> ExitCode {
             keys,
             busy,
         } => boot(&machine, time, &keys, busy),
-        Cmd::Shell { machine, script } => shell(&machine, script),
+        Cmd::Shell {
+            machine,
+            script,
+            keep_going,
+        } => shell(&machine, script, keep_going),
         Cmd::Run {
             files,
             junit,

@@ -267,7 +267,7 @@ pub enum Problem {
     #[error("this expectation is about the previous command, and no command comes before it")]
     NoCommand,
     /// `expect.guest` after a command that is not `guest`.
-    #[error("expect.guest needs a `guest` command before it, not `{0}`")]
+    #[error("expect.guest needs a `guest` or `hypercall` command before it, not `{0}`")]
     NotGuest(String),
     /// A vCPU the machine does not have.
     #[error("vCPU {vcpu} does not exist: the machine has {vcpus} (0 to {last})", last = vcpus - 1)]
@@ -517,7 +517,10 @@ impl Checker<'_> {
                 }
                 match &self.last_command {
                     None if e.needs_command() => return Err((Problem::NoCommand, None)),
-                    Some(c) if e.guest.is_some() && !matches!(c, Command::Guest { .. }) => {
+                    Some(c)
+                        if e.guest.is_some()
+                            && !matches!(c, Command::Guest { .. } | Command::Hypercall { .. }) =>
+                    {
                         return Err((Problem::NotGuest(describe(c)), None))
                     }
                     _ => {}
@@ -635,6 +638,7 @@ impl Checker<'_> {
 fn describe(c: &Command) -> String {
     match c {
         Command::Guest { .. } => "guest".into(),
+        Command::Hypercall { .. } => "hypercall".into(),
         Command::Livepatch(_) => "xen-livepatch".into(),
         Command::Run(_) => "run".into(),
         Command::Dmesg { .. } => "xl dmesg".into(),
