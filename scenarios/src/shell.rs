@@ -396,33 +396,39 @@ impl<W: Write> Shell<W> {
             writeln!(self.out, "Nothing to list")?;
             return Ok(Outcome::ok());
         }
-        // The original's columns, widened for names longer than its 40.
-        let w = entries
+        // The original's columns, widened for longer names and states.
+        let rows: Vec<(String, String, String)> = entries
             .iter()
-            .map(|e| e.name.len() + 1)
+            .map(|e| {
+                let mut status = state_name(e.status.state).to_string();
+                if e.status.rc != 0 {
+                    let rc = i64::from(e.status.rc);
+                    status.push_str(&format!(" ({}, {})", rc, strerror(-rc)));
+                }
+                let md: String = e
+                    .metadata
+                    .iter()
+                    .map(|&b| if b == 0 { ';' } else { char::from(b) })
+                    .collect();
+                (e.name.clone(), status, md.trim_end_matches(';').to_string())
+            })
+            .collect();
+        let w = rows
+            .iter()
+            .map(|r| r.0.len() + 1)
             .max()
             .unwrap_or(0)
             .max(40);
-        writeln!(self.out, "{:<w$}| status     | metadata", " ID")?;
-        writeln!(self.out, "{}+------------+---------------", "-".repeat(w))?;
-        for e in entries {
-            let mut status = state_name(e.status.state).to_string();
-            if e.status.rc != 0 {
-                let rc = i64::from(e.status.rc);
-                status.push_str(&format!(" ({}, {})", rc, strerror(-rc)));
-            }
-            let md: String = e
-                .metadata
-                .iter()
-                .map(|&b| if b == 0 { ';' } else { char::from(b) })
-                .collect();
-            writeln!(
-                self.out,
-                "{:<w$}| {:<11}| {}",
-                e.name,
-                status,
-                md.trim_end_matches(';')
-            )?;
+        let sw = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(10);
+        writeln!(self.out, "{:<w$}| {:<sw$} | metadata", " ID", "status")?;
+        writeln!(
+            self.out,
+            "{}+{}+---------------",
+            "-".repeat(w),
+            "-".repeat(sw + 2)
+        )?;
+        for (name, status, md) in rows {
+            writeln!(self.out, "{name:<w$}| {status:<sw$} | {md}")?;
         }
         Ok(Outcome::ok())
     }
