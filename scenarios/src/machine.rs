@@ -164,6 +164,24 @@ impl Event {
     }
 }
 
+/// A point a run reports reaching (with the vCPU's retired count), for
+/// later runs to aim injections at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// vCPU `vcpu`'s first store into the hypervisor's text (a patch write).
+    FirstTextWrite {
+        /// The vCPU.
+        vcpu: usize,
+    },
+    /// vCPU `vcpu` first reaches `symbol`.
+    Reach {
+        /// The vCPU.
+        vcpu: usize,
+        /// The symbol.
+        symbol: String,
+    },
+}
+
 /// When an injected event is delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum When {
@@ -314,6 +332,49 @@ impl Testbed {
                 self.m.inject_at_time(at, vcpu, irq).map(drop)
             }
         }
+    }
+
+    /// Arms `p`: its firing is logged with the vCPU's retired count.
+    pub fn arm_probe(&mut self, p: &Probe) -> Result<u32, MachineError> {
+        let when = match p {
+            Probe::FirstTextWrite { vcpu } => TriggerWhen::Access {
+                vcpu: Some(*vcpu),
+                start: self.address("_stext")?,
+                end: self.address("_etext")?,
+                write: true,
+                visit: Visit::Nth(1),
+            },
+            Probe::Reach { vcpu, symbol } => TriggerWhen::Reach {
+                vcpu: Some(*vcpu),
+                addr: self.address(symbol)?,
+                visit: Visit::Nth(1),
+            },
+        };
+        let id = self.m.arm(Trigger {
+            when,
+            action: Do::Note,
+        })?;
+        Ok(id.0)
+    }
+
+    /// Arranges for `event` to reach `vcpu` when vCPU `of` has retired
+    /// exactly `count` instructions (the slot is cut there).
+    pub fn inject_at_retired(
+        &mut self,
+        vcpu: usize,
+        event: Event,
+        of: usize,
+        count: u64,
+    ) -> Result<(), MachineError> {
+        self.m
+            .arm(Trigger {
+                when: TriggerWhen::Retired { vcpu: of, count },
+                action: Do::Inject {
+                    vcpu,
+                    irq: event.irq(),
+                },
+            })
+            .map(drop)
     }
 
     fn address(&self, symbol: &str) -> Result<u64, MachineError> {
