@@ -453,7 +453,11 @@ impl<W: Write> Shell<W> {
             GuestCall::PagingResume { target, value } => {
                 let (rc, r) = m.paging_resume(domid, *target, *value, PAGING_WAIT_NS)?;
                 woken = r.map(|v| (*target, v));
-                (format!("rc={rc}"), r.map(|v| v.to_string()).unwrap_or_default(), rc)
+                (
+                    format!("rc={rc}"),
+                    r.map(|v| v.to_string()).unwrap_or_default(),
+                    rc,
+                )
             }
         };
         writeln!(self.out, "d{domid}: {text}: {shown}")?;
