@@ -266,3 +266,40 @@ fn a_payload_another_one_links_against_cannot_be_unloaded_first() {
     assert_eq!(settle(&mut m, "xen_paging_link", Action::Unload).0, ENOENT);
     assert_eq!(settle(&mut m, "xen_paging_wait", Action::Unload).0, ENOENT);
 }
+
+#[test]
+fn revert_waits_for_a_sleeper_in_any_code_of_the_payload() {
+    // xen_paging_tail's replacement tail-calls a helper of the payload:
+    // the sleeper holds the helper, not the replacement. Returning into
+    // a reverted payload's text is what the exec-after-revert detector
+    // flags, so REVERT compares the payload's whole text: refused.
+    let mut m = booted(4, "");
+    upload(&mut m, "xen_paging_tail");
+    assert_eq!(
+        settle(&mut m, "xen_paging_tail", Action::Apply),
+        (0, STATE_APPLIED)
+    );
+    sleep(&mut m);
+    assert_eq!(
+        settle(&mut m, "xen_paging_tail", Action::Revert),
+        (EBUSY, STATE_APPLIED),
+        "{}",
+        console(&m)
+    );
+    let refused = lines_with(&m, "REVERT refused");
+    assert_eq!(refused.len(), 1, "{}", console(&m));
+    assert!(
+        refused[0].contains(
+            "xen_paging_tail: REVERT refused: d1v0 (sleeping, on CPU1) holds xen_paging_tail_sleep+0x"
+        ) && refused[0].contains("[xen_paging_tail]"),
+        "{}",
+        refused[0]
+    );
+    assert_eq!(wake(&mut m, 40).expect("wake"), 42, "the helper ran");
+    assert_eq!(
+        settle(&mut m, "xen_paging_tail", Action::Revert),
+        (0, STATE_CHECKED)
+    );
+    assert_eq!(settle(&mut m, "xen_paging_tail", Action::Unload).0, ENOENT);
+    m.run_for(5 * MS).expect("no detector");
+}

@@ -12,10 +12,13 @@
  * What is compared (the ranges, set up in hypercall context when the
  * action is scheduled):
  *   APPLY    the functions being patched, [old_addr, old_addr + old_size)
- *   REVERT   the payload's new functions (and, for a NOP entry, the
- *            patched bytes of the old function)
+ *   REVERT   the payload's text: its new functions and whatever they
+ *            call (a replacement that tail-calls a helper leaves only the
+ *            helper on the stack, and nothing may run in the text of a
+ *            payload that is not applied); for a NOP entry also the
+ *            patched bytes of the old function
  *   REPLACE  the new payload's old functions and every applied payload's
- *            new functions (they are all reverted)
+ *            text (they are all reverted)
  *   UNLOAD   the payload's whole allocation: text, data, read-only data
  *            (anything it exports)
  *
@@ -168,19 +171,15 @@ static void add_old_funcs(struct lp_ranges *rs, const struct payload *p)
         add_range(rs, p->funcs[i].old_addr, p->funcs[i].old_size);
 }
 
-static void add_new_funcs(struct lp_ranges *rs, const struct payload *p)
+static void add_reverted(struct lp_ranges *rs, const struct payload *p)
 {
     unsigned int i;
 
-    for ( i = 0; i < p->nfuncs; i++ )
-    {
-        const struct livepatch_func *f = &p->funcs[i];
+    add_range(rs, (unsigned long)p->text_addr, p->text_size);
 
-        if ( f->new_addr )
-            add_range(rs, f->new_addr, f->new_size);
-        else                    /* a NOP entry: its bytes are restored */
-            add_range(rs, f->old_addr, f->new_size);
-    }
+    for ( i = 0; i < p->nfuncs; i++ )
+        if ( !p->funcs[i].new_addr ) /* a NOP entry: its bytes are restored */
+            add_range(rs, p->funcs[i].old_addr, p->funcs[i].new_size);
 }
 
 void livepatch_stack_prepare(const struct payload *data, uint32_t cmd,
@@ -199,13 +198,13 @@ void livepatch_stack_prepare(const struct payload *data, uint32_t cmd,
         break;
 
     case LIVEPATCH_ACTION_REVERT:
-        add_new_funcs(rs, data);
+        add_reverted(rs, data);
         break;
 
     case LIVEPATCH_ACTION_REPLACE:
         add_old_funcs(rs, data);
         list_for_each_entry ( other, applied, applied_list )
-            add_new_funcs(rs, other);
+            add_reverted(rs, other);
         break;
     }
 }
