@@ -265,6 +265,12 @@ fn a_payload_another_one_links_against_cannot_be_unloaded_first() {
     );
     assert_eq!(settle(&mut m, "xen_paging_link", Action::Unload).0, ENOENT);
     assert_eq!(settle(&mut m, "xen_paging_wait", Action::Unload).0, ENOENT);
+    // Defining a name again (a cumulative payload) takes no reference.
+    upload(&mut m, "xen_paging_wait");
+    upload(&mut m, "xen_paging_again");
+    assert_eq!(lines_with(&m, "also exported").len(), 1, "{}", console(&m));
+    assert_eq!(settle(&mut m, "xen_paging_wait", Action::Unload).0, ENOENT);
+    assert_eq!(settle(&mut m, "xen_paging_again", Action::Unload).0, ENOENT);
 }
 
 #[test]

@@ -193,9 +193,10 @@ static struct payload *find_payload(const char *name)
  * the payloads it replaces added): an applied payload's symbol wins,
  * otherwise the one loaded first.
  */
-unsigned long livepatch_symbols_lookup_by_name(const char *name)
+static const struct livepatch_symbol *find_export(const char *name,
+                                                  const struct payload **owner)
 {
-    const struct payload *data, *owner = NULL;
+    const struct payload *data;
     const struct livepatch_symbol *first = NULL;
     unsigned int i;
 
@@ -208,18 +209,25 @@ unsigned long livepatch_symbols_lookup_by_name(const char *name)
             if ( data->state == LIVEPATCH_STATE_APPLIED || !first )
             {
                 first = &data->symtab[i];
-                owner = data;
+                *owner = data;
             }
             if ( data->state == LIVEPATCH_STATE_APPLIED )
-                goto found;
+                return first;
         }
 
-    if ( !first )
+    return first;
+}
+
+/* A symbol the payload being loaded links against: it holds a reference. */
+unsigned long livepatch_symbols_lookup_by_name(const char *name)
+{
+    const struct payload *owner = NULL;
+    const struct livepatch_symbol *sym = find_export(name, &owner);
+
+    if ( !sym || !livepatch_ref_used(owner, sym->name) )
         return 0;
 
- found:
-    /* The payload being loaded now holds a reference on owner. */
-    return livepatch_ref_used(owner, first->name) ? first->value : 0;
+    return sym->value;
 }
 
 /*
@@ -1313,6 +1321,7 @@ static bool is_payload_symbol(const struct livepatch_elf *elf,
 static int build_symbol_table(struct payload *payload,
                               const struct livepatch_elf *elf)
 {
+    const struct payload *other;
     struct livepatch_symbol *symtab;
     unsigned int i, j, nsyms = 0;
     size_t strtab_len = 0;
@@ -1363,7 +1372,7 @@ static int build_symbol_table(struct payload *payload,
                 xfree(strtab);
                 return -EEXIST;
             }
-            if ( livepatch_symbols_lookup_by_name(s->name) )
+            if ( find_export(s->name, &other) )
                 printk(LIVEPATCH "%s: new symbol %s is also exported by "
                        "a loaded payload\n", elf->name, s->name);
             s->new_symbol = true;

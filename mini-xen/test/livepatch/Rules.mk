@@ -28,7 +28,7 @@ LPT_AFLAGS := $(AFLAGS) -I$(LPT_BUILD)
 
 LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
             xen_expectations xen_expectations_fail xen_hooks xen_hooks_veto \
-            xen_paging_wait xen_paging_link xen_paging_tail
+            xen_paging_wait xen_paging_link xen_paging_tail xen_paging_again
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
            xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
            xen_bad_wx_section \
@@ -93,6 +93,7 @@ $(LPT_BUILD)/xen_hooks.o: $(LPT_BUILD)/xen_hooks_func.h
 $(LPT_BUILD)/xen_paging_wait.o: $(LPT_BUILD)/xen_paging_wait_func.h
 $(LPT_BUILD)/xen_paging_link.o: $(LPT_BUILD)/xen_paging_link_func.h
 $(LPT_BUILD)/xen_paging_tail.o: $(LPT_BUILD)/xen_paging_tail_func.h
+$(LPT_BUILD)/xen_paging_again.o: $(LPT_BUILD)/xen_paging_again_func.h
 
 # A GNU build-id note ($(1): raw bytes) as section $(2) of an object.
 define lpt_note
@@ -151,6 +152,8 @@ $(LIVEPATCH_OUT)/xen_paging_link.livepatch: $(LPT_BUILD)/xen_paging_link.o \
     $(LPT_BUILD)/xen_paging_link_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_paging_tail.livepatch: $(LPT_BUILD)/xen_paging_tail.o \
     $(LPT_BUILD)/xen_paging_tail_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_paging_again.livepatch: $(LPT_BUILD)/xen_paging_again.o \
+    $(LPT_BUILD)/xen_paging_again_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_no_xen_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
     $(LPT_BUILD)/xen_dep_note.o
 $(LIVEPATCH_OUT)/xen_bad_wrong_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
