@@ -208,6 +208,18 @@ pub fn on_in(u: &mut Unicorn<Board>, port: u32, _size: usize) -> u32 {
 /// Exceptions and `int n` reported by the engine.
 pub fn on_interrupt(u: &mut Unicorn<Board>, intno: u32) {
     let vector = intno as u8;
+    if vector == 14 {
+        // A fetch from a freed payload's unmapped pages faults before any
+        // block hook sees it: the payload table names it.
+        let rip = reg(u, RegisterX86::RIP);
+        if (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&rip) {
+            let b = u.get_data_mut();
+            if let Some(f) = b.st.watch.payload_exec(&b.ram, rip) {
+                stop(u, Stop::Detected(f));
+                return;
+            }
+        }
+    }
     let contributory = matches!(vector, 0 | 8 | 10..=14);
     if contributory {
         // Needs the engine's fault state reset: done after it stops.

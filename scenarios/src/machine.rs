@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use emulator::hypercall::Guest;
+use emulator::hypercall::{nr, Guest, XENMEM_PAGING_REQUEST};
 use emulator::livepatch::Client;
 use emulator::trigger::{Action as Do, Trigger, Visit, When as TriggerWhen};
 use emulator::{Config, Machine};
@@ -529,6 +529,39 @@ impl Testbed {
     /// Domain `domid`'s `XENVER_build_id`.
     pub fn build_id(&mut self, domid: u32) -> Result<Result<Vec<u8>, i64>, MachineError> {
         Guest::new(&mut self.m, domid).build_id()
+    }
+
+    /// Domain `domid` posts a paging request and the machine runs for
+    /// `ns`: the request's rc if it returned by then, `None` while the
+    /// domain's vCPU sleeps in the hypervisor.
+    pub fn paging_request(&mut self, domid: u32, ns: u64) -> Result<Option<i64>, MachineError> {
+        Guest::new(&mut self.m, domid).post(nr::MEMORY_OP, [XENMEM_PAGING_REQUEST, 0, 0, 0, 0])?;
+        self.m.run_for(ns)?;
+        Guest::new(&mut self.m, domid).result()
+    }
+
+    /// Domain `domid` (dom0) answers `target`'s paging request with
+    /// `value`: its rc, and `target`'s result once the machine has run for
+    /// at most `ns` (`None` if the request has not returned by then).
+    pub fn paging_resume(
+        &mut self,
+        domid: u32,
+        target: u32,
+        value: u64,
+        ns: u64,
+    ) -> Result<(i64, Option<i64>), MachineError> {
+        let rc = Guest::new(&mut self.m, domid).paging_resume(target, value)?;
+        if rc != 0 {
+            return Ok((rc, None));
+        }
+        let step = ns.div_ceil(10).max(1);
+        for _ in 0..10 {
+            if let Some(r) = Guest::new(&mut self.m, target).result()? {
+                return Ok((rc, Some(r)));
+            }
+            self.m.run_for(step)?;
+        }
+        Ok((rc, Guest::new(&mut self.m, target).result()?))
     }
 
     /// Domain `domid` writes `value` at `offset` of its memory
