@@ -3,6 +3,7 @@
 //! output and CI partitions. Every call into the machine goes through
 //! [`machine`].
 
+pub mod callpath;
 pub mod command;
 pub mod duration;
 pub mod expect;
