@@ -296,9 +296,6 @@ fn payload_file(dir: &Path, what: &str) -> (String, PathBuf) {
     }
 }
 
-/// Timeout of each action, in ns (the sysctl takes 32 bits).
-const ACTION_TIMEOUT: u32 = DEFAULT_TIMEOUT_NS as u32;
-
 fn act(t: &mut Testbed, name: &str, action: Action) -> Result<(), CallpathError> {
     let label = match action {
         Action::Apply => "apply",
@@ -306,7 +303,7 @@ fn act(t: &mut Testbed, name: &str, action: Action) -> Result<(), CallpathError>
         Action::Replace => "replace",
         Action::Unload => "unload",
     };
-    let (rc, status) = t.action_and_settle(name, action, ACTION_TIMEOUT, 0)?;
+    let (rc, status) = t.action_and_settle(name, action, DEFAULT_TIMEOUT_NS, 0)?;
     let rc = match status {
         Some(Ok(s)) if rc == 0 => i64::from(s.rc),
         Some(Err(e)) if rc == 0 => e,
@@ -368,7 +365,7 @@ impl Tally<'_> {
             BODY.to_string()
         } else {
             match function_at(self.image, rip) {
-                Some((name, _, _)) => name.to_string(),
+                Some(name) => name.to_string(),
                 None => format!("{rip:#x}"),
             }
         }

@@ -93,12 +93,9 @@ pub fn first_int(image: &Image, symbol: &str) -> Option<u64> {
     None
 }
 
-/// The function holding `addr` in `image` (`name`, start, size).
-pub fn function_at(image: &Image, addr: u64) -> Option<(&str, u64, u64)> {
-    image
-        .symbols
-        .lookup(addr)
-        .map(|(s, _)| (s.name.as_str(), s.addr, s.size))
+/// The name of the function holding `addr` in `image`.
+pub fn function_at(image: &Image, addr: u64) -> Option<&str> {
+    image.symbols.lookup(addr).map(|(s, _)| s.name.as_str())
 }
 
 /// One stretch of instructions a vCPU retired, seen with single steps on
@@ -297,6 +294,22 @@ impl Testbed {
     /// Reads guest memory (hypervisor addresses).
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MachineError> {
         Ok(self.m.ram().read(addr, buf)?)
+    }
+
+    /// Domain `domid` issues hypercall `op` (`rdi, rsi, rdx = args`)
+    /// `calls` times in a ring-3 loop (`MBOX_OP_REPEAT`), the machine
+    /// running normally; the last call's result.
+    pub fn repeat(
+        &mut self,
+        domid: u32,
+        calls: u64,
+        op: u64,
+        args: [u64; 3],
+        data: &[u8],
+    ) -> Result<i64, MachineError> {
+        let op_repeat = emulator::platform::MBOX_OP_REPEAT;
+        let a = [calls, op, args[0], args[1], args[2]];
+        Ok(Guest::new(&mut self.m, domid).call(op_repeat, a, data)?.0)
     }
 
     /// Domain `domid` issues hypercall `op` (`rdi, rsi, rdx = args`)

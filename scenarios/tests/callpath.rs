@@ -33,7 +33,11 @@ fn every_patched_call_pays_one_jmp_and_the_table_is_stable() {
         assert_eq!(r.dropped, 0, "{what}");
         // Every instruction is accounted for.
         let elsewhere: f64 = c.elsewhere_delta.iter().map(|(_, d)| d).sum();
-        assert_eq!(c.delta, r.jmp + (r.body - c.body_before) + elsewhere, "{what}");
+        assert_eq!(
+            c.delta,
+            r.jmp + (r.body - c.body_before) + elsewhere,
+            "{what}"
+        );
         if patched(c) {
             assert_eq!(r.jmp, 1.0, "{what}");
         } else {
@@ -79,10 +83,16 @@ fn the_command_prints_json_and_exits_0() {
         .args(["callpath", "--calls", "4", "--json"])
         .output()
         .expect("testbed runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let rows = v.as_array().expect("an array of rows");
-    assert!(rows.iter().any(|r| r["state"] == "same-size (xen_callpath_same)"
-        && r["delta"] == 1.0
-        && r["jmp"] == 1.0));
+    assert!(rows
+        .iter()
+        .any(|r| r["state"] == "same-size (xen_callpath_same)"
+            && r["delta"] == 1.0
+            && r["jmp"] == 1.0));
 }
