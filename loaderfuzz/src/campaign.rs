@@ -142,7 +142,11 @@ impl Summary {
 }
 
 /// Reads every `*.livepatch` in `dir` that is not `xen_bad_*` (the
-/// well-formed payloads), sorted by name.
+/// well-formed payloads) or `xen_callpath_*`, sorted by name. The
+/// callpath payloads (`testbed callpath`) have the structure of `xen_nop`,
+/// `xen_bye_world` and `xen_replace_world`, already here; they stay out so
+/// that a seed keeps naming the same cases (a case picks its payload by
+/// index in this list).
 pub fn load_corpus(dir: &Path) -> Result<Vec<Seed>, CampaignError> {
     let io = |e| CampaignError::Io(dir.to_path_buf(), e);
     let mut seeds = Vec::new();
@@ -155,7 +159,10 @@ pub fn load_corpus(dir: &Path) -> Result<Vec<Seed>, CampaignError> {
         else {
             continue;
         };
-        if name.starts_with("xen_bad_") || FATAL_BY_DESIGN.contains(&name) {
+        if name.starts_with("xen_bad_")
+            || name.starts_with("xen_callpath_")
+            || FATAL_BY_DESIGN.contains(&name)
+        {
             continue;
         }
         let bytes = std::fs::read(&p).map_err(|e| CampaignError::Io(p.clone(), e))?;
