@@ -246,9 +246,9 @@ fn specs() -> Vec<Spec> {
         },
         // Machines of their own, compared with the unpatched row above:
         // xen_hello_world's replacement takes a #GP on purpose and
-        // xen_hooks WARN()s (ud2) in its pre-apply hook, and once single
-        // steps have ended, a faulting instruction stalls the machine
-        // (README, callpath); before that, it is stepped through.
+        // xen_hooks WARN()s (ud2) in its pre-apply hook, and once the
+        // machine has single-stepped through a hypercall, a faulting
+        // instruction stalls it (README, callpath); before, it does not.
         Spec {
             path: "XENVER_extraversion",
             function: "xen_extra_version",
