@@ -3,11 +3,12 @@
 //! exceptions routed to the guest IDT, `hlt`/`iretq`/`pause` sites,
 //! triggers, and the detectors' eyes on code writes and payload execution.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use iced_x86::{Decoder, DecoderOptions};
 use unicorn_engine::{MemType, RegisterX86, Unicorn};
 
+use crate::blocks::BlockCounts;
 use crate::deliver::{self, Cpu, DeliveryError, Kind};
 use crate::detect::{Finding, Watch};
 use crate::engine::{Calibration, EngineError, SavedContext};
@@ -75,6 +76,8 @@ pub struct BoardState {
     pub slot_budget: u64,
     /// Instructions of the blocks the current slot has entered.
     pub slot_used: u64,
+    /// The current slot is counted by the engine (exact mode).
+    pub slot_exact: bool,
     /// What the detectors watch.
     pub watch: Watch,
     /// A trigger opened the event window (fine rounds until one closes it).
@@ -103,13 +106,21 @@ pub struct Board {
     /// Instruction count of each translated block, by start address and
     /// size. Cleared when code is written and on snapshot restore, so it is
     /// a pure function of memory contents.
-    pub block_insns: HashMap<u64, (u32, u64)>,
+    pub block_insns: BlockCounts,
     /// Counts of the code-write hook's decisions.
     pub code_writes: CodeWrites,
     /// The image's text ranges (code writes there are patch-site writes).
     pub text: Vec<(u64, u64)>,
     /// The image's symbols (the function a site belongs to).
     pub symbols: SymbolTable,
+    /// The range windows: a coarse slot ends before a block that enters
+    /// one, so the next round sees the vCPU inside and runs fine (a
+    /// window over a short function would otherwise be run through
+    /// within one quantum).
+    pub window_ranges: Vec<(u64, u64)>,
+    /// Patch-site stores (virtual time, vCPU, address), while a timeline
+    /// is recorded.
+    pub site_writes: Option<Vec<(u64, usize, u64)>>,
     /// The rest.
     pub st: BoardState,
 }
@@ -375,16 +386,21 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
         }
     }
     let b = u.get_data_mut();
-    let n = match b.block_insns.get(&addr) {
-        Some(&(s, n)) if s == size => n,
-        _ => {
+    let n = match b.block_insns.get(addr, size) {
+        Some(n) => n,
+        None => {
             let n = count_insns(&b.ram, addr, size);
-            b.block_insns.insert(addr, (size, n));
+            b.block_insns.insert(addr, size, n);
             n
         }
     };
     let st = &mut b.st;
-    if st.slot_used > 0 && st.slot_used + n > st.slot_budget {
+    let entering = || {
+        st.slot_budget > 1
+            && !st.slot_exact
+            && b.window_ranges.iter().any(|&(s, e)| (s..e).contains(&addr))
+    };
+    if st.slot_used > 0 && (st.slot_used + n > st.slot_budget || entering()) {
         // The engine stops before this block executes.
         let _ = u.emu_stop();
         return;
@@ -443,6 +459,9 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
         let cur = b.st.current;
         let bytes = (v as u64).to_le_bytes();
         let n = size.min(8);
+        if let Some(w) = &mut b.site_writes {
+            w.push((b.st.now, cur, addr));
+        }
         let before = b.st.watch.opened.len();
         b.st.watch.site_write(&b.ram, cur, addr, &bytes[..n]);
         if b.st.watch.opened.len() > before {

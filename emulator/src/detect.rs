@@ -97,6 +97,16 @@ pub enum Finding {
     },
 }
 
+/// Every detector's name, as [`Finding::name`] gives it.
+pub const DETECTOR_NAMES: [&str; 6] = [
+    "torn-patch-site",
+    "foreign-bytes",
+    "exec-after-revert",
+    "exec-after-unload",
+    "lost-event",
+    "stack-hazard",
+];
+
 impl Finding {
     /// A stable short name, as scenarios name detectors.
     pub fn name(&self) -> &'static str {

@@ -176,6 +176,21 @@ impl Image {
                 flat.len()
             )));
         }
+        // objcopy -O binary holds every allocated section with contents:
+        // a flat image that ends before one of them is truncated.
+        let need = file
+            .sections()
+            .filter(|s| s.address() >= platform::IMAGE_BASE && s.size() > 0)
+            .filter(|s| s.file_range().is_some())
+            .map(|s| s.address() + s.size() - platform::IMAGE_BASE)
+            .max()
+            .unwrap_or(0);
+        if (flat.len() as u64) < need {
+            return Err(layout(format!(
+                "flat image of {} bytes is truncated: the ELF's sections end {need} bytes in",
+                flat.len()
+            )));
+        }
         let build_id = file
             .build_id()
             .ok()

@@ -3,6 +3,7 @@
 //! windows, a replayable schedule log, cross-vCPU triggers, detectors,
 //! interrupt delivery through the guest IDT, snapshots.
 
+pub mod blocks;
 pub mod board;
 pub mod deliver;
 pub mod detect;
@@ -15,6 +16,7 @@ pub mod machine;
 pub mod ram;
 pub mod report;
 pub mod sched;
+pub mod timeline;
 pub mod trigger;
 pub mod vcpu;
 pub mod window;

@@ -18,6 +18,7 @@ use crate::platform::*;
 use crate::ram::{RamBlock, RamError, RamSnapshot, PAGE_SIZE};
 use crate::report::{self, Crash, CrashReason, Deadlock};
 use crate::sched::{SchedError, Scheduler, Strategy, View};
+use crate::timeline::{MarkKind, Phase, Timeline};
 use crate::trigger::{Action, Trigger, TriggerId, When};
 use crate::vcpu::{Irq, Parked, VcpuState};
 use crate::window::{WindowId, WindowKind, Windows};
@@ -206,6 +207,8 @@ pub struct Machine {
     header: Header,
     /// A trigger asked for the host.
     broke: bool,
+    /// Who ran when, while recording.
+    timeline: Option<Timeline>,
 }
 
 impl Machine {
@@ -250,6 +253,8 @@ impl Machine {
             code_writes: Default::default(),
             text: image.text.clone(),
             symbols: image.symbols.clone(),
+            window_ranges: Vec::new(),
+            site_writes: None,
             st,
         };
         let mut engine =
@@ -354,6 +359,7 @@ impl Machine {
             log: Vec::new(),
             header,
             broke: false,
+            timeline: None,
         })
     }
 
@@ -484,6 +490,7 @@ impl Machine {
     /// Adds a race window: instruction-granular scheduling while it holds.
     pub fn add_window(&mut self, window: WindowKind) -> WindowId {
         let id = self.windows.add(window);
+        self.engine.get_data_mut().window_ranges = self.windows.ranges();
         self.record(Entry::Window {
             round: self.round_no(),
             id,
@@ -506,6 +513,7 @@ impl Machine {
     /// Removes a window; false if it did not exist.
     pub fn remove_window(&mut self, id: WindowId) -> bool {
         let removed = self.windows.remove(id);
+        self.engine.get_data_mut().window_ranges = self.windows.ranges();
         if removed {
             self.record(Entry::CloseWindow {
                 round: self.round_no(),
@@ -592,6 +600,7 @@ impl Machine {
     pub fn inject_now(&mut self, vcpu: usize, irq: Irq) -> Result<(), MachineError> {
         self.check_vcpu(vcpu)?;
         irq.post(&mut self.engine.get_data_mut().st.vcpus[vcpu]);
+        self.mark(vcpu, MarkKind::Inject { irq });
         self.record(Entry::Inject {
             round: self.round_no(),
             vcpu,
@@ -764,6 +773,47 @@ impl Machine {
         Ok(held)
     }
 
+    /// Starts recording a [`Timeline`] (RIPs in `livepatch` ranges count as
+    /// live-patch code); recording changes nothing the run does.
+    pub fn record_timeline(&mut self, livepatch: Vec<(u64, u64)>) {
+        self.timeline = Some(Timeline::new(self.cfg.vcpus, livepatch));
+        self.engine.get_data_mut().site_writes = Some(Vec::new());
+    }
+
+    /// Stops recording and returns the timeline, if one was recorded.
+    pub fn take_timeline(&mut self) -> Option<Timeline> {
+        let mut t = self.timeline.take()?;
+        for (at, vcpu, addr) in self
+            .engine
+            .get_data_mut()
+            .site_writes
+            .take()
+            .unwrap_or_default()
+        {
+            t.mark(at, vcpu, MarkKind::PatchWrite { addr });
+        }
+        t.marks.sort_by_key(|m| m.at);
+        Some(t)
+    }
+
+    fn mark(&mut self, vcpu: usize, kind: MarkKind) {
+        let now = self.now();
+        if let Some(t) = &mut self.timeline {
+            t.mark(now, vcpu, kind);
+        }
+    }
+
+    fn record_slot(&mut self, v: usize, start: u64, end: u64) {
+        let st = &self.engine.get_data().st;
+        let Some(s) = st.vcpus.get(v).filter(|s| s.started) else {
+            return;
+        };
+        if let Some(t) = &mut self.timeline {
+            let phase: Phase = t.phase_of(s, start);
+            t.span(v, start, end, phase);
+        }
+    }
+
     /// Whether the last run stopped at a trigger's `Break`.
     pub fn broke(&self) -> bool {
         self.broke
@@ -811,6 +861,9 @@ impl Machine {
             Action::Inject { vcpu, irq } => {
                 if let Some(v) = st.vcpus.get_mut(vcpu) {
                     irq.post(v);
+                }
+                if let Some(t) = &mut self.timeline {
+                    t.mark(now, vcpu, MarkKind::Inject { irq });
                 }
             }
             Action::Hold { vcpu, ns } => {
@@ -884,6 +937,7 @@ impl Machine {
             }
         }
         let slots = eligible.len();
+        let mut ran = 0u64;
         for slot in 0..slots {
             if slot > 0 {
                 self.eligible(&mut eligible);
@@ -948,6 +1002,15 @@ impl Machine {
                 self.stats.fine_steps += 1;
             }
             self.sched.ran(v, paused);
+            if self.timeline.is_some() {
+                ran |= 1 << v;
+                self.record_slot(v, now, now + q_round);
+            }
+        }
+        if self.timeline.is_some() {
+            for i in (0..self.cfg.vcpus).filter(|i| ran & (1 << i) == 0) {
+                self.record_slot(i, now, now + q_round);
+            }
         }
         self.stats.rounds += 1;
         let now = self.now() + q_round;
@@ -996,6 +1059,11 @@ impl Machine {
             v.cycles += target - now;
         }
         st.now = target;
+        if self.timeline.is_some() {
+            for v in 0..self.cfg.vcpus {
+                self.record_slot(v, now, target);
+            }
+        }
         self.last_progress = target;
         Ok(())
     }
@@ -1055,6 +1123,7 @@ impl Machine {
             st.paused = false;
             // In exact mode the block hook is only a backstop.
             st.slot_budget = q;
+            st.slot_exact = exact;
         }
         // Unicorn counts instructions with a code hook it adds on a counted
         // run (blocks translated before do not call it: flush) and removes,
@@ -1303,6 +1372,7 @@ impl Machine {
         self.engine.get_data_mut().block_insns.clear();
         self.sched = snap.sched.clone_box();
         self.windows = snap.windows.clone();
+        self.engine.get_data_mut().window_ranges = self.windows.ranges();
         self.backoff = snap.backoff;
         self.trace = snap.trace;
         self.last_progress = snap.last_progress;

@@ -121,6 +121,10 @@ pub enum Strategy {
         /// Fine steps of a run (from a first run), over which change
         /// points are drawn.
         steps: u64,
+        /// Change points left out, as a bit mask over the drawn points in
+        /// ascending order (bit i: the i-th): what minimisation removes.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        drop: u64,
     },
     /// Schedule `index` of all schedules with at most `max_preemptions`
     /// forced preemptions among the first `steps` fine steps.
@@ -148,7 +152,12 @@ impl Strategy {
                 }
                 Box::new(RoundRobin { quantum })
             }
-            Strategy::Pct { seed, depth, steps } => Box::new(Pct::new(seed, depth, steps, vcpus)?),
+            Strategy::Pct {
+                seed,
+                depth,
+                steps,
+                drop,
+            } => Box::new(Pct::new(seed, depth, steps, vcpus)?.without(drop)),
             Strategy::Bounded {
                 max_preemptions,
                 steps,
@@ -156,6 +165,10 @@ impl Strategy {
             } => Box::new(Bounded::new(max_preemptions, steps, index, vcpus)?),
         })
     }
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// Today's default: every round shuffles the eligible vCPUs; coarse slots
@@ -269,6 +282,7 @@ pub struct Pct {
     seed: u64,
     depth: u32,
     steps: u64,
+    drop: u64,
     prio: Vec<u64>,
     changes: Vec<u64>,
     yields: Yields,
@@ -302,11 +316,47 @@ impl Pct {
             seed,
             depth,
             steps,
+            drop: 0,
             prio,
             changes,
             yields: Yields::default(),
             made: Vec::new(),
         })
+    }
+
+    /// The same schedule without the change points in `drop` (bit i: the
+    /// i-th point in ascending order; the priorities they would have given
+    /// are not given).
+    pub fn without(mut self, drop: u64) -> Pct {
+        self.drop = drop;
+        let mut i = 0;
+        self.changes.retain(|_| {
+            let keep = i >= 64 || drop & (1 << i) == 0;
+            i += 1;
+            keep
+        });
+        self
+    }
+
+    /// The change points left, ascending, with their index among the drawn
+    /// ones (what [`Strategy::Pct`]'s `drop` bits name).
+    pub fn change_points(&self) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        let mut k = self.changes.iter();
+        let mut next = k.next();
+        for i in 0..self.depth.saturating_sub(1) {
+            if i < 64 && self.drop & (1 << i) != 0 {
+                continue;
+            }
+            match next {
+                Some(&c) => {
+                    out.push((i, c));
+                    next = k.next();
+                }
+                None => break,
+            }
+        }
+        out
     }
 
     fn highest(&mut self, eligible: &[usize]) -> usize {
@@ -324,6 +374,7 @@ impl Scheduler for Pct {
             seed: self.seed,
             depth: self.depth,
             steps: self.steps,
+            drop: self.drop,
         }
     }
 
@@ -468,6 +519,48 @@ impl Bounded {
     }
 }
 
+/// The index of the [`Bounded`] schedule whose forced preemptions are
+/// `points` ((fine step, target offset), steps distinct and below `steps`,
+/// offsets below `vcpus - 1`): the inverse of [`Bounded::new`]'s decoding,
+/// so a subset of a schedule's preemptions is a schedule again. `None`
+/// when a point is out of range or there are more than `max_preemptions`.
+pub fn bounded_index(
+    max_preemptions: u32,
+    steps: u64,
+    vcpus: usize,
+    points: &[(u64, u64)],
+) -> Option<u64> {
+    let others = vcpus.saturating_sub(1) as u64;
+    let j = points.len() as u64;
+    if j > u64::from(max_preemptions) {
+        return None;
+    }
+    let mut sorted = points.to_vec();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0].0 == w[1].0)
+        || sorted.iter().any(|&(s, o)| s >= steps || o >= others)
+    {
+        return None;
+    }
+    let below: u64 = (0..j)
+        .map(|i| choose(steps, i).saturating_mul(others.saturating_pow(i as u32)))
+        .fold(0, u64::saturating_add);
+    let set: u64 = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, &(s, _))| choose(s, i as u64 + 1))
+        .fold(0, u64::saturating_add);
+    let targets = sorted.iter().rev().fold(0u64, |acc, &(_, o)| {
+        acc.saturating_mul(others).saturating_add(o)
+    });
+    let per_set = others.saturating_pow(j as u32).max(1);
+    Some(
+        below
+            .saturating_add(set.saturating_mul(per_set))
+            .saturating_add(targets),
+    )
+}
+
 /// The `rank`-th k-subset of 0..n in colexicographic order, ascending.
 fn unrank_combination(mut rank: u64, n: u64, k: u64) -> Vec<u64> {
     let mut out = Vec::with_capacity(k as usize);
@@ -576,6 +669,45 @@ mod tests {
             assert!(seen.insert(p), "schedule {i} repeats");
         }
         assert!(Bounded::new(2, 4, 33, 3).is_err());
+    }
+
+    #[test]
+    fn bounded_index_inverts_the_decoding() {
+        for i in 0..bounded_count(3, 6, 3) {
+            let b = Bounded::new(3, 6, i, 3).expect("index in range");
+            assert_eq!(
+                bounded_index(3, 6, 3, b.points()),
+                Some(i),
+                "{:?}",
+                b.points()
+            );
+        }
+        // Any subset of a schedule's points is a schedule with fewer.
+        let b = Bounded::new(3, 6, 200, 3).expect("index in range");
+        let fewer = &b.points()[1..];
+        let i = bounded_index(3, 6, 3, fewer).expect("a subset is a schedule");
+        let mut got = Bounded::new(3, 6, i, 3)
+            .expect("in range")
+            .points()
+            .to_vec();
+        got.sort_unstable();
+        let mut want = fewer.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(bounded_index(1, 6, 3, &[(0, 0), (1, 0)]), None);
+        assert_eq!(bounded_index(2, 6, 3, &[(6, 0)]), None);
+        assert_eq!(bounded_index(2, 6, 3, &[(1, 2)]), None);
+    }
+
+    #[test]
+    fn pct_without_drops_exactly_the_named_change_points() {
+        let full = Pct::new(11, 5, 1000, 4).expect("pct");
+        let all = full.change_points();
+        assert_eq!(all.len(), 4);
+        let less = Pct::new(11, 5, 1000, 4).expect("pct").without(0b0101);
+        let kept = less.change_points();
+        assert_eq!(kept, vec![all[1], all[3]]);
+        assert_eq!(less.prio, full.prio);
     }
 
     #[test]

@@ -53,6 +53,17 @@ impl Windows {
         self.open.is_empty()
     }
 
+    /// The address ranges of the range windows.
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        self.open
+            .iter()
+            .filter_map(|(_, k)| match *k {
+                WindowKind::Range { start, end } => Some((start, end)),
+                WindowKind::Always => None,
+            })
+            .collect()
+    }
+
     /// Whether a round is fine when the vCPUs are at `rips`.
     pub fn covers(&self, mut rips: impl Iterator<Item = u64>) -> bool {
         if self.open.iter().any(|(_, k)| *k == WindowKind::Always) {

@@ -82,6 +82,7 @@ fn every_strategy_is_a_function_of_its_parameters() {
             seed: 5,
             depth: 2,
             steps: 40,
+            drop: 0,
         },
         Strategy::Bounded {
             max_preemptions: 1,
@@ -118,6 +119,7 @@ fn pct_finds_a_depth_2_lost_update_within_its_bound() {
             seed: 0,
             depth: 1,
             steps: 1,
+            drop: 0,
         },
     );
     let (r, _) = lost_update(&mut first);
@@ -136,6 +138,7 @@ fn pct_finds_a_depth_2_lost_update_within_its_bound() {
                 seed,
                 depth: 2,
                 steps: k,
+                drop: 0,
             },
         );
         lost_update(&mut m).0 == 2
@@ -148,6 +151,7 @@ fn pct_finds_a_depth_2_lost_update_within_its_bound() {
             seed,
             depth: 2,
             steps: k,
+            drop: 0,
         },
     );
     assert_eq!(lost_update(&mut again).0, 2);

@@ -2233,6 +2233,22 @@ static void free_payload(struct payload *data)
     xfree(data);
 }
 
+/*
+ * A payload with data of its own that was reverted cannot run again: its
+ * data is as the revert left it.  Sets its rc, as an action's refusal.
+ */
+static bool reapply_refused(struct payload *data)
+{
+    if ( !data->reverted || data->safe_to_reapply )
+        return false;
+
+    printk(LIVEPATCH "%s: can't re-apply: it has data of its own and was "
+           "reverted; unload it and upload it again\n", data->name);
+    data->rc = -EINVAL;
+
+    return true;
+}
+
 static int livepatch_action(struct xen_sysctl_livepatch_action *action)
 {
     char n[XEN_LIVEPATCH_NAME_SIZE];
@@ -2313,13 +2329,8 @@ static int livepatch_action(struct xen_sysctl_livepatch_action *action)
         if ( data->state != LIVEPATCH_STATE_CHECKED )
             break;              /* nothing to do */
 
-        if ( data->reverted && !data->safe_to_reapply )
-        {
-            printk(LIVEPATCH "%s: can't re-apply: it has data of its own and "
-                   "was reverted; unload it and upload it again\n", n);
-            data->rc = -EINVAL;
+        if ( reapply_refused(data) )
             break;
-        }
 
         if ( !(action->flags & LIVEPATCH_ACTION_APPLY_NODEPS) )
         {
@@ -2353,6 +2364,11 @@ static int livepatch_action(struct xen_sysctl_livepatch_action *action)
 
         if ( data->state != LIVEPATCH_STATE_CHECKED )
             break;              /* nothing to do */
+
+        /* Xen skips this for REPLACE: a reverted payload's data would be
+         * reused as it was left. */
+        if ( reapply_refused(data) )
+            break;
 
         rc = build_id_dep(data, true);
         if ( rc )

@@ -25,6 +25,16 @@ pub enum Command {
     DebugKeys(String),
     /// A `xen-livepatch` sub-command.
     Livepatch(Livepatch),
+    /// `hypercall DOMID NR ARG...`: a domain issues hypercall NR with raw
+    /// arguments.
+    Hypercall {
+        /// The domain.
+        domid: u32,
+        /// The hypercall number.
+        nr: u64,
+        /// Up to five arguments.
+        args: Vec<RawArg>,
+    },
     /// `guest DOMID CALL ARGS...`: a domain issues a hypercall.
     Guest {
         /// The domain.
@@ -73,6 +83,21 @@ pub enum Livepatch {
         nodeps: bool,
     },
 }
+
+/// An argument of a raw hypercall.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawArg {
+    /// A number (decimal, `0x` hex, or negative decimal).
+    Value(u64),
+    /// The guest address of the domain's mailbox buffer, holding these
+    /// bytes first (`buf`: zeroes; `buf:HEX`: the bytes).
+    Buffer(Vec<u8>),
+}
+
+/// The synopsis of `hypercall`.
+pub const HYPERCALL_USAGE: &str =
+    "hypercall DOMID NR [ARG...]: up to 5 arguments, each a number, `buf` (the domain's \
+     buffer, zeroed) or `buf:HEX` (the buffer holding those bytes); one buffer per call";
 
 /// The hypercalls `guest` can issue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +170,8 @@ impl ParseError {
 /// The one-line summary of every command.
 pub const USAGE: &str =
     "commands: xen-livepatch upload|apply|revert|replace|unload|load|list|signature, \
-     xl debug-keys K, xl dmesg [-c], run DURATION, guest DOMID CALL ARGS..., quit";
+     xl debug-keys K, xl dmesg [-c], run DURATION, guest DOMID CALL ARGS..., \
+     hypercall DOMID NR ARGS..., quit";
 
 /// The CLI's own name check (libxc refuses names of 128 bytes or more).
 fn check_name(name: &str) -> Result<String, ParseError> {
@@ -160,6 +186,39 @@ fn number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
         None => s.parse().ok(),
+    }
+}
+
+fn domain(s: &str) -> Result<u32, ParseError> {
+    let Ok(id) = s.parse::<u32>() else {
+        return Err(ParseError::Domid(s.to_string()));
+    };
+    if id >= NR_DOMAINS {
+        return Err(ParseError::NoDomain(id));
+    }
+    Ok(id)
+}
+
+fn raw_arg(s: &str) -> Option<RawArg> {
+    if s == "buf" {
+        return Some(RawArg::Buffer(Vec::new()));
+    }
+    if let Some(hex) = s.strip_prefix("buf:") {
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        return Some(RawArg::Buffer(bytes));
+    }
+    match s.strip_prefix('-') {
+        Some(n) => n
+            .parse::<u64>()
+            .ok()
+            .map(|v| RawArg::Value(v.wrapping_neg())),
+        None => number(s).map(RawArg::Value),
     }
 }
 
@@ -178,13 +237,29 @@ impl Command {
             ["run", ..] => return Err(ParseError::Arguments("run DURATION (e.g. 10ms)")),
             ["xl", ..] => return Err(ParseError::Arguments("xl dmesg [-c] | xl debug-keys KEYS")),
             ["xen-livepatch", rest @ ..] => Command::Livepatch(Livepatch::parse(rest)?),
-            ["guest", domid, call, args @ ..] => {
-                let Ok(id) = domid.parse::<u32>() else {
-                    return Err(ParseError::Domid(domid.to_string()));
-                };
-                if id >= NR_DOMAINS {
-                    return Err(ParseError::NoDomain(id));
+            ["hypercall", domid, nr, args @ ..] => {
+                let domid = domain(domid)?;
+                let nr = number(nr).ok_or(ParseError::Arguments(HYPERCALL_USAGE))?;
+                if args.len() > 5 {
+                    return Err(ParseError::Arguments(HYPERCALL_USAGE));
                 }
+                let args = args
+                    .iter()
+                    .map(|a| raw_arg(a).ok_or(ParseError::Arguments(HYPERCALL_USAGE)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if args
+                    .iter()
+                    .filter(|a| matches!(a, RawArg::Buffer(_)))
+                    .count()
+                    > 1
+                {
+                    return Err(ParseError::Arguments(HYPERCALL_USAGE));
+                }
+                Command::Hypercall { domid, nr, args }
+            }
+            ["hypercall", ..] => return Err(ParseError::Arguments(HYPERCALL_USAGE)),
+            ["guest", domid, call, args @ ..] => {
+                let id = domain(domid)?;
                 Command::Guest {
                     domid: id,
                     call: GuestCall::parse(call, args)?,
@@ -310,6 +385,31 @@ mod tests {
             Command::parse("run 5 parsecs"),
             Err(ParseError::Arguments("run DURATION (e.g. 10ms)"))
         );
+        assert_eq!(
+            Command::parse("hypercall 1 17 0x3 buf:00ff -1"),
+            Ok(Command::Hypercall {
+                domid: 1,
+                nr: 17,
+                args: vec![
+                    RawArg::Value(3),
+                    RawArg::Buffer(vec![0, 0xff]),
+                    RawArg::Value(u64::MAX)
+                ]
+            })
+        );
+        for bad in [
+            "hypercall 1",
+            "hypercall 1 x",
+            "hypercall 1 17 buf buf",
+            "hypercall 1 17 buf:0",
+            "hypercall 1 17 1 2 3 4 5 6",
+        ] {
+            assert_eq!(
+                Command::parse(bad),
+                Err(ParseError::Arguments(HYPERCALL_USAGE)),
+                "{bad}"
+            );
+        }
         assert_eq!(
             Command::parse("reboot now"),
             Err(ParseError::Unknown("reboot now".into()))

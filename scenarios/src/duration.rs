@@ -15,10 +15,17 @@ pub enum DurationError {
     /// Not one of ns, us, ms, s.
     #[error("unknown unit '{0}': use ns, us, ms or s")]
     Unit(String),
-    /// More nanoseconds than a u64 holds.
-    #[error("'{0}' is too long")]
+    /// Longer than [`MAX_DURATION_NS`] (or than a u64 holds).
+    #[error("'{0}' is too long: the testbed runs at most 1h of virtual time at once")]
     Overflow(String),
+    /// A host-time budget of more nanoseconds than a u64 holds.
+    #[error("'{0}' is too long")]
+    Budget(String),
 }
+
+/// The longest duration of virtual time accepted: an hour of virtual time (hours of
+/// emulation on the host; anything longer is a typo).
+pub const MAX_DURATION_NS: u64 = 3_600 * 1_000_000_000;
 
 /// A duration written in a file (`"50ms"`), in ns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +40,39 @@ impl<'de> Deserialize<'de> for Nanos {
     }
 }
 
-/// Parses a duration into nanoseconds.
+/// A budget of host time written in a file (`"600s"`), in ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget(pub u64);
+
+impl<'de> Deserialize<'de> for Budget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Budget, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_budget(&s)
+            .map(Budget)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a duration of virtual time into nanoseconds (at most
+/// [`MAX_DURATION_NS`]).
 pub fn parse_duration(s: &str) -> Result<u64, DurationError> {
+    parse_any(s).and_then(|ns| {
+        (ns <= MAX_DURATION_NS)
+            .then_some(ns)
+            .ok_or_else(|| DurationError::Overflow(s.to_string()))
+    })
+}
+
+/// Parses a budget of host time (an exploration's `--time`) into
+/// nanoseconds: no limit but a u64's.
+pub fn parse_budget(s: &str) -> Result<u64, DurationError> {
+    parse_any(s).map_err(|e| match e {
+        DurationError::Overflow(s) => DurationError::Budget(s),
+        other => other,
+    })
+}
+
+fn parse_any(s: &str) -> Result<u64, DurationError> {
     let split = s
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| DurationError::NoUnit(s.to_string()))?;
@@ -76,5 +114,12 @@ mod tests {
             parse_duration("18446744073709551615s"),
             Err(DurationError::Overflow("18446744073709551615s".into()))
         );
+        // The ~585 years a u64 of ns holds is refused as virtual time.
+        assert_eq!(
+            parse_duration("18446744073709551615ns"),
+            Err(DurationError::Overflow("18446744073709551615ns".into()))
+        );
+        assert_eq!(parse_duration("3600s"), Ok(MAX_DURATION_NS));
+        assert_eq!(parse_budget("7200s"), Ok(7_200_000_000_000));
     }
 }

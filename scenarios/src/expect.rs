@@ -8,7 +8,7 @@ use std::fmt;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::machine::Testbed;
+use crate::machine::{crash_kind, MachineError, Testbed};
 use crate::shell::{state_name, Outcome, ShellError};
 
 /// A regular expression in a scenario file.
@@ -86,8 +86,9 @@ pub struct Expect {
     pub guest: Option<GuestResult>,
     /// `xen-livepatch list` holds exactly these payloads in these states.
     pub list: Option<BTreeMap<String, ListState>>,
-    /// `"none"`: no detector fired; a name: that detector fired. Refused
-    /// at load until the race engine's detectors exist.
+    /// `"none"`: no detector fired (and every NMI and MCE delivered so
+    /// far was handled); a name: that detector stopped the machine in the
+    /// previous command.
     pub detector: Option<toml::Spanned<String>>,
 }
 
@@ -110,6 +111,26 @@ impl Expect {
         self.status.is_some()
             || self.errno.is_some()
             || self.guest.as_ref().is_some_and(|g| g.rc.is_some())
+    }
+
+    /// Whether this expectation only looks at the console (it can be
+    /// checked after a detector stopped the machine).
+    pub fn console_only(&self) -> bool {
+        self.console.is_some()
+            && self.status.is_none()
+            && self.errno.is_none()
+            && self.output.is_none()
+            && self.guest.is_none()
+            && self.list.is_none()
+            && self.detector.is_none()
+    }
+
+    /// The detector this expectation says stopped the machine, if any.
+    pub fn expected_detector(&self) -> Option<&str> {
+        self.detector
+            .as_ref()
+            .map(|d| d.get_ref().as_str())
+            .filter(|d| *d != "none")
     }
 
     /// Whether this expectation is about the previous command.
@@ -166,13 +187,36 @@ fn opt<T: fmt::Display>(v: Option<T>) -> String {
 impl Expect {
     /// Checks every key; `prev` is the previous command (the loader made
     /// sure there is one when a key needs it).
+    /// `stopped` names the detector that stopped the machine, if one did
+    /// (then only console and detector keys are checked).
     pub fn check(
         &self,
         prev: Option<&Previous<'_>>,
         tb: &mut Testbed,
         cursor: &mut ConsoleCursor,
+        stopped: Option<&str>,
     ) -> Result<Vec<Mismatch>, ShellError> {
         let mut out = Vec::new();
+        if let Some(d) = &self.detector {
+            let want = d.get_ref().as_str();
+            let got = match stopped {
+                Some(s) => Some(s.to_string()),
+                None => match tb.check_events() {
+                    Ok(()) => None,
+                    Err(MachineError::Crash(c)) => Some(crash_kind(&c).0.to_string()),
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            if got.as_deref().unwrap_or("none") != want {
+                out.push(mismatch("detector", want, got.as_deref().unwrap_or("none")));
+            }
+        }
+        if stopped.is_some() {
+            if let Some(Pattern(re)) = &self.console {
+                self.check_console(re, tb, cursor, &mut out);
+            }
+            return Ok(out);
+        }
         let outcome = prev.map(|p| p.outcome);
         if let Some(s) = self.status {
             let got = outcome.map(|o| o.status);
@@ -212,30 +256,7 @@ impl Expect {
             }
         }
         if let Some(Pattern(re)) = &self.console {
-            let console = String::from_utf8_lossy(tb.console()).into_owned();
-            let from = cursor.0.min(console.len());
-            let mut at = from;
-            let mut found = false;
-            for line in console[from..].split_inclusive('\n') {
-                at += line.len();
-                if re.is_match(line.trim_end_matches('\n')) {
-                    found = true;
-                    break;
-                }
-            }
-            if found {
-                cursor.0 = at;
-            } else {
-                let last = console[from..].lines().last().unwrap_or("");
-                out.push(mismatch(
-                    "console",
-                    format!("a line matching /{re}/"),
-                    format!(
-                        "{} new line(s), the last {last:?}",
-                        console[from..].lines().count()
-                    ),
-                ));
-            }
+            self.check_console(re, tb, cursor, &mut out);
         }
         if let Some(want) = &self.list {
             let show = |m: &BTreeMap<String, String>| {
@@ -264,5 +285,38 @@ impl Expect {
             }
         }
         Ok(out)
+    }
+
+    fn check_console(
+        &self,
+        re: &Regex,
+        tb: &mut Testbed,
+        cursor: &mut ConsoleCursor,
+        out: &mut Vec<Mismatch>,
+    ) {
+        let console = String::from_utf8_lossy(tb.console()).into_owned();
+        let from = cursor.0.min(console.len());
+        let mut at = from;
+        let mut found = false;
+        for line in console[from..].split_inclusive('\n') {
+            at += line.len();
+            if re.is_match(line.trim_end_matches('\n')) {
+                found = true;
+                break;
+            }
+        }
+        if found {
+            cursor.0 = at;
+        } else {
+            let last = console[from..].lines().last().unwrap_or("");
+            out.push(mismatch(
+                "console",
+                format!("a line matching /{re}/"),
+                format!(
+                    "{} new line(s), the last {last:?}",
+                    console[from..].lines().count()
+                ),
+            ));
+        }
     }
 }

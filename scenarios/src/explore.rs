@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::duration::Nanos;
+use crate::duration::Budget;
 use crate::machine::{symbol_size, Image};
 
 /// How schedules are chosen.
@@ -28,7 +28,8 @@ pub struct ExploreSpec {
     depth: Option<Spanned<u32>>,
     preemptions: Option<Spanned<u32>>,
     runs: Option<Spanned<u64>>,
-    time: Option<Nanos>,
+    time: Option<Budget>,
+    fork: Option<Spanned<usize>>,
     #[serde(default)]
     windows: Vec<WindowSpec>,
 }
@@ -81,6 +82,9 @@ pub struct Explore {
     pub time: Option<u64>,
     /// The race windows.
     pub windows: Vec<Window>,
+    /// The step (0-based) every schedule forks before: the steps before
+    /// it run once, under the machine's seed, and are snapshotted.
+    pub fork: usize,
 }
 
 /// What is wrong with an `[explore]` table.
@@ -100,6 +104,14 @@ pub enum ExploreError {
     /// `runs = 0`.
     #[error("`runs` must be at least 1")]
     ZeroRuns,
+    /// `fork` outside the steps.
+    #[error("`fork = {fork}`: schedules fork before a step, 1 to {steps}")]
+    Fork {
+        /// As written.
+        fork: usize,
+        /// Steps in the file.
+        steps: usize,
+    },
     /// A window in a symbol the image lacks.
     #[error("no symbol `{0}` in the image")]
     NoSymbol(String),
@@ -121,8 +133,21 @@ pub enum ExploreError {
 pub type Span = Option<std::ops::Range<usize>>;
 
 impl ExploreSpec {
-    /// Checks the table against `image`.
-    pub fn check(&self, image: &Image) -> Result<Explore, (ExploreError, Span)> {
+    /// Checks the table against `image` and a file of `steps` steps.
+    pub fn check(&self, image: &Image, steps: usize) -> Result<Explore, (ExploreError, Span)> {
+        let fork = match &self.fork {
+            Some(f) if *f.get_ref() == 0 || *f.get_ref() > steps.max(1) => {
+                return Err((
+                    ExploreError::Fork {
+                        fork: *f.get_ref(),
+                        steps: steps.max(1),
+                    },
+                    Some(f.span()),
+                ))
+            }
+            Some(f) => *f.get_ref() - 1,
+            None => 0,
+        };
         let param = |p: &Option<Spanned<u32>>, name, owner| match p {
             Some(s) => Err((
                 ExploreError::Parameter { param: name, owner },
@@ -186,6 +211,7 @@ impl ExploreSpec {
             runs: self.runs.as_ref().map(|r| *r.get_ref()),
             time: self.time.map(|t| t.0),
             windows,
+            fork,
         })
     }
 }

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use emulator::hypercall::Guest;
 use emulator::livepatch::Client;
-use emulator::{Config, Irq, Machine};
+use emulator::trigger::{Action as Do, Trigger, Visit, When as TriggerWhen};
+use emulator::{Config, Machine};
 
+pub use emulator::detect::DETECTOR_NAMES;
 pub use emulator::hypercall::{
     errno, mailbox_buf, nr, XENMEM_WRITE_WORD, XENVER_CALLPATH, XENVER_EXTRAVERSION, XENVER_VERSION,
 };
@@ -16,8 +18,14 @@ pub use emulator::livepatch::{
     Action, Entry, LivepatchError, Status, ACTION_APPLY_NODEPS, DEFAULT_TIMEOUT_NS, NAME_SIZE,
     STATE_APPLIED, STATE_CHECKED,
 };
+pub use emulator::log::{Entry as LogEntry, ScheduleLog};
 pub use emulator::platform::{BOOT_CMDLINE_MAX, LIVEPATCH_BASE, LIVEPATCH_SIZE, NR_DOMAINS};
-pub use emulator::{Image, MachineError};
+pub use emulator::sched::{bounded_count, bounded_index, Bounded, Pct, Strategy};
+pub use emulator::timeline::{MarkKind, Phase, Timeline};
+pub use emulator::{Crash, CrashReason, Image, Irq, MachineError, Snapshot};
+
+/// The hypervisor's table of debug-key handlers (`{fn, desc}` per key).
+const KEY_TABLE_SYMBOL: &str = "keyhandler.c#key_table";
 
 /// Most vCPUs a machine has.
 pub const MAX_VCPUS: u16 = 64;
@@ -119,6 +127,65 @@ pub struct Step {
     pub now: u64,
 }
 
+/// `[start, end)` of `symbol` in `image`, when it has it.
+pub fn symbol_range(image: &Image, symbol: &str) -> Option<(u64, u64)> {
+    image
+        .symbols
+        .get(symbol)
+        .map(|s| (s.addr, s.addr + s.size.max(1)))
+}
+
+/// Every function of `image` whose name says it is live-patch code (the
+/// timeline's live-patch phase).
+pub fn livepatch_ranges(image: &Image) -> Vec<(u64, u64)> {
+    image
+        .symbols
+        .iter()
+        .filter(|s| s.is_func && s.name.contains("livepatch"))
+        .map(|s| (s.addr, s.addr + s.size.max(1)))
+        .collect()
+}
+
+/// Whether `e` is domain `domid`'s hypercall that never completed because
+/// the hypervisor crashed the domain (it printed `Domain N crashed`):
+/// the domain is dead, the hypervisor is not hung.
+pub fn domain_crashed(e: &MachineError, domid: u32, console: &[u8]) -> bool {
+    let hung = matches!(
+        e.crash().map(|c| &c.reason),
+        Some(CrashReason::Budget(emulator::report::Budget::Hypercall { domid: d, .. })) if *d == domid
+    );
+    let line = format!("Domain {domid} crashed");
+    hung && String::from_utf8_lossy(console).contains(&line)
+}
+
+/// The guest address of domain `domid`'s mailbox buffer.
+pub fn mailbox_buffer(domid: u32) -> u64 {
+    emulator::hypercall::mailbox_buf(domid)
+}
+
+/// The image's build-id, hex.
+pub fn build_id(image: &Image) -> String {
+    image.build_id_hex()
+}
+
+/// A short stable name of what stopped the machine, and the function it
+/// stopped in: a failure's kind and place.
+pub fn crash_kind(c: &Crash) -> (&'static str, Option<String>) {
+    let kind = match &c.reason {
+        CrashReason::Panic => "panic",
+        CrashReason::TripleFault { .. } => "triple-fault",
+        CrashReason::Engine(_) => "engine-fault",
+        CrashReason::Deadlock(_) => "deadlock",
+        CrashReason::Budget(_) => "hang",
+        CrashReason::Detected(f) => f.name(),
+    };
+    let place = c
+        .function
+        .as_deref()
+        .map(|f| f.split(['+', ' ']).next().unwrap_or(f).to_string());
+    (kind, place)
+}
+
 /// An event to inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -148,12 +215,29 @@ impl Event {
 pub enum When {
     /// Before the vCPU's next instruction.
     Now,
-    /// When the vCPU is about to execute `symbol+offset`.
+    /// When vCPU `of` (the target itself, if `None`) is first about to
+    /// execute `symbol+offset`.
     At {
         /// Hypervisor symbol (Xen's names, `file.c#static`).
         symbol: String,
         /// Byte offset into it.
         offset: u64,
+        /// The vCPU that reaches it, when not the target.
+        of: Option<usize>,
+    },
+    /// When vCPU `of` (any, if `None`) first reads or writes the `len`
+    /// bytes at `symbol+offset` (a watchpoint).
+    Watch {
+        /// Hypervisor symbol (data or code).
+        symbol: String,
+        /// Byte offset into it.
+        offset: u64,
+        /// Bytes watched.
+        len: u64,
+        /// Writes (true) or reads (false).
+        write: bool,
+        /// The vCPU that accesses it, or any.
+        of: Option<usize>,
     },
     /// After the vCPU has run this many more instructions.
     Instructions(u64),
@@ -219,10 +303,52 @@ impl Testbed {
         let irq = event.irq();
         match when {
             When::Now => self.m.inject_now(vcpu, irq),
-            When::At { symbol, offset } => self
+            When::At {
+                symbol,
+                offset,
+                of: None,
+            } => self
                 .m
                 .inject_at_symbol(vcpu, symbol, *offset, irq)
                 .map(drop),
+            When::At {
+                symbol,
+                offset,
+                of: Some(of),
+            } => {
+                let addr = self.address(symbol)? + offset;
+                self.m
+                    .arm(Trigger {
+                        when: TriggerWhen::Reach {
+                            vcpu: Some(*of),
+                            addr,
+                            visit: Visit::Nth(1),
+                        },
+                        action: Do::Inject { vcpu, irq },
+                    })
+                    .map(drop)
+            }
+            When::Watch {
+                symbol,
+                offset,
+                len,
+                write,
+                of,
+            } => {
+                let start = self.address(symbol)? + offset;
+                self.m
+                    .arm(Trigger {
+                        when: TriggerWhen::Access {
+                            vcpu: *of,
+                            start,
+                            end: start + len.max(&1),
+                            write: *write,
+                            visit: Visit::Nth(1),
+                        },
+                        action: Do::Inject { vcpu, irq },
+                    })
+                    .map(drop)
+            }
             When::Instructions(n) => {
                 let cycles = self.m.vcpu(vcpu).map_or(0, |v| v.cycles);
                 self.m
@@ -234,6 +360,83 @@ impl Testbed {
                 self.m.inject_at_time(at, vcpu, irq).map(drop)
             }
         }
+    }
+
+    fn address(&self, symbol: &str) -> Result<u64, MachineError> {
+        self.m
+            .symbol(symbol)
+            .ok_or_else(|| MachineError::NoSymbol(symbol.to_string()))
+    }
+
+    /// Installs `strategy` from now on (a fork of the schedule).
+    pub fn set_strategy(&mut self, strategy: Strategy) -> Result<(), MachineError> {
+        self.m.set_strategy(strategy)
+    }
+
+    /// A race window over `[start, end)`: schedules switch at single
+    /// instructions while a runnable vCPU is inside.
+    pub fn add_window(&mut self, start: u64, end: u64) {
+        self.m.add_step_range(start, end);
+    }
+
+    /// Fine (single-instruction) slots run since the strategy was installed.
+    pub fn fine_steps(&self) -> u64 {
+        self.m.stats().fine_steps
+    }
+
+    /// A snapshot of the whole machine.
+    pub fn snapshot(&mut self) -> Result<Snapshot, MachineError> {
+        self.m.snapshot()
+    }
+
+    /// Back to `snap`, bit for bit.
+    pub fn restore(&mut self, snap: &Snapshot) -> Result<(), MachineError> {
+        self.m.restore(snap)
+    }
+
+    /// The schedule log so far, ending with the digest.
+    pub fn schedule_log(&mut self) -> Result<ScheduleLog, MachineError> {
+        self.m.schedule_log()
+    }
+
+    /// The lost-event detector: every NMI and MCE delivered was handled.
+    pub fn check_events(&mut self) -> Result<(), MachineError> {
+        self.m.check_events()
+    }
+
+    /// The debug keys the hypervisor registered (its `key_table`), with
+    /// their descriptions, ascending; empty if the image has no table.
+    pub fn debug_keys(&self) -> Result<Vec<(char, String)>, MachineError> {
+        const ENTRIES: u64 = 128;
+        let Some(table) = self.m.symbol(KEY_TABLE_SYMBOL) else {
+            return Ok(Vec::new());
+        };
+        let ram = self.m.ram();
+        let mut keys = Vec::new();
+        for k in 0..ENTRIES {
+            let entry = table + 16 * k;
+            if ram.read_u64(entry)? == 0 {
+                continue;
+            }
+            let desc = ram.read_u64(entry + 8)?;
+            let mut text = [0u8; 64];
+            ram.read(desc, &mut text)?;
+            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+            let c = char::from(k as u8);
+            keys.push((c, String::from_utf8_lossy(&text[..end]).into_owned()));
+        }
+        Ok(keys)
+    }
+
+    /// Starts recording a timeline; RIPs in `livepatch` count as live-patch
+    /// code.
+    pub fn record_timeline(&mut self, livepatch: Vec<(u64, u64)>) {
+        self.m.record_timeline(livepatch);
+    }
+
+    /// The timeline recorded, if any.
+    pub fn take_timeline(&mut self) -> Option<Timeline> {
+        self.m.take_timeline()
     }
 
     /// Holds `vcpu` (it runs nothing and takes no interrupt) until virtual
@@ -364,6 +567,18 @@ impl Testbed {
         );
         self.m.set_single_step(false);
         Ok(r?.0)
+    }
+
+    /// Domain `domid` issues hypercall `nr` with `args`, its mailbox
+    /// buffer holding `data` first: the rc and the buffer after.
+    pub fn hypercall(
+        &mut self,
+        domid: u32,
+        nr: u64,
+        args: [u64; 5],
+        data: &[u8],
+    ) -> Result<(i64, Vec<u8>), MachineError> {
+        Guest::new(&mut self.m, domid).call(nr, args, data)
     }
 
     /// Domain `domid`'s `XENVER_version`: (major, minor).

@@ -1,5 +1,8 @@
 //! `testbed`: boots mini-xen in the emulated machine, runs shell sessions
-//! and scenario files.
+//! and scenario files, explores their schedules, replays and minimises
+//! what it finds.
+
+mod race;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,11 +11,8 @@ use clap::{Parser, Subcommand};
 use scenarios::duration::parse_duration;
 use scenarios::machine::{default_image, load_image, Boot, MachineError, Testbed, MAX_VCPUS};
 use scenarios::partition::Partition;
-use scenarios::shell::{Shell, ShellError};
+use scenarios::shell::{unknown_key, Shell, ShellError};
 use scenarios::suite;
-
-/// Debug keys mini-xen handles.
-const DEBUG_KEYS: &str = "hdCxnrte";
 
 #[derive(Parser)]
 #[command(
@@ -66,8 +66,9 @@ enum Cmd {
         /// Virtual time to run the guests for (e.g. 50ms, 1s, 200us).
         #[arg(long, default_value = "50ms", value_parser = parse_duration)]
         time: u64,
-        /// Debug keys to press after that, as with `xl debug-keys`.
-        #[arg(long, default_value = "", value_parser = parse_keys)]
+        /// Debug keys to press after that, as with `xl debug-keys` (any key
+        /// the hypervisor registered; `h` lists them).
+        #[arg(long, default_value = "")]
         keys: String,
         /// Guests never block: a CPU-bound load.
         #[arg(long)]
@@ -80,6 +81,10 @@ enum Cmd {
         /// Commands, one per line (default: standard input).
         #[arg(long)]
         script: Option<PathBuf>,
+        /// A failing command reports its status and the script goes on;
+        /// the session's exit status is the worst one.
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Run scenario files once each; exit 0 when every expectation held,
     /// 1 when one failed, 2 for a bad file (then nothing runs).
@@ -127,12 +132,72 @@ enum Cmd {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
+    /// Explore schedules of scenario files; on each distinct failure write
+    /// a replay file. Exit 0 nothing found, 1 failures found, 2 usage.
+    Explore {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// random, pct[:depth=D] or bounded[:preemptions=K] (default: the
+        /// file's [explore] table).
+        #[arg(long)]
+        strategy: Option<scenarios::explore::Strategy>,
+        /// At most this many schedules (default: the file's).
+        #[arg(long)]
+        runs: Option<u64>,
+        /// At most this much host time, e.g. 60s (default: the file's).
+        #[arg(long, value_parser = scenarios::duration::parse_budget)]
+        time: Option<u64>,
+        /// Seed of the exploration (run i's schedule is a function of it).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Machines at once, one per thread (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where replay files go.
+        #[arg(long, default_value = "explore-out")]
+        out: PathBuf,
+        /// Write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Explore only share I of N of the schedules (CI matrices).
+        #[arg(long)]
+        partition: Option<Partition>,
+        /// Words added after each scenario's own `cmdline`.
+        #[arg(long)]
+        cmdline: Option<String>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run a replay file again: print the failure and the digest; exit 0
+    /// when both were reproduced exactly, 1 when the run diverged.
+    Replay {
+        /// A replay file written by `explore` or `minimise`.
+        file: PathBuf,
+        /// Draw the run's timeline here (SVG).
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+    },
+    /// Delta-debug a replay file's injections and forced preemptions down
+    /// to the fewest that give the same failure at the same place.
+    Minimise {
+        /// A replay file.
+        file: PathBuf,
+        /// The minimised replay file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 /// Virtual time the shell lets mini-xen boot before the first command.
 const SHELL_BOOT_NS: u64 = 5_000_000;
 
-fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn shell(
+    machine: &MachineArgs,
+    script: Option<PathBuf>,
+    keep_going: bool,
+) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
     let mut m = machine.machine(false)?;
     let booted = m.run_for(SHELL_BOOT_NS);
@@ -157,6 +222,7 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
         }
         None => Box::new(std::io::stdin().lock().lines()),
     };
+    let mut worst = 0u8;
     loop {
         if interactive {
             write!(sh.output(), "testbed> ")?;
@@ -174,13 +240,19 @@ fn shell(machine: &MachineArgs, script: Option<PathBuf>) -> anyhow::Result<ExitC
         match sh.exec_line(&line) {
             Ok(None) => break,
             Ok(Some(o)) if o.status == 0 => {}
-            // At a prompt a failed command is reported and the session goes on.
-            Ok(Some(o)) if !interactive => return Ok(ExitCode::from(o.status as u8)),
-            Ok(Some(_)) => {}
+            // At a prompt (or with --keep-going) a failed command is
+            // reported and the session goes on.
+            Ok(Some(o)) if !interactive && !keep_going => {
+                return Ok(ExitCode::from(o.status as u8))
+            }
+            Ok(Some(o)) => worst = worst.max(o.status as u8),
             Err(e) => return finish(&mut sh, Err(e)),
         }
     }
-    finish(&mut sh, Ok(()))
+    match finish(&mut sh, Ok(()))? {
+        c if c == ExitCode::SUCCESS => Ok(ExitCode::from(worst)),
+        c => Ok(c),
+    }
 }
 
 /// Ends a shell session: a crash prints the console and the report (exit 3).
@@ -199,21 +271,19 @@ fn finish<W: std::io::Write>(
     }
 }
 
-fn parse_keys(s: &str) -> Result<String, String> {
-    match s.chars().find(|c| !DEBUG_KEYS.contains(*c)) {
-        Some(c) => Err(format!(
-            "unknown debug key '{c}': mini-xen handles h (help), d (dump vCPUs), C (crash), x (live patch), n (NMI/MCE counts), r (run queues), t (timers), e (domains and events)"
-        )),
-        None => Ok(s.to_string()),
-    }
-}
-
 /// Virtual time between two debug keys, so each one's output completes.
 const KEY_GAP_NS: u64 = 2_000_000;
 
 fn boot(machine: &MachineArgs, time: u64, keys: &str, busy: bool) -> anyhow::Result<ExitCode> {
     let mut m = machine.machine(busy)?;
     let mut result = m.run_for(time);
+    if result.is_ok() {
+        // The keys the hypervisor registered, known once it has booted.
+        if let Some(why) = unknown_key(keys, &m.debug_keys()?) {
+            eprintln!("testbed: {why}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     for k in keys.bytes() {
         if result.is_err() {
             break;
@@ -313,7 +383,11 @@ fn main() -> ExitCode {
             keys,
             busy,
         } => boot(&machine, time, &keys, busy),
-        Cmd::Shell { machine, script } => shell(&machine, script),
+        Cmd::Shell {
+            machine,
+            script,
+            keep_going,
+        } => shell(&machine, script, keep_going),
         Cmd::Run {
             files,
             junit,
@@ -343,6 +417,33 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
+        Cmd::Explore {
+            files,
+            strategy,
+            runs,
+            time,
+            seed,
+            jobs,
+            out,
+            junit,
+            partition,
+            cmdline,
+            quiet,
+        } => race::explore(&race::ExploreArgs {
+            files,
+            strategy,
+            runs,
+            time,
+            seed,
+            jobs,
+            out,
+            junit,
+            partition,
+            cmdline,
+            quiet,
+        }),
+        Cmd::Replay { file, timeline } => race::replay(&file, timeline.as_deref()),
+        Cmd::Minimise { file, output } => race::minimise(&file, &output),
     };
     match result {
         Ok(code) => code,

@@ -19,7 +19,7 @@ use crate::explore::{Explore, ExploreError, ExploreSpec};
 use crate::location::{render, Location};
 use crate::machine::{
     default_image, load_image, starts_instruction, symbol_size, Boot, Event, Image, ImageError,
-    When, BOOT_CMDLINE_MAX, MAX_VCPUS,
+    When, BOOT_CMDLINE_MAX, DETECTOR_NAMES, MAX_VCPUS,
 };
 
 /// The format version this testbed reads.
@@ -75,9 +75,20 @@ struct InjectSpec {
     vector: Option<Spanned<u8>>,
     vcpu: Spanned<usize>,
     at: Option<Spanned<String>>,
+    watch: Option<Spanned<String>>,
+    access: Option<Spanned<AccessName>>,
+    len: Option<Spanned<u64>>,
     of: Option<Spanned<usize>>,
     instructions: Option<u64>,
     after: Option<Nanos>,
+}
+
+/// What a watchpoint watches.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum AccessName {
+    Read,
+    Write,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +225,21 @@ pub struct Scenario {
     pub explore: Option<Explore>,
 }
 
+impl Scenario {
+    /// Adds `extra` words after the scenario's own command line.
+    pub fn add_cmdline(&mut self, extra: &str) {
+        if extra.is_empty() {
+            return;
+        }
+        self.boot.cmdline = [self.boot.cmdline.as_str(), extra]
+            .iter()
+            .filter(|w| !w.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+}
+
 /// What is wrong at a place in a file.
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
@@ -241,7 +267,7 @@ pub enum Problem {
     #[error("this expectation is about the previous command, and no command comes before it")]
     NoCommand,
     /// `expect.guest` after a command that is not `guest`.
-    #[error("expect.guest needs a `guest` command before it, not `{0}`")]
+    #[error("expect.guest needs a `guest` or `hypercall` command before it, not `{0}`")]
     NotGuest(String),
     /// A vCPU the machine does not have.
     #[error("vCPU {vcpu} does not exist: the machine has {vcpus} (0 to {last})", last = vcpus - 1)]
@@ -279,18 +305,24 @@ pub enum Problem {
     At(String),
     /// Two of `at`, `instructions`, `after`.
     #[error(
-        "an injection happens at one point: give one of `at`, `instructions`, `after` (none: now)"
+        "an injection happens at one point: give one of `at`, `watch`, `instructions`, `after` (none: now)"
     )]
     TwoPoints,
-    /// `of` without `at`.
-    #[error("`of` names the vCPU that reaches `at`, and there is no `at`")]
+    /// `of` without `at` or `watch`.
+    #[error("`of` names the vCPU that reaches `at` or touches `watch`, and there is neither")]
     OfWithoutAt,
+    /// `access` or `len` without `watch`.
+    #[error("`access` and `len` describe a watchpoint: they go with `watch`")]
+    WatchKeys,
+    /// An unknown detector name.
+    #[error("unknown detector `{0}`: expected \"none\" or one of {names}", names = DETECTOR_NAMES.join(", "))]
+    Detector(String),
+    /// A step after an expected detector hit that needs the machine.
+    #[error("a detector stops the machine: after `expect.detector = \"{0}\"` only console expectations can follow")]
+    AfterDetector(String),
     /// `vector` missing, or given for another event.
     #[error("`vector = N` goes with `event = \"vector\"`, and only with it")]
     Vector,
-    /// Syntax kept for the race engine, refused until it lands.
-    #[error("{0} is not supported yet (it comes with the race engine)")]
-    Unsupported(&'static str),
     /// The explore table.
     #[error(transparent)]
     Explore(#[from] ExploreError),
@@ -384,6 +416,7 @@ pub fn parse(path: &Path, source: &str, images: &mut Images) -> Result<Scenario,
         image: &image,
         vcpus,
         last_command: None,
+        stopped_by: None,
     };
     let mut steps = Vec::new();
     for s in &spec.steps {
@@ -398,7 +431,7 @@ pub fn parse(path: &Path, source: &str, images: &mut Images) -> Result<Scenario,
     let explore = match &spec.explore {
         Some(e) => Some(
             e.get_ref()
-                .check(&image)
+                .check(&image, steps.len())
                 .map_err(|(p, span)| at(span.unwrap_or(e.span()), p.into()))?,
         ),
         None => None,
@@ -431,6 +464,8 @@ struct Checker<'a> {
     image: &'a Image,
     vcpus: u16,
     last_command: Option<Command>,
+    /// The detector an earlier step expects to have stopped the machine.
+    stopped_by: Option<String>,
 }
 
 impl Checker<'_> {
@@ -449,6 +484,12 @@ impl Checker<'_> {
     }
 
     fn step(&mut self, s: &StepSpec) -> Checked<StepKind> {
+        if let Some(d) = &self.stopped_by {
+            let console_only = matches!(s, StepSpec::Expect(e) if e.console_only());
+            if !console_only {
+                return Err((Problem::AfterDetector(d.clone()), None));
+            }
+        }
         Ok(match s {
             StepSpec::Command(text, c) => {
                 self.last_command = Some(c.clone());
@@ -466,14 +507,20 @@ impl Checker<'_> {
                     return Err((Problem::EmptyExpect, None));
                 }
                 if let Some(d) = &e.detector {
-                    return Err((
-                        Problem::Unsupported("expect.detector (\"none\" or a detector's name)"),
-                        Some(d.span()),
-                    ));
+                    let name = d.get_ref();
+                    if name != "none" && !DETECTOR_NAMES.contains(&name.as_str()) {
+                        return Err((Problem::Detector(name.clone()), Some(d.span())));
+                    }
+                    if name != "none" {
+                        self.stopped_by = Some(name.clone());
+                    }
                 }
                 match &self.last_command {
                     None if e.needs_command() => return Err((Problem::NoCommand, None)),
-                    Some(c) if e.guest.is_some() && !matches!(c, Command::Guest { .. }) => {
+                    Some(c)
+                        if e.guest.is_some()
+                            && !matches!(c, Command::Guest { .. } | Command::Hypercall { .. }) =>
+                    {
                         return Err((Problem::NotGuest(describe(c)), None))
                     }
                     _ => {}
@@ -492,37 +539,52 @@ impl Checker<'_> {
             (EventName::Vector, Some(v)) => Event::Vector(*v.get_ref()),
             (_, v) => return Err((Problem::Vector, v.as_ref().map(Spanned::span))),
         };
-        let points = [i.at.is_some(), i.instructions.is_some(), i.after.is_some()];
+        let points = [
+            i.at.is_some(),
+            i.watch.is_some(),
+            i.instructions.is_some(),
+            i.after.is_some(),
+        ];
         if points.iter().filter(|p| **p).count() > 1 {
             return Err((Problem::TwoPoints, None));
         }
-        if let Some(of) = &i.of {
-            if i.at.is_none() {
-                return Err((Problem::OfWithoutAt, Some(of.span())));
+        let of = match &i.of {
+            Some(o) if i.at.is_none() && i.watch.is_none() => {
+                return Err((Problem::OfWithoutAt, Some(o.span())))
             }
-            if self.vcpu(of)? != vcpu {
-                return Err((
-                    Problem::Unsupported("a trigger on one vCPU that injects into another"),
-                    Some(of.span()),
-                ));
+            Some(o) => Some(self.vcpu(o)?),
+            None => None,
+        };
+        if i.watch.is_none() {
+            if let Some(span) = i
+                .access
+                .as_ref()
+                .map(Spanned::span)
+                .or(i.len.as_ref().map(Spanned::span))
+            {
+                return Err((Problem::WatchKeys, Some(span)));
             }
         }
+        if let Some(w) = &i.watch {
+            let (symbol, offset) = self.place(w)?;
+            return Ok(StepKind::Inject {
+                vcpu,
+                event,
+                when: When::Watch {
+                    symbol,
+                    offset,
+                    len: i.len.as_ref().map_or(1, |l| *l.get_ref()),
+                    write: !matches!(
+                        i.access.as_ref().map(Spanned::get_ref),
+                        Some(AccessName::Read)
+                    ),
+                    of,
+                },
+            });
+        }
         let when = if let Some(at) = &i.at {
-            let (symbol, offset) = split_at(at.get_ref())
-                .ok_or_else(|| (Problem::At(at.get_ref().clone()), Some(at.span())))?;
-            let Some(size) = symbol_size(self.image, symbol) else {
-                return Err((Problem::NoSymbol(symbol.to_string()), Some(at.span())));
-            };
-            if offset >= size.max(1) {
-                return Err((
-                    Problem::Offset {
-                        symbol: symbol.to_string(),
-                        offset,
-                        size,
-                    },
-                    Some(at.span()),
-                ));
-            }
+            let (symbol, offset) = self.place(at)?;
+            let symbol = symbol.as_str();
             if !starts_instruction(self.image, symbol, offset) {
                 return Err((
                     Problem::MidInstruction {
@@ -535,6 +597,9 @@ impl Checker<'_> {
             When::At {
                 symbol: symbol.to_string(),
                 offset,
+                // vCPU `of` reaching it injects into `vcpu`; itself: the
+                // target's own trigger.
+                of: of.filter(|&o| o != vcpu),
             }
         } else if let Some(n) = i.instructions {
             When::Instructions(n)
@@ -547,10 +612,33 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// `SYMBOL[+OFFSET]` inside its symbol.
+    fn place(&self, at: &Spanned<String>) -> Checked<(String, u64)> {
+        let (symbol, offset) = split_at(at.get_ref())
+            .ok_or_else(|| (Problem::At(at.get_ref().clone()), Some(at.span())))?;
+        let Some(size) = symbol_size(self.image, symbol) else {
+            return Err((Problem::NoSymbol(symbol.to_string()), Some(at.span())));
+        };
+        if offset >= size.max(1) {
+            return Err((
+                Problem::Offset {
+                    symbol: symbol.to_string(),
+                    offset,
+                    size,
+                },
+                Some(at.span()),
+            ));
+        }
+        Ok((symbol.to_string(), offset))
+    }
+}
+
 /// A command's first words, for messages.
 fn describe(c: &Command) -> String {
     match c {
         Command::Guest { .. } => "guest".into(),
+        Command::Hypercall { .. } => "hypercall".into(),
         Command::Livepatch(_) => "xen-livepatch".into(),
         Command::Run(_) => "run".into(),
         Command::Dmesg { .. } => "xl dmesg".into(),

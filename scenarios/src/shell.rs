@@ -6,10 +6,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::command::{Command, GuestCall, Livepatch, USAGE};
+use crate::command::{Command, GuestCall, Livepatch, RawArg, USAGE};
 use crate::machine::{
-    errno, Action, LivepatchError, MachineError, Status, Testbed, ACTION_APPLY_NODEPS,
-    DEFAULT_TIMEOUT_NS, STATE_APPLIED, STATE_CHECKED,
+    domain_crashed, errno, mailbox_buffer, Action, LivepatchError, MachineError, Status, Testbed,
+    ACTION_APPLY_NODEPS, DEFAULT_TIMEOUT_NS, STATE_APPLIED, STATE_CHECKED,
 };
 
 /// Timeout the original CLI passes with every action, in ns.
@@ -161,6 +161,23 @@ impl<W: Write> Shell<W> {
         (self.m, self.out)
     }
 
+    /// The testbed, the output and how much of the console `xl dmesg -c`
+    /// has shown: everything to resume the session later (on the same
+    /// machine, or on one restored to where this one is).
+    pub fn suspend(self) -> (Testbed, W, usize) {
+        (self.m, self.out, self.dmesg_read)
+    }
+
+    /// A suspended session, resumed.
+    pub fn resume(m: Testbed, out: W, dmesg_read: usize, base: PathBuf) -> Shell<W> {
+        Shell {
+            m,
+            out,
+            dmesg_read,
+            base,
+        }
+    }
+
     /// The output sink.
     pub fn output(&mut self) -> &mut W {
         &mut self.out
@@ -187,6 +204,7 @@ impl<W: Write> Shell<W> {
     /// Runs one command (`quit` does nothing here: ending the session is
     /// the caller's business).
     pub fn exec(&mut self, cmd: &Command) -> Result<Outcome, ShellError> {
+        let console_at = self.m.console().len();
         let outcome = match cmd {
             Command::Nothing | Command::Quit => Outcome::ok(),
             Command::Run(ns) => {
@@ -195,17 +213,106 @@ impl<W: Write> Shell<W> {
             }
             Command::Dmesg { clear } => self.dmesg(*clear)?,
             Command::DebugKeys(keys) => {
+                let known = self.m.debug_keys()?;
+                if let Some(why) = unknown_key(keys, &known) {
+                    writeln!(self.out, "xl: {why}")?;
+                    return Ok(Outcome::status(1));
+                }
                 for k in keys.bytes() {
                     self.m.send_input(&[k]);
                     self.m.run_for(KEY_SETTLE_NS)?;
                 }
                 Outcome::ok()
             }
-            Command::Livepatch(lp) => self.livepatch(lp)?,
-            Command::Guest { domid, call, text } => self.guest(*domid, call, text)?,
+            Command::Livepatch(lp) => {
+                let o = self.livepatch(lp)?;
+                if o.status != 0 {
+                    self.reasons(console_at)?;
+                }
+                o
+            }
+            Command::Guest { domid, call, text } => match self.guest(*domid, call, text) {
+                Err(ShellError::Machine(e)) if domain_crashed(&e, *domid, self.m.console()) => {
+                    self.crashed(*domid, text)?
+                }
+                other => other?,
+            },
+            Command::Hypercall { domid, nr, args } => match self.hypercall(*domid, *nr, args) {
+                Err(ShellError::Machine(e)) if domain_crashed(&e, *domid, self.m.console()) => {
+                    self.crashed(*domid, &format!("hypercall {nr}"))?
+                }
+                other => other?,
+            },
         };
         self.out.flush()?;
         Ok(outcome)
+    }
+
+    /// After a refused live-patch command: the hypervisor's own reason,
+    /// the live-patch lines it printed meanwhile (mini-xen prints one per
+    /// refusal).
+    fn reasons(&mut self, from: usize) -> Result<(), ShellError> {
+        let console = self.m.console();
+        let new = String::from_utf8_lossy(&console[from.min(console.len())..]).into_owned();
+        for l in new.lines().filter(|l| l.contains("livepatch")) {
+            let l = l.trim_start_matches("(XEN)").trim();
+            writeln!(self.out, "Hypervisor: {l}")?;
+        }
+        Ok(())
+    }
+
+    /// A domain that the hypervisor crashed did not answer.
+    fn crashed(&mut self, domid: u32, text: &str) -> Result<Outcome, ShellError> {
+        writeln!(
+            self.out,
+            "d{domid}: {text}: no answer: the hypervisor crashed domain {domid} \
+             (\"Domain {domid} crashed\" on the console)"
+        )?;
+        Ok(Outcome::status(1))
+    }
+
+    fn hypercall(&mut self, domid: u32, nr: u64, args: &[RawArg]) -> Result<Outcome, ShellError> {
+        const SHOWN: usize = 64;
+        let buf = mailbox_buffer(domid);
+        let mut regs = [0u64; 5];
+        let mut data = None;
+        for (r, a) in regs.iter_mut().zip(args) {
+            *r = match a {
+                RawArg::Value(v) => *v,
+                RawArg::Buffer(bytes) => {
+                    let mut d = bytes.clone();
+                    d.resize(d.len().max(SHOWN), 0);
+                    data = Some(d);
+                    buf
+                }
+            };
+        }
+        let (rc, after) = self
+            .m
+            .hypercall(domid, nr, regs, data.as_deref().unwrap_or(&[]))?;
+        let shown = if rc < 0 {
+            format!("rc={rc} ({})", strerror(-rc))
+        } else {
+            format!("rc={rc}")
+        };
+        writeln!(self.out, "d{domid}: hypercall {nr}: {shown}")?;
+        let value = match &data {
+            Some(_) => {
+                let hex: String = after
+                    .iter()
+                    .take(SHOWN)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                writeln!(self.out, "d{domid}: buf: {hex}")?;
+                hex
+            }
+            None => rc.to_string(),
+        };
+        Ok(Outcome {
+            status: i32::from(rc < 0),
+            errno: (rc < 0).then_some(-rc),
+            reply: Some(Reply { rc, value }),
+        })
     }
 
     fn dmesg(&mut self, clear: bool) -> Result<Outcome, ShellError> {
@@ -289,32 +396,39 @@ impl<W: Write> Shell<W> {
             writeln!(self.out, "Nothing to list")?;
             return Ok(Outcome::ok());
         }
+        // The original's columns, widened for longer names and states.
+        let rows: Vec<(String, String, String)> = entries
+            .iter()
+            .map(|e| {
+                let mut status = state_name(e.status.state).to_string();
+                if e.status.rc != 0 {
+                    let rc = i64::from(e.status.rc);
+                    status.push_str(&format!(" ({}, {})", rc, strerror(-rc)));
+                }
+                let md: String = e
+                    .metadata
+                    .iter()
+                    .map(|&b| if b == 0 { ';' } else { char::from(b) })
+                    .collect();
+                (e.name.clone(), status, md.trim_end_matches(';').to_string())
+            })
+            .collect();
+        let w = rows
+            .iter()
+            .map(|r| r.0.len() + 1)
+            .max()
+            .unwrap_or(0)
+            .max(40);
+        let sw = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(10);
+        writeln!(self.out, "{:<w$}| {:<sw$} | metadata", " ID", "status")?;
         writeln!(
             self.out,
-            " ID                                     | status     | metadata"
+            "{}+{}+---------------",
+            "-".repeat(w),
+            "-".repeat(sw + 2)
         )?;
-        writeln!(
-            self.out,
-            "----------------------------------------+------------+---------------"
-        )?;
-        for e in entries {
-            let mut status = state_name(e.status.state).to_string();
-            if e.status.rc != 0 {
-                let rc = i64::from(e.status.rc);
-                status.push_str(&format!(" ({}, {})", rc, strerror(-rc)));
-            }
-            let md: String = e
-                .metadata
-                .iter()
-                .map(|&b| if b == 0 { ';' } else { char::from(b) })
-                .collect();
-            writeln!(
-                self.out,
-                "{:<40}| {:<11}| {}",
-                e.name,
-                status,
-                md.trim_end_matches(';')
-            )?;
+        for (name, status, md) in rows {
+            writeln!(self.out, "{name:<w$}| {status:<sw$} | {md}")?;
         }
         Ok(Outcome::ok())
     }
@@ -453,6 +567,18 @@ impl<W: Write> Shell<W> {
             reply: Some(Reply { rc, value }),
         })
     }
+}
+
+/// Why `keys` cannot be pressed, when one of them has no handler in
+/// `known` (the hypervisor's registered keys): the message `xl
+/// debug-keys` and `testbed boot --keys` give alike.
+pub fn unknown_key(keys: &str, known: &[(char, String)]) -> Option<String> {
+    let c = keys.chars().find(|c| known.iter().all(|(k, _)| k != c))?;
+    let list: Vec<String> = known.iter().map(|(k, d)| format!("{k} ({d})")).collect();
+    Some(format!(
+        "unknown debug key '{c}': this hypervisor handles {}",
+        list.join(", ")
+    ))
 }
 
 /// A result shown as `rc=N`: the value is the same text.

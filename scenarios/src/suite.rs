@@ -39,12 +39,7 @@ pub fn load_all(
     }
     if let Some(extra) = extra_cmdline.filter(|c| !c.is_empty()) {
         for s in &mut loaded {
-            s.boot.cmdline = [s.boot.cmdline.as_str(), extra]
-                .iter()
-                .filter(|w| !w.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ");
+            s.add_cmdline(extra);
         }
     }
     Ok(match partition {

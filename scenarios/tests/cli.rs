@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn testbed(args: &[&str]) -> Output {
@@ -41,6 +42,75 @@ fn unknown_debug_key_is_a_usage_error() {
 fn bad_duration_is_a_usage_error() {
     let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--time", "5 parsecs"]);
     assert_eq!(o.status.code(), Some(2));
+    // ~585 years of virtual time is refused, not run.
+    let o = testbed(&[
+        "boot",
+        "--vcpus",
+        "1",
+        "--seed",
+        "1",
+        "--time",
+        "18446744073709551615ns",
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("at most 1h of virtual time"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_is_refused_alike_by_boot_and_by_xl() {
+    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--keys", "Q"]);
+    let (_, boot_err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    let why = boot_err
+        .strip_prefix("testbed: ")
+        .expect("testbed's message")
+        .trim_end()
+        .to_string();
+    // Every key the image registers is listed.
+    for k in ["C (", "h (", "n (", "x ("] {
+        assert!(why.contains(k), "{why}");
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-keys");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("keys.txt");
+    std::fs::write(&script, "xl debug-keys Q\n").expect("script");
+    let o = testbed(&[
+        "shell",
+        "--vcpus",
+        "1",
+        "--seed",
+        "1",
+        "--script",
+        &script.display().to_string(),
+    ]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.contains(&format!("xl: {why}")), "{out}");
+}
+
+#[test]
+fn a_truncated_image_is_refused_at_load() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-truncated");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let elf = dir.join("mini-xen");
+    let src = scenarios::machine::default_image();
+    std::fs::copy(&src, &elf).expect("copy elf");
+    let mut bin = std::fs::read(src.with_extension("bin")).expect("flat image");
+    bin.truncate(bin.len() / 2);
+    std::fs::write(dir.join("mini-xen.bin"), bin).expect("write");
+    let o = testbed(&[
+        "boot",
+        "--vcpus",
+        "1",
+        "--seed",
+        "1",
+        "--image",
+        &elf.display().to_string(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("truncated"), "{err}");
 }
 
 #[test]

@@ -101,12 +101,26 @@ refused!(
     steps("    { inject = { event = \"smi\", vcpu = 0 } },")
 );
 refused!(
-    trigger_on_another_vcpu,
-    steps("    { inject = { event = \"nmi\", vcpu = 0, at = \"arch_livepatch_apply\", of = 1 } },")
+    unknown_detector,
+    steps("    \"run 1ms\",\n    { expect = { detector = \"torn-jump\" } },")
 );
 refused!(
-    detector_expectations_wait_for_the_race_engine,
-    steps("    \"run 1ms\",\n    { expect = { detector = \"none\" } },")
+    a_command_after_an_expected_detector_hit,
+    steps(
+        "    \"run 1ms\",\n    { expect = { detector = \"torn-patch-site\" } },\n    \"run 1ms\","
+    )
+);
+refused!(
+    of_without_a_point,
+    steps("    { inject = { event = \"nmi\", vcpu = 0, of = 1 } },")
+);
+refused!(
+    watchpoint_keys_without_a_watchpoint,
+    steps("    { inject = { event = \"nmi\", vcpu = 0, at = \"arch_livepatch_apply\", access = \"read\" } },")
+);
+refused!(
+    watchpoint_past_its_symbol,
+    steps("    { inject = { event = \"mce\", vcpu = 1, watch = \"arch_livepatch_apply+0x100000\" } },")
 );
 refused!(
     expectation_with_no_command_before_it,
@@ -139,6 +153,44 @@ refused!(
          windows = [ {{ symbol = \"arch_livepatch_apply\", from = 0, to = 0x100000 }} ]\n"
     )
 );
+
+#[test]
+fn cross_vcpu_triggers_watchpoints_and_detector_expectations_load() {
+    use scenarios::machine::When;
+    use scenarios::scenario::StepKind;
+    let source = steps(
+        "    { inject = { event = \"nmi\", vcpu = 1, at = \"arch_livepatch_apply\", of = 0 } },\n\
+         { inject = { event = \"nmi\", vcpu = 0, at = \"arch_livepatch_apply\", of = 0 } },\n\
+         { inject = { event = \"mce\", vcpu = 1, watch = \"nmi_count+8\", len = 8, access = \"read\" } },\n\
+         \"run 1ms\",\n\
+         { expect = { detector = \"none\" } },\n\
+         \"run 1ms\",\n\
+         { expect = { detector = \"lost-event\" } },\n\
+         { expect = { console = \"NMI\" } },",
+    );
+    let s = parse(Path::new("good.toml"), &source, &mut Images::default()).expect("loads");
+    let whens: Vec<&When> = s
+        .steps
+        .iter()
+        .filter_map(|st| match &st.kind {
+            StepKind::Inject { when, .. } => Some(when),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(whens[0], When::At { of: Some(0), .. }));
+    // A vCPU's own trigger needs no `of`.
+    assert!(matches!(whens[1], When::At { of: None, .. }));
+    assert!(matches!(
+        whens[2],
+        When::Watch {
+            offset: 8,
+            len: 8,
+            write: false,
+            of: None,
+            ..
+        }
+    ));
+}
 
 #[test]
 fn a_good_file_loads_with_its_steps_lines_and_explore_table() {

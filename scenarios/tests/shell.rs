@@ -109,3 +109,72 @@ fn a_name_the_abi_cannot_carry_is_refused_by_the_cli() {
     assert_eq!(code, 1);
     assert!(out.contains("must be 1 to 127 bytes"), "{out}");
 }
+
+#[test]
+fn raw_hypercalls_long_names_and_a_crashed_domain() {
+    let hello = payload_path("xen_hello_world");
+    let long = "a_payload_name_much_longer_than_forty_bytes_to_align";
+    let mut sh = Shell::new(booted(2), Vec::new());
+    let mut run = |line: &str| {
+        let o = sh.exec_line(line).expect("runs").expect("not quit");
+        (o, String::from_utf8_lossy(sh.output()).into_owned())
+    };
+    // xen_version(XENVER_extraversion, buf) returns the string in the buffer.
+    let (o, out) = run("hypercall 1 17 1 buf");
+    assert_eq!(o.status, 0);
+    assert!(
+        out.contains("d1: hypercall 17: rc=0\nd1: buf: 2d6d696e6900"),
+        "{out}"
+    );
+    let (o, out) = run("hypercall 1 99");
+    assert_eq!((o.status, o.errno), (1, Some(38)));
+    assert!(out.contains("rc=-38 (Function not implemented)"), "{out}");
+    // Columns stay aligned for a name longer than the original's 40.
+    let (o, out) = run(&format!("xen-livepatch upload {long} {}", hello.display()));
+    assert_eq!(o.status, 0, "{out}");
+    let (_, out) = run("xen-livepatch list");
+    let table: Vec<&str> = out.lines().rev().take(3).collect();
+    let bar = |l: &str| l.find('|').expect("a column");
+    assert_eq!(bar(table[0]), bar(table[2]), "{out}");
+    assert_eq!(table[1].find('+'), Some(bar(table[2])), "{out}");
+    // A guest load from nowhere faults in ring 3: the domain is crashed,
+    // the hypervisor goes on, and the shell says so.
+    let (o, out) = run("hypercall 2 0x10000 0xdead0000");
+    assert_eq!(o.status, 1);
+    assert!(out.contains("the hypervisor crashed domain 2"), "{out}");
+    let (o, _) = run("guest 1 xen_version version");
+    assert_eq!(o.status, 0);
+}
+
+#[test]
+fn keep_going_runs_every_command_and_exits_with_the_worst_status() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shell-keep-going");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("s.txt");
+    std::fs::write(
+        &script,
+        "xen-livepatch apply nothing_loaded\nhypercall 1 99\nguest 1 xen_version version\n",
+    )
+    .expect("script");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["shell", "--vcpus", "1", "--seed", "1", "--script"];
+        let s = script.display().to_string();
+        args.push(&s);
+        args.extend_from_slice(extra);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_testbed"))
+            .args(&args)
+            .output()
+            .expect("testbed runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(!out.contains("d1: xen_version version"), "{out}");
+    let (code, out) = run(&["--keep-going"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("d1: hypercall 99: rc=-38"), "{out}");
+    assert!(out.contains("d1: xen_version version: 4.21"), "{out}");
+}

@@ -5,54 +5,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+use common::{cases, junit, stdout, testbed, tmp, write};
 use quick_junit::Report;
-
-fn testbed(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_testbed"))
-        .args(args)
-        .output()
-        .expect("testbed runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A fresh directory for one test.
-fn tmp(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write scenario");
-    p.display().to_string()
-}
-
-fn junit(path: &Path) -> Report {
-    let xml = std::fs::read_to_string(path).expect("junit written");
-    Report::deserialize_from_str(&xml).expect("valid JUnit")
-}
-
-/// (name, passed) of every test case.
-fn cases(r: &Report) -> Vec<(String, bool)> {
-    r.test_suites
-        .iter()
-        .flat_map(|s| &s.test_cases)
-        .map(|c| {
-            (
-                c.name.to_string(),
-                matches!(c.status, quick_junit::TestCaseStatus::Success { .. }),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn every_scenario_in_the_suite_passes_and_its_junit_parses_back() {

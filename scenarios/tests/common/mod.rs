@@ -1,7 +1,10 @@
 //! Helpers shared by the end-to-end tests of the `testbed` side.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use quick_junit::Report;
 
 /// The repository's root.
 pub fn root() -> PathBuf {
@@ -35,4 +38,48 @@ pub fn redact_hex(line: &str) -> String {
     }
     out.pop();
     out
+}
+
+pub fn testbed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args(args)
+        .output()
+        .expect("testbed runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A fresh directory for one test.
+pub fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write scenario");
+    p.display().to_string()
+}
+
+pub fn junit(path: &Path) -> Report {
+    let xml = std::fs::read_to_string(path).expect("junit written");
+    Report::deserialize_from_str(&xml).expect("valid JUnit")
+}
+
+/// (name, passed) of every test case.
+pub fn cases(r: &Report) -> Vec<(String, bool)> {
+    r.test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .map(|c| {
+            (
+                c.name.to_string(),
+                matches!(c.status, quick_junit::TestCaseStatus::Success { .. }),
+            )
+        })
+        .collect()
 }
