@@ -33,6 +33,11 @@ pub const CONSOLEIO_WRITE: u64 = 0;
 pub const EVTCHNOP_SEND: u64 = 4;
 /// `XENMEM_write_word`.
 pub const XENMEM_WRITE_WORD: u64 = 64;
+/// `XENMEM_paging_request`: the caller sleeps in the hypervisor until dom0
+/// answers (mini-xen's waitqueue model of Xen's mem_paging).
+pub const XENMEM_PAGING_REQUEST: u64 = 65;
+/// `XENMEM_paging_resume`: dom0 answers a domain's oldest request.
+pub const XENMEM_PAGING_RESUME: u64 = 66;
 /// `XEN_MEMORY_WINDOW_DATA`: offsets of `XENMEM_write_word` start here.
 pub const XEN_MEMORY_WINDOW_DATA: u64 = 0x1000;
 /// `XEN_SYSCTL_INTERFACE_VERSION`.
@@ -135,6 +140,8 @@ mod tests {
         let mem = defines("memory.h");
         assert_eq!(mem["XENMEM_write_word"], XENMEM_WRITE_WORD);
         assert_eq!(mem["XEN_MEMORY_WINDOW_DATA"], XEN_MEMORY_WINDOW_DATA);
+        assert_eq!(mem["XENMEM_paging_request"], XENMEM_PAGING_REQUEST);
+        assert_eq!(mem["XENMEM_paging_resume"], XENMEM_PAGING_RESUME);
         let sys = defines("sysctl.h");
         assert_eq!(
             sys["XEN_SYSCTL_INTERFACE_VERSION"],

@@ -15,6 +15,7 @@ use crate::engine::{Calibration, EngineError, SavedContext};
 use crate::image::SymbolTable;
 use crate::platform::*;
 use crate::ram::RamBlock;
+use crate::timeline::{Mark, MarkKind};
 use crate::trigger::{Action, Fired, Triggers};
 use crate::vcpu::VcpuState;
 
@@ -118,9 +119,9 @@ pub struct Board {
     /// window over a short function would otherwise be run through
     /// within one quantum).
     pub window_ranges: Vec<(u64, u64)>,
-    /// Patch-site stores (virtual time, vCPU, address), while a timeline
-    /// is recorded.
-    pub site_writes: Option<Vec<(u64, usize, u64)>>,
+    /// Marks made inside the engine's hooks (patch-site stores, trigger
+    /// injections) while a timeline is recorded.
+    pub marks: Option<Vec<Mark>>,
     /// The rest.
     pub st: BoardState,
 }
@@ -219,6 +220,18 @@ pub fn on_in(u: &mut Unicorn<Board>, port: u32, _size: usize) -> u32 {
 /// Exceptions and `int n` reported by the engine.
 pub fn on_interrupt(u: &mut Unicorn<Board>, intno: u32) {
     let vector = intno as u8;
+    if vector == 14 {
+        // A fetch from a freed payload's unmapped pages faults before any
+        // block hook sees it: the payload table names it.
+        let rip = reg(u, RegisterX86::RIP);
+        if (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&rip) {
+            let b = u.get_data_mut();
+            if let Some(f) = b.st.watch.payload_exec(&b.ram, rip) {
+                stop(u, Stop::Detected(f));
+                return;
+            }
+        }
+    }
     let contributory = matches!(vector, 0 | 8 | 10..=14);
     if contributory {
         // Needs the engine's fault state reset: done after it stops.
@@ -332,7 +345,15 @@ fn run_actions(u: &mut Unicorn<Board>, actions: Vec<Action>) {
     for a in actions {
         match a {
             Action::Inject { vcpu, irq } => {
-                let st = &mut u.get_data_mut().st;
+                let b = u.get_data_mut();
+                if let Some(m) = &mut b.marks {
+                    m.push(Mark {
+                        at: b.st.now,
+                        vcpu,
+                        kind: MarkKind::Inject { irq },
+                    });
+                }
+                let st = &mut b.st;
                 let Some(v) = st.vcpus.get_mut(vcpu) else {
                     continue;
                 };
@@ -360,6 +381,7 @@ fn run_actions(u: &mut Unicorn<Board>, actions: Vec<Action>) {
                 }
             }
             Action::Break => stop(u, Stop::Break),
+            Action::Note => {}
             Action::OpenWindow | Action::CloseWindow => {
                 u.get_data_mut().st.event_window = a == Action::OpenWindow;
                 // The next slot is planned with the window in force.
@@ -459,8 +481,12 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
         let cur = b.st.current;
         let bytes = (v as u64).to_le_bytes();
         let n = size.min(8);
-        if let Some(w) = &mut b.site_writes {
-            w.push((b.st.now, cur, addr));
+        if let Some(w) = &mut b.marks {
+            w.push(Mark {
+                at: b.st.now,
+                vcpu: cur,
+                kind: MarkKind::PatchWrite { addr },
+            });
         }
         let before = b.st.watch.opened.len();
         b.st.watch.site_write(&b.ram, cur, addr, &bytes[..n]);

@@ -97,6 +97,52 @@ impl<'m> Guest<'m> {
         Ok((ret, buf))
     }
 
+    /// Posts hypercall `op` with `args` and returns at once: the domain
+    /// issues it when it next looks at its mailbox, and it may sleep in
+    /// the hypervisor (`XENMEM_paging_request`). [`Guest::result`] says
+    /// whether it has returned.
+    pub fn post(&mut self, op: u64, args: [u64; 5]) -> Result<(), MachineError> {
+        let domid = self.domid;
+        if domid >= NR_DOMAINS {
+            return Err(MachineError::NoDomain(domid));
+        }
+        let mbox = domain_window(domid);
+        let mut req = [0u8; MBOX_RET as usize];
+        let seq = self.m.ram().read_u32(mbox + MBOX_SEQ)?.wrapping_add(1);
+        req[MBOX_STATE as usize..][..4].copy_from_slice(&MBOX_REQUEST.to_le_bytes());
+        req[MBOX_SEQ as usize..][..4].copy_from_slice(&seq.to_le_bytes());
+        req[MBOX_OP as usize..][..8].copy_from_slice(&op.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            req[MBOX_ARGS as usize + 8 * i..][..8].copy_from_slice(&a.to_le_bytes());
+        }
+        self.m.host_write(mbox, &req)
+    }
+
+    /// The result of a [`Guest::post`]ed hypercall once it returned (the
+    /// mailbox is then free again), or `None` while it has not.
+    pub fn result(&mut self) -> Result<Option<i64>, MachineError> {
+        let mbox = domain_window(self.domid);
+        if self.m.ram().read_u32(mbox + MBOX_STATE)? != MBOX_DONE {
+            return Ok(None);
+        }
+        let ret = self.m.ram().read_u64(mbox + MBOX_RET)? as i64;
+        self.m
+            .host_write(mbox + MBOX_STATE, &MBOX_IDLE.to_le_bytes())?;
+        Ok(Some(ret))
+    }
+
+    /// dom0's `memory_op(XENMEM_paging_resume)`: answers `domid`'s oldest
+    /// paging request with `value` (0, or -ENOENT if it has none).
+    pub fn paging_resume(&mut self, domid: u32, value: u64) -> Result<i64, MachineError> {
+        Ok(self
+            .call(
+                nr::MEMORY_OP,
+                [XENMEM_PAGING_RESUME, u64::from(domid), value, 0, 0],
+                &[],
+            )?
+            .0)
+    }
+
     /// `xen_version(XENVER_version)`: (major, minor).
     pub fn version(&mut self) -> Result<(u32, u32), MachineError> {
         let (r, _) = self.call(nr::XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0], &[])?;

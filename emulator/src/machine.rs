@@ -254,7 +254,7 @@ impl Machine {
             text: image.text.clone(),
             symbols: image.symbols.clone(),
             window_ranges: Vec::new(),
-            site_writes: None,
+            marks: None,
             st,
         };
         let mut engine =
@@ -541,7 +541,7 @@ impl Machine {
         }
         match trigger.action {
             Action::Inject { vcpu, .. } | Action::Hold { vcpu, .. } => self.check_vcpu(vcpu)?,
-            Action::Break | Action::OpenWindow | Action::CloseWindow => {}
+            Action::Break | Action::OpenWindow | Action::CloseWindow | Action::Note => {}
         }
         let id = self.engine.get_data_mut().st.triggers.arm(trigger);
         match trigger.when {
@@ -777,20 +777,14 @@ impl Machine {
     /// live-patch code); recording changes nothing the run does.
     pub fn record_timeline(&mut self, livepatch: Vec<(u64, u64)>) {
         self.timeline = Some(Timeline::new(self.cfg.vcpus, livepatch));
-        self.engine.get_data_mut().site_writes = Some(Vec::new());
+        self.engine.get_data_mut().marks = Some(Vec::new());
     }
 
     /// Stops recording and returns the timeline, if one was recorded.
     pub fn take_timeline(&mut self) -> Option<Timeline> {
         let mut t = self.timeline.take()?;
-        for (at, vcpu, addr) in self
-            .engine
-            .get_data_mut()
-            .site_writes
-            .take()
-            .unwrap_or_default()
-        {
-            t.mark(at, vcpu, MarkKind::PatchWrite { addr });
+        for m in self.engine.get_data_mut().marks.take().unwrap_or_default() {
+            t.mark(m.at, m.vcpu, m.kind);
         }
         t.marks.sort_by_key(|m| m.at);
         Some(t)
@@ -873,6 +867,7 @@ impl Machine {
             }
             Action::Break => self.broke = true,
             Action::OpenWindow | Action::CloseWindow => st.event_window = a == Action::OpenWindow,
+            Action::Note => {}
         }
     }
 

@@ -91,6 +91,9 @@ pub enum Action {
     OpenWindow,
     /// Closes the event window.
     CloseWindow,
+    /// Nothing: the firing is logged with the vCPU and its retired count
+    /// (a probe: where a run reaches a point, for later runs to aim at).
+    Note,
 }
 
 /// A trigger.

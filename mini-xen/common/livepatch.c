@@ -35,6 +35,7 @@
 #include <xen/livepatch.h>
 #include <xen/livepatch_elf.h>
 #include <xen/livepatch_payload.h>
+#include <xen/livepatch_stack.h>
 #include <xen/percpu.h>
 #include <xen/sched.h>
 #include <xen/smp.h>
@@ -192,10 +193,11 @@ static struct payload *find_payload(const char *name)
  * the payloads it replaces added): an applied payload's symbol wins,
  * otherwise the one loaded first.
  */
-unsigned long livepatch_symbols_lookup_by_name(const char *name)
+static const struct livepatch_symbol *find_export(const char *name,
+                                                  const struct payload **owner)
 {
     const struct payload *data;
-    unsigned long first = 0;
+    const struct livepatch_symbol *first = NULL;
     unsigned int i;
 
     list_for_each_entry ( data, &payload_list, list )
@@ -204,13 +206,28 @@ unsigned long livepatch_symbols_lookup_by_name(const char *name)
             if ( !data->symtab[i].new_symbol ||
                  strcmp(data->symtab[i].name, name) )
                 continue;
+            if ( data->state == LIVEPATCH_STATE_APPLIED || !first )
+            {
+                first = &data->symtab[i];
+                *owner = data;
+            }
             if ( data->state == LIVEPATCH_STATE_APPLIED )
-                return data->symtab[i].value;
-            if ( !first )
-                first = data->symtab[i].value;
+                return first;
         }
 
     return first;
+}
+
+/* A symbol the payload being loaded links against: it holds a reference. */
+unsigned long livepatch_symbols_lookup_by_name(const char *name)
+{
+    const struct payload *owner = NULL;
+    const struct livepatch_symbol *sym = find_export(name, &owner);
+
+    if ( !sym || !livepatch_ref_used(owner, sym->name) )
+        return 0;
+
+    return sym->value;
 }
 
 /*
@@ -1304,6 +1321,7 @@ static bool is_payload_symbol(const struct livepatch_elf *elf,
 static int build_symbol_table(struct payload *payload,
                               const struct livepatch_elf *elf)
 {
+    const struct payload *other;
     struct livepatch_symbol *symtab;
     unsigned int i, j, nsyms = 0;
     size_t strtab_len = 0;
@@ -1354,7 +1372,7 @@ static int build_symbol_table(struct payload *payload,
                 xfree(strtab);
                 return -EEXIST;
             }
-            if ( livepatch_symbols_lookup_by_name(s->name) )
+            if ( find_export(s->name, &other) )
                 printk(LIVEPATCH "%s: new symbol %s is also exported by "
                        "a loaded payload\n", elf->name, s->name);
             s->new_symbol = true;
@@ -1526,10 +1544,12 @@ static int livepatch_upload(struct xen_sysctl_livepatch_upload *upload)
         strlcpy(data->name, n, sizeof(data->name));
         /* Before anything of the payload is parsed. */
         rc = livepatch_verify_signature(n, raw, &len, &data->sig);
+        livepatch_ref_begin();
         if ( !rc )
             rc = load_payload_data(data, raw, len);
         if ( !rc )
         {
+            livepatch_ref_commit(data);
             data->state = LIVEPATCH_STATE_CHECKED;
             data->rc = 0;
             INIT_LIST_HEAD(&data->applied_list);
@@ -2036,10 +2056,15 @@ static __unpatchable void livepatch_master_poll(void)
     }
 
     local_irq_save(flags);
-    livepatch_do_action(data, cmd);
-    arch_livepatch_post_action();
+    /* Nothing is written while a stack holds the code at risk. */
+    data->rc = livepatch_stack_check();
+    if ( !data->rc )
+    {
+        livepatch_do_action(data, cmd);
+        arch_livepatch_post_action();
+        action_done = true;
+    }
     local_irq_restore(flags);
-    action_done = true;
 
  abort:
     /* Release the other CPUs. */
@@ -2063,6 +2088,7 @@ static __unpatchable void livepatch_master_poll(void)
         }
     }
 
+    livepatch_stack_report(data->name, action2str(cmd));
     printk(LIVEPATCH "%s finished %s with rc=%d\n", data->name,
            action2str(cmd), data->rc);
 
@@ -2116,6 +2142,7 @@ static __unpatchable bool livepatch_slave(uint32_t gen)
         return true;            /* aborted (timeout) */
 
     local_irq_save(flags);
+    livepatch_stack_note_cpu();
 
     if ( !arrive(&lp_irq_off, gen, NULL) )
     {
@@ -2198,6 +2225,7 @@ static void schedule_work(struct payload *data, uint32_t cmd,
     livepatch_work.cmd = cmd;
     publish_region(data, LIVEPATCH_REGION_BUSY);
     livepatch_work.timeout = timeout ?: DEFAULT_TIMEOUT;
+    livepatch_stack_prepare(data, cmd, &applied_list);
 
     printk(LIVEPATCH "%s: timeout is %ldns\n", data->name,
            (long)livepatch_work.timeout);
@@ -2225,6 +2253,7 @@ static void free_payload(struct payload *data)
     xen_counters.lp_payloads = payload_cnt;
     payload_version++;
 
+    livepatch_ref_drop(data);
     unregister_virtual_region(&data->region);
     /* free_payload_data() waits for every CPU before the memory goes. */
     publish_region(data, LIVEPATCH_REGION_BUSY);
@@ -2287,7 +2316,13 @@ static int livepatch_action(struct xen_sysctl_livepatch_action *action)
     {
     case LIVEPATCH_ACTION_UNLOAD:
         if ( data->state == LIVEPATCH_STATE_CHECKED )
-            free_payload(data);
+        {
+            rc = livepatch_ref_check_unload(data);
+            if ( !rc )
+                rc = livepatch_stack_check_unload(data);
+            if ( !rc )
+                free_payload(data);
+        }
         else
         {
             printk(LIVEPATCH "%s: can't unload: it is %s\n", n,

@@ -8,6 +8,7 @@
 #include <xen/errno.h>
 #include <xen/guest_access.h>
 #include <xen/hypercall.h>
+#include <xen/mem_paging.h>
 #include <xen/sched.h>
 #include <asm/uaccess.h>
 #include <public/memory.h>
@@ -48,6 +49,12 @@ long do_memory_op(unsigned long cmd, unsigned long arg, unsigned long a3,
 
         return write_word(d, &ww);
     }
+
+    case XENMEM_paging_request:
+        return mem_paging_wait(d, arg);
+
+    case XENMEM_paging_resume:
+        return mem_paging_resume(d, arg, a3);
 
     default:
     {

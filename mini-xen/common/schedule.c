@@ -22,6 +22,7 @@
 #include <xen/softirq.h>
 #include <xen/time.h>
 #include <xen/timer.h>
+#include <xen/wait.h>
 #include <asm/bitops.h>
 #include <asm/page.h>
 #include <asm/current.h>
@@ -41,7 +42,7 @@ static DEFINE_PER_CPU(struct sched_percpu, sched);
 
 static bool vcpu_runnable(const struct vcpu *v)
 {
-    return !(ACCESS_ONCE(v->pause_flags) & VPF_blocked) &&
+    return !(ACCESS_ONCE(v->pause_flags) & (VPF_blocked | VPF_waiting)) &&
            !ACCESS_ONCE(v->domain->is_dying);
 }
 
@@ -102,6 +103,9 @@ static void schedule(void)
 
     if ( is_idle_vcpu(next) )
         reset_stack_and_jump(idle_loop);
+
+    /* A vCPU woken from a waitqueue continues inside its hypercall. */
+    waitqueue_resume();
 
     reset_stack_and_return_to_guest();
 }
@@ -231,10 +235,11 @@ void dump_runq(unsigned char key)
         else
             printk("CPU%u: ticks %lu, current idle\n", cpu, sd->nr_ticks);
         list_for_each_entry ( v, &sd->runq, runq_elem )
-            printk("  d%uv%u: %s%s%s hypercalls %lu switches %lu\n",
+            printk("  d%uv%u: %s%s%s%s hypercalls %lu switches %lu\n",
                    v->domain->domain_id, v->vcpu_id,
                    v->is_running ? "running" : "runnable",
                    (v->pause_flags & VPF_blocked) ? " blocked" : "",
+                   (v->pause_flags & VPF_waiting) ? " waiting" : "",
                    v->domain->is_dying ? " dying" : "",
                    v->nr_hypercalls, v->nr_switches);
         spin_unlock_irqrestore(&sd->lock, flags);

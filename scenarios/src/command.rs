@@ -121,6 +121,18 @@ pub enum GuestCall {
     ConsoleWrite(String),
     /// `sysctl physinfo`.
     Physinfo,
+    /// `memory_op paging_request`: the domain asks dom0 for a page and
+    /// sleeps in the hypervisor until it answers (the command does not
+    /// wait for that).
+    PagingRequest,
+    /// `memory_op paging_resume DOMID VALUE` (dom0): answers that
+    /// domain's oldest paging request with VALUE.
+    PagingResume {
+        /// The domain whose request is answered.
+        target: u32,
+        /// The answer.
+        value: u64,
+    },
 }
 
 /// Why a command line was refused.
@@ -154,6 +166,7 @@ pub enum ParseError {
     #[error(
         "guest: unknown hypercall '{0}'; known: xen_version \
          version|extraversion|build_id, memory_op write_word OFF VAL, \
+         memory_op paging_request, memory_op paging_resume DOMID VALUE, \
          event_channel_op send PORT, console_io write TEXT, sysctl physinfo"
     )]
     GuestCall(String),
@@ -330,6 +343,11 @@ impl GuestCall {
                 Some(Ok(port)) => GuestCall::EvtchnSend(port),
                 _ => return Err(ParseError::GuestArgs("event_channel_op send PORT")),
             },
+            ("memory_op", ["paging_request"]) => GuestCall::PagingRequest,
+            ("memory_op", ["paging_resume", _, _]) => match (num(1).map(u32::try_from), num(2)) {
+                (Some(Ok(target)), Some(value)) => GuestCall::PagingResume { target, value },
+                _ => return Err(ParseError::GuestArgs("paging_resume DOMID VALUE")),
+            },
             ("console_io", ["write", words @ ..]) => GuestCall::ConsoleWrite(words.join(" ")),
             ("sysctl", ["physinfo"]) => GuestCall::Physinfo,
             _ => return Err(ParseError::GuestCall(format!("{call} {}", args.join(" ")))),
@@ -362,6 +380,17 @@ mod tests {
                     value: 7
                 },
                 text: "memory_op write_word 0x10 7".into()
+            })
+        );
+        assert_eq!(
+            Command::parse("guest 0 memory_op paging_resume 1 0x29"),
+            Ok(Command::Guest {
+                domid: 0,
+                call: GuestCall::PagingResume {
+                    target: 1,
+                    value: 41
+                },
+                text: "memory_op paging_resume 1 0x29".into()
             })
         );
         assert_eq!(

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::duration::Budget;
-use crate::machine::{symbol_size, Image};
+use crate::machine::{symbol_size, Event, Image};
 
 /// How schedules are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -18,6 +18,9 @@ pub enum StrategyName {
     Pct,
     /// Every schedule with at most `preemptions` forced preemptions.
     Bounded,
+    /// The `[explore.sweep]` event at every instruction of a window, into
+    /// every vCPU.
+    Sweep,
 }
 
 /// The table as written.
@@ -32,6 +35,26 @@ pub struct ExploreSpec {
     fork: Option<Spanned<usize>>,
     #[serde(default)]
     windows: Vec<WindowSpec>,
+    sweep: Option<Spanned<SweepSpec>>,
+}
+
+/// The events a sweep injects.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SweepEvent {
+    Nmi,
+    Mce,
+    Ipi,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepSpec {
+    event: SweepEvent,
+    of: Spanned<usize>,
+    to: Spanned<String>,
+    #[serde(default)]
+    tail: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -57,6 +80,23 @@ pub enum Strategy {
         /// Forced preemptions.
         preemptions: u32,
     },
+    /// The sweep of [`Explore::sweep`].
+    Sweep,
+}
+
+/// A bounded-exhaustive sweep: `event` into each vCPU at each instruction
+/// vCPU `of` retires from its first store into the hypervisor's text (the
+/// first patch write) until it reaches `to`, plus `tail` instructions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sweep {
+    /// The event.
+    pub event: Event,
+    /// The vCPU whose instructions are counted (the writer).
+    pub of: usize,
+    /// Where the window ends on it.
+    pub to: String,
+    /// Instructions after `to` still swept.
+    pub tail: u64,
 }
 
 /// A race window: instructions `[from, to)` of `symbol`, where schedules
@@ -85,6 +125,8 @@ pub struct Explore {
     /// The step (0-based) every schedule forks before: the steps before
     /// it run once, under the machine's seed, and are snapshotted.
     pub fork: usize,
+    /// The sweep, for [`Strategy::Sweep`].
+    pub sweep: Option<Sweep>,
 }
 
 /// What is wrong with an `[explore]` table.
@@ -112,6 +154,17 @@ pub enum ExploreError {
         /// Steps in the file.
         steps: usize,
     },
+    /// `strategy = "sweep"` without its table, or the table without it.
+    #[error("`strategy = \"sweep\"` and an `[explore.sweep]` table go together")]
+    SweepTable,
+    /// A sweep counting a vCPU the machine lacks.
+    #[error("sweep of vCPU {of}: the machine has {vcpus}")]
+    SweepVcpu {
+        /// The vCPU.
+        of: usize,
+        /// vCPUs.
+        vcpus: u16,
+    },
     /// A window in a symbol the image lacks.
     #[error("no symbol `{0}` in the image")]
     NoSymbol(String),
@@ -133,8 +186,47 @@ pub enum ExploreError {
 pub type Span = Option<std::ops::Range<usize>>;
 
 impl ExploreSpec {
-    /// Checks the table against `image` and a file of `steps` steps.
-    pub fn check(&self, image: &Image, steps: usize) -> Result<Explore, (ExploreError, Span)> {
+    /// Checks the table against `image` and a file of `steps` steps on
+    /// `vcpus` vCPUs.
+    pub fn check(
+        &self,
+        image: &Image,
+        steps: usize,
+        vcpus: u16,
+    ) -> Result<Explore, (ExploreError, Span)> {
+        let sweep = match (&self.sweep, self.strategy) {
+            (None, StrategyName::Sweep) => return Err((ExploreError::SweepTable, None)),
+            (Some(t), StrategyName::Sweep) => {
+                let sw = t.get_ref();
+                if *sw.of.get_ref() >= usize::from(vcpus) {
+                    return Err((
+                        ExploreError::SweepVcpu {
+                            of: *sw.of.get_ref(),
+                            vcpus,
+                        },
+                        Some(sw.of.span()),
+                    ));
+                }
+                if symbol_size(image, sw.to.get_ref()).is_none() {
+                    return Err((
+                        ExploreError::NoSymbol(sw.to.get_ref().clone()),
+                        Some(sw.to.span()),
+                    ));
+                }
+                Some(Sweep {
+                    event: match sw.event {
+                        SweepEvent::Nmi => Event::Nmi,
+                        SweepEvent::Mce => Event::Mce,
+                        SweepEvent::Ipi => Event::Ipi,
+                    },
+                    of: *sw.of.get_ref(),
+                    to: sw.to.get_ref().clone(),
+                    tail: sw.tail,
+                })
+            }
+            (Some(t), _) => return Err((ExploreError::SweepTable, Some(t.span()))),
+            (None, _) => None,
+        };
         let fork = match &self.fork {
             Some(f) if *f.get_ref() == 0 || *f.get_ref() > steps.max(1) => {
                 return Err((
@@ -172,6 +264,11 @@ impl ExploreSpec {
                 Strategy::Bounded {
                     preemptions: self.preemptions.as_ref().map_or(2, |d| *d.get_ref()),
                 }
+            }
+            StrategyName::Sweep => {
+                param(&self.depth, "depth", "pct")?;
+                param(&self.preemptions, "preemptions", "bounded")?;
+                Strategy::Sweep
             }
         };
         if self.runs.is_none() && self.time.is_none() {
@@ -212,6 +309,7 @@ impl ExploreSpec {
             time: self.time.map(|t| t.0),
             windows,
             fork,
+            sweep,
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use emulator::hypercall::Guest;
+use emulator::hypercall::{Guest, XENMEM_PAGING_REQUEST};
 use emulator::livepatch::Client;
 use emulator::trigger::{Action as Do, Trigger, Visit, When as TriggerWhen};
 use emulator::{Config, Machine};
@@ -210,6 +210,24 @@ impl Event {
     }
 }
 
+/// A point a run reports reaching (with the vCPU's retired count), for
+/// later runs to aim injections at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// vCPU `vcpu`'s first store into the hypervisor's text (a patch write).
+    FirstTextWrite {
+        /// The vCPU.
+        vcpu: usize,
+    },
+    /// vCPU `vcpu` first reaches `symbol`.
+    Reach {
+        /// The vCPU.
+        vcpu: usize,
+        /// The symbol.
+        symbol: String,
+    },
+}
+
 /// When an injected event is delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum When {
@@ -360,6 +378,49 @@ impl Testbed {
                 self.m.inject_at_time(at, vcpu, irq).map(drop)
             }
         }
+    }
+
+    /// Arms `p`: its firing is logged with the vCPU's retired count.
+    pub fn arm_probe(&mut self, p: &Probe) -> Result<u32, MachineError> {
+        let when = match p {
+            Probe::FirstTextWrite { vcpu } => TriggerWhen::Access {
+                vcpu: Some(*vcpu),
+                start: self.address("_stext")?,
+                end: self.address("_etext")?,
+                write: true,
+                visit: Visit::Nth(1),
+            },
+            Probe::Reach { vcpu, symbol } => TriggerWhen::Reach {
+                vcpu: Some(*vcpu),
+                addr: self.address(symbol)?,
+                visit: Visit::Nth(1),
+            },
+        };
+        let id = self.m.arm(Trigger {
+            when,
+            action: Do::Note,
+        })?;
+        Ok(id.0)
+    }
+
+    /// Arranges for `event` to reach `vcpu` when vCPU `of` has retired
+    /// exactly `count` instructions (the slot is cut there).
+    pub fn inject_at_retired(
+        &mut self,
+        vcpu: usize,
+        event: Event,
+        of: usize,
+        count: u64,
+    ) -> Result<(), MachineError> {
+        self.m
+            .arm(Trigger {
+                when: TriggerWhen::Retired { vcpu: of, count },
+                action: Do::Inject {
+                    vcpu,
+                    irq: event.irq(),
+                },
+            })
+            .map(drop)
     }
 
     fn address(&self, symbol: &str) -> Result<u64, MachineError> {
@@ -594,6 +655,39 @@ impl Testbed {
     /// Domain `domid`'s `XENVER_build_id`.
     pub fn build_id(&mut self, domid: u32) -> Result<Result<Vec<u8>, i64>, MachineError> {
         Guest::new(&mut self.m, domid).build_id()
+    }
+
+    /// Domain `domid` posts a paging request and the machine runs for
+    /// `ns`: the request's rc if it returned by then, `None` while the
+    /// domain's vCPU sleeps in the hypervisor.
+    pub fn paging_request(&mut self, domid: u32, ns: u64) -> Result<Option<i64>, MachineError> {
+        Guest::new(&mut self.m, domid).post(nr::MEMORY_OP, [XENMEM_PAGING_REQUEST, 0, 0, 0, 0])?;
+        self.m.run_for(ns)?;
+        Guest::new(&mut self.m, domid).result()
+    }
+
+    /// Domain `domid` (dom0) answers `target`'s paging request with
+    /// `value`: its rc, and `target`'s result once the machine has run for
+    /// at most `ns` (`None` if the request has not returned by then).
+    pub fn paging_resume(
+        &mut self,
+        domid: u32,
+        target: u32,
+        value: u64,
+        ns: u64,
+    ) -> Result<(i64, Option<i64>), MachineError> {
+        let rc = Guest::new(&mut self.m, domid).paging_resume(target, value)?;
+        if rc != 0 {
+            return Ok((rc, None));
+        }
+        let step = ns.div_ceil(10).max(1);
+        for _ in 0..10 {
+            if let Some(r) = Guest::new(&mut self.m, target).result()? {
+                return Ok((rc, Some(r)));
+            }
+            self.m.run_for(step)?;
+        }
+        Ok((rc, Guest::new(&mut self.m, target).result()?))
     }
 
     /// Domain `domid` writes `value` at `offset` of its memory

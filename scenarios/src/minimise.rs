@@ -188,6 +188,8 @@ impl Tester<'_> {
             timeline: false,
             fork: self.base.fork,
             lean: false,
+            probes: Vec::new(),
+            inject: self.base.inject,
         };
         (strategy, opts)
     }

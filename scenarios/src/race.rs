@@ -123,16 +123,28 @@ pub fn explore(a: &ExploreArgs) -> anyhow::Result<ExitCode> {
                 ""
             }
         );
+        if let Some((a, b)) = summary.sweep_window {
+            println!(
+                "  swept instructions {a}..{b} of the writer ({} of them) on every vCPU",
+                b - a
+            );
+        }
         let mut failures = Vec::new();
         for (sig, f) in &summary.distinct {
-            let opts = search::options(s, f.strategy, &windows);
+            let opts = Options {
+                inject: f.inject,
+                ..search::options(s, f.strategy, &windows)
+            };
             let rec = ReplayFile::record(s, a.cmdline.as_deref(), &f.strategy, &opts, &f.run)?;
             let path = a.out.join(replay_name(&s.name, sig));
             rec.write(&path)?;
+            let what = match &f.inject {
+                Some(i) => schedule::format_injection(i),
+                None => schedule::format(&f.strategy),
+            };
             println!(
-                "  FAIL {sig}: run {} ({})\n    {}\n    replay: {}",
+                "  FAIL {sig}: run {} ({what})\n    {}\n    replay: {}",
                 f.index,
-                schedule::format(&f.strategy),
                 rec.failure.message,
                 path.display()
             );

@@ -97,6 +97,9 @@ pub struct ReplayFile {
     pub payloads: Vec<PayloadFile>,
     /// The schedule ([`schedule::format`]).
     pub strategy: String,
+    /// A sweep's injection ([`schedule::format_injection`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject: Option<String>,
     /// Race windows, `[start, end)` as hex addresses.
     #[serde(default)]
     pub windows: Vec<[String; 2]>,
@@ -164,6 +167,7 @@ impl ReplayFile {
             cmdline: cmdline.map(str::to_string),
             payloads: payload_files(s),
             strategy: schedule::format(strategy),
+            inject: opts.inject.as_ref().map(schedule::format_injection),
             windows: opts
                 .windows
                 .iter()
@@ -266,6 +270,15 @@ impl ReplayFile {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        let inject = match &self.inject {
+            Some(i) => Some(
+                schedule::parse_injection(i).map_err(|e| ReplayError::Format {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
         let hex = |s: &str| {
             u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| ReplayError::Format {
                 path: path.to_path_buf(),
@@ -284,6 +297,8 @@ impl ReplayFile {
             timeline: false,
             fork: self.fork.saturating_sub(1),
             lean: false,
+            probes: Vec::new(),
+            inject,
         };
         Ok((s, strategy, opts))
     }

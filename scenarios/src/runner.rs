@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::expect::{ConsoleCursor, Mismatch, Previous};
 use crate::machine::{
-    crash_kind, livepatch_ranges, Crash, CrashReason, MachineError, ScheduleLog, Strategy, Testbed,
-    Timeline, When,
+    crash_kind, livepatch_ranges, Crash, CrashReason, Event, MachineError, Probe, ScheduleLog,
+    Strategy, Testbed, Timeline, When,
 };
 use crate::scenario::{Scenario, Step, StepKind};
 use crate::shell::{Outcome, Shell, ShellError};
@@ -179,6 +179,23 @@ pub struct Options {
     /// A run that passes keeps no schedule log and no digest (hashing
     /// RAM is most of a short run's cost; explore keeps only failures).
     pub lean: bool,
+    /// Probes armed at the fork; [`Run::probes`] says where they fired.
+    pub probes: Vec<Probe>,
+    /// An injection armed at the fork (a sweep's run).
+    pub inject: Option<Injection>,
+}
+
+/// `event` into `vcpu` when vCPU `of` has retired `count` instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Injection {
+    /// The target.
+    pub vcpu: usize,
+    /// The event.
+    pub event: Event,
+    /// The vCPU whose count triggers it.
+    pub of: usize,
+    /// Its retired count then.
+    pub count: u64,
 }
 
 /// A run with everything the race tools need from it.
@@ -193,6 +210,9 @@ pub struct Run {
     pub crash: Option<Box<Crash>>,
     /// Fine (single-instruction) steps the run took in its windows.
     pub fine_steps: u64,
+    /// The retired count of each probe's vCPU when it fired, in the order
+    /// of [`Options::probes`] (`None`: it did not fire).
+    pub probes: Vec<Option<u64>>,
 }
 
 /// Runs `s` once.
@@ -234,6 +254,7 @@ pub fn run_with(s: &Scenario, opts: &Options) -> Run {
             timeline: None,
             crash: None,
             fine_steps: 0,
+            probes: Vec::new(),
         },
     }
 }
@@ -304,7 +325,7 @@ pub fn run_booted(s: &Scenario, tb: Testbed, opts: &Options) -> (Run, Testbed) {
 /// that every NMI and MCE delivered was handled.
 pub fn run_from(s: &Scenario, mut tb: Testbed, mut p: Progress, opts: &Options) -> (Run, Testbed) {
     let started = Instant::now();
-    let mut setup = || -> Result<(), MachineError> {
+    let mut setup = || -> Result<Vec<u32>, MachineError> {
         if opts.timeline {
             tb.record_timeline(livepatch_ranges(&s.image));
         }
@@ -314,13 +335,24 @@ pub fn run_from(s: &Scenario, mut tb: Testbed, mut p: Progress, opts: &Options) 
         for &(a, b) in &opts.windows {
             tb.add_window(a, b);
         }
-        Ok(())
+        let mut ids = Vec::new();
+        for p in &opts.probes {
+            ids.push(tb.arm_probe(p)?);
+        }
+        if let Some(i) = opts.inject {
+            tb.inject_at_retired(i.vcpu, i.event, i.of, i.count)?;
+        }
+        Ok(ids)
     };
+    let mut probe_ids = Vec::new();
     if !p.ended {
-        if let Err(e) = setup() {
-            p.failures.push(machine_failure(p.next, 0, &e));
-            p.ended = true;
-            p.dead = true;
+        match setup() {
+            Ok(ids) => probe_ids = ids,
+            Err(e) => {
+                p.failures.push(machine_failure(p.next, 0, &e));
+                p.ended = true;
+                p.dead = true;
+            }
         }
     }
     let (mut p, mut tb) = advance(s, tb, p, s.steps.len(), &opts.skip);
@@ -333,11 +365,22 @@ pub fn run_from(s: &Scenario, mut tb: Testbed, mut p: Progress, opts: &Options) 
             p.crash = e.crash().cloned().map(Box::new);
         }
     }
-    let log = if opts.lean && p.failures.is_empty() {
+    let log = if opts.lean && p.failures.is_empty() && probe_ids.is_empty() {
         None
     } else {
         tb.schedule_log().ok()
     };
+    let probes = probe_ids
+        .iter()
+        .map(|&id| {
+            log.iter().flat_map(|l| &l.entries).find_map(|e| match e {
+                crate::machine::LogEntry::Fired { fired, .. } if fired.trigger.0 == id => {
+                    Some(fired.retired)
+                }
+                _ => None,
+            })
+        })
+        .collect();
     let report = Report {
         name: s.name.clone(),
         about: s.about.clone(),
@@ -359,6 +402,7 @@ pub fn run_from(s: &Scenario, mut tb: Testbed, mut p: Progress, opts: &Options) 
         timeline: tb.take_timeline(),
         crash: p.crash,
         fine_steps: tb.fine_steps(),
+        probes,
     };
     (run, tb)
 }

@@ -431,7 +431,7 @@ pub fn parse(path: &Path, source: &str, images: &mut Images) -> Result<Scenario,
     let explore = match &spec.explore {
         Some(e) => Some(
             e.get_ref()
-                .check(&image, steps.len())
+                .check(&image, steps.len(), vcpus)
                 .map_err(|(p, span)| at(span.unwrap_or(e.span()), p.into()))?,
         ),
         None => None,

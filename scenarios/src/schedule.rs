@@ -6,13 +6,16 @@
 use std::str::FromStr;
 
 use crate::explore::Strategy as Family;
-use crate::machine::Strategy;
+use crate::machine::{Event, Strategy};
+use crate::runner::Injection;
 
 /// Why a strategy was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
     /// Not a strategy's name.
-    #[error("unknown strategy '{0}': expected random, pct[:depth=D] or bounded[:preemptions=K]")]
+    #[error(
+        "unknown strategy '{0}': expected random, pct[:depth=D], bounded[:preemptions=K] or sweep"
+    )]
     Name(String),
     /// A parameter this strategy does not have, or a bad value.
     #[error("strategy '{strategy}': bad parameter '{param}' (it takes {takes})")]
@@ -33,7 +36,7 @@ impl FromStr for Family {
     fn from_str(s: &str) -> Result<Family, ScheduleError> {
         let (name, params) = s.split_once(':').unwrap_or((s, ""));
         let takes = match name {
-            "random" => "no parameters",
+            "random" | "sweep" => "no parameters",
             "pct" => "depth=D (at least 1)",
             "bounded" => "preemptions=K",
             _ => return Err(ScheduleError::Name(name.to_string())),
@@ -71,6 +74,7 @@ impl FromStr for Family {
             "bounded" => Family::Bounded {
                 preemptions: get("preemptions", 2)?,
             },
+            "sweep" => Family::Sweep,
             _ => Family::Random,
         })
     }
@@ -110,11 +114,21 @@ pub fn run_seed(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The schedule a sweep's runs share (and explore's first run): no
+/// forced preemption.
+pub const BASE: Strategy = Strategy::Bounded {
+    max_preemptions: 0,
+    steps: 1,
+    index: 0,
+};
+
 /// Schedule `index` of `family` (`steps`: fine steps of a first run), or
-/// `None` past the end of a finite family (Bounded).
+/// `None` past the end of a finite family (Bounded). A sweep's runs all
+/// have [`BASE`]: they differ in their injection.
 pub fn nth(family: Family, seed: u64, steps: u64, vcpus: usize, index: u64) -> Option<Strategy> {
     let steps = steps.max(1);
     match family {
+        Family::Sweep => Some(BASE),
         Family::Random => Some(Strategy::Random {
             seed: run_seed(seed, index),
         }),
@@ -143,7 +157,7 @@ pub fn count(family: Family, steps: u64, vcpus: usize) -> Option<u64> {
             steps.max(1),
             vcpus,
         )),
-        Family::Random | Family::Pct { .. } => None,
+        Family::Random | Family::Pct { .. } | Family::Sweep => None,
     }
 }
 
@@ -212,6 +226,56 @@ pub fn parse(s: &str) -> Result<Strategy, ScheduleError> {
     })
 }
 
+/// A sweep's injection as text: `nmi:vcpu=2,of=0,retired=12345`.
+pub fn format_injection(i: &Injection) -> String {
+    let event = match i.event {
+        Event::Nmi => "nmi".to_string(),
+        Event::Mce => "mce".to_string(),
+        Event::Ipi => "ipi".to_string(),
+        Event::Vector(v) => format!("vector-{v}"),
+    };
+    format!("{event}:vcpu={},of={},retired={}", i.vcpu, i.of, i.count)
+}
+
+/// An injection from its text.
+pub fn parse_injection(s: &str) -> Result<Injection, ScheduleError> {
+    let takes = "EVENT:vcpu=V,of=W,retired=N";
+    let (name, params) = s.split_once(':').unwrap_or((s, ""));
+    let event = match name {
+        "nmi" => Event::Nmi,
+        "mce" => Event::Mce,
+        "ipi" => Event::Ipi,
+        v => match v.strip_prefix("vector-").and_then(|n| n.parse().ok()) {
+            Some(n) => Event::Vector(n),
+            None => return Err(ScheduleError::Name(v.to_string())),
+        },
+    };
+    let kv = pairs(name, params, takes)?;
+    let get = |key: &str| -> Result<u64, ScheduleError> {
+        kv.iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| parse_u64(v))
+            .ok_or_else(|| ScheduleError::Param {
+                strategy: name.to_string(),
+                param: key.to_string(),
+                takes,
+            })
+    };
+    let small = |key: &str| -> Result<usize, ScheduleError> {
+        usize::try_from(get(key)?).map_err(|_| ScheduleError::Param {
+            strategy: name.to_string(),
+            param: key.to_string(),
+            takes,
+        })
+    };
+    Ok(Injection {
+        vcpu: small("vcpu")?,
+        event,
+        of: small("of")?,
+        count: get("retired")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +302,19 @@ mod tests {
         }
         assert!(parse("pct:seed=1,depth=2").is_err());
         assert!(parse("fifo:seed=1").is_err());
+    }
+
+    #[test]
+    fn injections_round_trip_through_text() {
+        let i = Injection {
+            vcpu: 3,
+            event: Event::Vector(0x40),
+            of: 0,
+            count: 123_456,
+        };
+        assert_eq!(parse_injection(&format_injection(&i)), Ok(i));
+        assert!(parse_injection("nmi:vcpu=1").is_err());
+        assert!(parse_injection("smi:vcpu=1,of=0,retired=1").is_err());
     }
 
     #[test]

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::explore::Strategy as Family;
-use crate::machine::{symbol_range, Strategy};
+use crate::machine::{symbol_range, Probe, Strategy};
 use crate::partition::Partition;
-use crate::runner::{self, Options, Run};
+use crate::runner::{self, Injection, Options, Run};
 use crate::scenario::Scenario;
 use crate::schedule;
 
@@ -31,6 +31,15 @@ pub enum SearchError {
     /// an image changed underneath).
     #[error("no symbol `{0}` in the image")]
     NoSymbol(String),
+    /// A sweep whose probe run never wrote a patch or never reached the
+    /// window's end.
+    #[error("the sweep's first run on vCPU {of} {what}: no window to sweep")]
+    NoSweepWindow {
+        /// The writer.
+        of: usize,
+        /// What it did not do.
+        what: &'static str,
+    },
 }
 
 /// What to explore.
@@ -56,6 +65,8 @@ pub struct Found {
     pub index: u64,
     /// Its schedule.
     pub strategy: Strategy,
+    /// Its injection (a sweep's run).
+    pub inject: Option<Injection>,
     /// The run.
     pub run: Run,
 }
@@ -79,6 +90,9 @@ pub struct Summary {
     pub elapsed: Duration,
     /// The budget ran out before the indices did (time, or a stop).
     pub cut_short: bool,
+    /// A sweep's window: the writer's retired counts at its first patch
+    /// write and at the end (with the tail).
+    pub sweep_window: Option<(u64, u64)>,
 }
 
 /// The race windows of `s`'s `[explore]` table, as address ranges.
@@ -119,12 +133,19 @@ pub fn explore(
     let vcpus = usize::from(s.boot.vcpus);
     // A first run, without forced preemptions, learns how many fine steps
     // the windows hold (as shuttle and Coyote learn PCT's k).
-    let base = Strategy::Bounded {
-        max_preemptions: 0,
-        steps: 1,
-        index: 0,
-    };
-    let first = runner::run_with(s, &options(s, base, &windows));
+    let base = schedule::BASE;
+    let sweep = s.explore.as_ref().and_then(|e| e.sweep.clone());
+    let mut first_opts = options(s, base, &windows);
+    if let Some(sw) = &sweep {
+        first_opts.probes = vec![
+            Probe::FirstTextWrite { vcpu: sw.of },
+            Probe::Reach {
+                vcpu: sw.of,
+                symbol: sw.to.clone(),
+            },
+        ];
+    }
+    let first = runner::run_with(s, &first_opts);
     if first.log.is_none() {
         let why = first
             .report
@@ -134,7 +155,25 @@ pub fn explore(
         return Err(SearchError::Boot(why));
     }
     let steps = first.fine_steps.max(1);
-    let space = schedule::count(plan.family, steps, vcpus);
+    let sweep_window = match &sweep {
+        Some(sw) if plan.family == Family::Sweep => {
+            let (Some(Some(from)), Some(Some(to))) = (first.probes.first(), first.probes.get(1))
+            else {
+                let what = if first.probes.first().is_some_and(Option::is_some) {
+                    "never reached the window's end"
+                } else {
+                    "never wrote a patch site"
+                };
+                return Err(SearchError::NoSweepWindow { of: sw.of, what });
+            };
+            Some((*from, (*to + sw.tail).max(*from + 1)))
+        }
+        _ => None,
+    };
+    let space = match sweep_window {
+        Some((a, b)) => Some((b - a) * vcpus as u64),
+        None => schedule::count(plan.family, steps, vcpus),
+    };
     let last = space.map_or(plan.runs, |c| c.min(plan.runs));
     let mine = |i: u64| {
         plan.partition
@@ -207,14 +246,25 @@ pub fn explore(
                         *lock(&boot_error) = Some(e.to_string());
                         return;
                     }
+                    let inject = match (&sweep, sweep_window) {
+                        (Some(sw), Some((from, _))) => Some(Injection {
+                            vcpu: (i % vcpus as u64) as usize,
+                            event: sw.event,
+                            of: sw.of,
+                            count: from + i / vcpus as u64,
+                        }),
+                        _ => None,
+                    };
                     let opts = Options {
                         lean: true,
+                        inject,
                         ..options(s, strategy, &windows)
                     };
                     let (run, back) = runner::run_from(s, tb, prefix.clone(), &opts);
                     tb = back;
                     let failed = !run.report.passed();
                     if failed {
+                        let opts_inject = inject;
                         failing.fetch_add(1, Ordering::Relaxed);
                         let sig = run.report.failures[0].signature();
                         let mut f = lock(&found);
@@ -224,6 +274,7 @@ pub fn explore(
                                 Found {
                                     index: i,
                                     strategy,
+                                    inject: opts_inject,
                                     run,
                                 },
                             );
@@ -257,6 +308,7 @@ pub fn explore(
         space,
         elapsed: started.elapsed(),
         cut_short: cut.load(Ordering::Relaxed),
+        sweep_window,
     })
 }
 

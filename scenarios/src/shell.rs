@@ -531,6 +531,7 @@ impl<W: Write> Shell<W> {
     fn guest(&mut self, domid: u32, call: &GuestCall, text: &str) -> Result<Outcome, ShellError> {
         let m = &mut self.m;
         let rc_only = |rc: i64| (format!("rc={rc}"), rc);
+        let mut woken = None;
         let (shown, value, rc) = match call {
             GuestCall::Version => {
                 let (a, b) = m.version(domid)?;
@@ -559,8 +560,24 @@ impl<W: Write> Shell<W> {
                 Ok(p) => (p.clone(), p, 0),
                 Err(rc) => with_rc(rc_only(rc)),
             },
+            GuestCall::PagingRequest => match m.paging_request(domid, PAGING_WAIT_NS)? {
+                Some(rc) => with_rc(rc_only(rc)),
+                None => ("waiting for dom0".into(), "waiting".into(), 0),
+            },
+            GuestCall::PagingResume { target, value } => {
+                let (rc, r) = m.paging_resume(domid, *target, *value, PAGING_WAIT_NS)?;
+                woken = r.map(|v| (*target, v));
+                (
+                    format!("rc={rc}"),
+                    r.map(|v| v.to_string()).unwrap_or_default(),
+                    rc,
+                )
+            }
         };
         writeln!(self.out, "d{domid}: {text}: {shown}")?;
+        if let Some((target, v)) = woken {
+            writeln!(self.out, "d{target}: memory_op paging_request: rc={v}")?;
+        }
         Ok(Outcome {
             status: if rc < 0 { 1 } else { 0 },
             errno: (rc < 0).then_some(-rc),
@@ -580,6 +597,10 @@ pub fn unknown_key(keys: &str, known: &[(char, String)]) -> Option<String> {
         list.join(", ")
     ))
 }
+
+/// Virtual time a paging request is given to return (or to fall asleep),
+/// and a woken requester to return.
+const PAGING_WAIT_NS: u64 = 2_000_000;
 
 /// A result shown as `rc=N`: the value is the same text.
 fn with_rc((shown, rc): (String, i64)) -> (String, String, i64) {

@@ -154,6 +154,18 @@ refused!(
     )
 );
 
+refused!(
+    sweep_without_its_table,
+    format!("{HEAD}steps = []\n\n[explore]\nstrategy = \"sweep\"\nruns = 10\n")
+);
+refused!(
+    sweep_of_a_vcpu_the_machine_lacks,
+    format!(
+        "{HEAD}steps = []\n\n[explore]\nstrategy = \"sweep\"\nruns = 10\n\
+         sweep = {{ event = \"nmi\", of = 2, to = \"arch_livepatch_revive\" }}\n"
+    )
+);
+
 #[test]
 fn cross_vcpu_triggers_watchpoints_and_detector_expectations_load() {
     use scenarios::machine::When;

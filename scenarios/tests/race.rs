@@ -210,3 +210,82 @@ fn partitions_split_the_schedules_exactly() {
     union.sort_unstable();
     assert_eq!(union, all.ran);
 }
+
+#[test]
+fn a_sweep_injects_at_every_instruction_of_the_write_window_on_every_vcpu() {
+    use scenarios::explore::Strategy as Family;
+    use scenarios::scenario::{load, Images};
+    use scenarios::search::{explore, Plan};
+    use std::sync::atomic::AtomicBool;
+    let dir = tmp("race-sweep");
+    let hello = payload_path("xen_hello_world");
+    let file = write(
+        &dir,
+        "sweep.toml",
+        &format!(
+            r#"version = 1
+machine = {{ vcpus = 2, seed = 3 }}
+steps = [
+    "xen-livepatch upload xen_hello_world {}",
+    "xen-livepatch apply xen_hello_world",
+    {{ expect = {{ status = 0, list = {{ xen_hello_world = "APPLIED" }} }} }},
+    {{ expect = {{ detector = "none" }} }},
+]
+[explore]
+strategy = "sweep"
+runs = 100000
+fork = 2
+sweep = {{ event = "nmi", of = 0, to = "arch_livepatch_revive", tail = 4 }}
+"#,
+            hello.display()
+        ),
+    );
+    let s = load(Path::new(&file), &mut Images::default()).expect("loads");
+    let plan = Plan {
+        family: Family::Sweep,
+        seed: 0,
+        runs: u64::MAX,
+        time: None,
+        jobs: 2,
+        partition: None,
+    };
+    let stop = AtomicBool::new(false);
+    let sum = explore(&s, &plan, &|_, _| {}, &stop).expect("explores");
+    let (from, to) = sum.sweep_window.expect("a window");
+    // The writer stores into its text, then reaches the end: a window of
+    // real instructions, each swept on both vCPUs.
+    assert!(to > from + 4, "{from}..{to}");
+    assert_eq!(sum.space, Some((to - from) * 2));
+    assert_eq!(sum.runs, (to - from) * 2);
+    assert_eq!(sum.ran, (0..sum.runs).collect::<Vec<u64>>());
+    // Every NMI was delivered and handled (the lost-event check ends each
+    // run) and the payload applied every time.
+    assert_eq!(sum.failing, 0);
+    // A run of the sweep, again, with its timeline: the NMI is injected
+    // into its target, while the writer is inside the window.
+    use scenarios::machine::{Event, MarkKind};
+    use scenarios::runner::{run_with, Injection, Options};
+    for (target, count) in [(0, from), (1, from), (1, to - 1)] {
+        let opts = Options {
+            inject: Some(Injection {
+                vcpu: target,
+                event: Event::Nmi,
+                of: 0,
+                count,
+            }),
+            timeline: true,
+            fork: 1,
+            ..Options::default()
+        };
+        let run = run_with(&s, &opts);
+        assert!(run.report.passed(), "{:?}", run.report.failures);
+        let t = run.timeline.expect("a timeline");
+        let injected: Vec<usize> = t
+            .marks
+            .iter()
+            .filter(|m| matches!(m.kind, MarkKind::Inject { .. }))
+            .map(|m| m.vcpu)
+            .collect();
+        assert_eq!(injected, [target], "{count}");
+    }
+}

@@ -9,6 +9,7 @@
 #include <xen/console.h>
 #include <xen/keyhandler.h>
 #include <xen/livepatch.h>
+#include <xen/mem_paging.h>
 #include <xen/param.h>
 #include <xen/sched.h>
 #include <xen/smp.h>
@@ -106,6 +107,7 @@ noreturn void __start_xen(void)
     keyhandler_init();
     livepatch_init();
     scheduler_init();
+    mem_paging_init();
 
     set_current(idle_vcpu[0]);
     cpumask_set_cpu(0, &cpu_online_map);

@@ -19,6 +19,18 @@
 #define XENMEM_write_word               64
 #define XEN_MEMORY_WINDOW_DATA          0x1000
 
+/*
+ * Paging-style requests answered by dom0, after Xen's mem_paging: the
+ * calling vCPU asks for a page (arg = gfn, unused) and sleeps inside the
+ * hypervisor, its stack kept (a waitqueue), until dom0 answers; the
+ * result is the value dom0 gave.  XENMEM_paging_resume, dom0 only:
+ * arg = domid, a3 = value; answers that domain's oldest request and
+ * wakes its waiters; -ENOENT if it has none, -EPERM from another domain.
+ * (mini-xen specific; not Xen sub-ops.)
+ */
+#define XENMEM_paging_request           65
+#define XENMEM_paging_resume            66
+
 #ifndef __ASSEMBLY__
 #include <stdint.h>
 

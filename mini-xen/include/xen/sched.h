@@ -20,6 +20,9 @@
 
 #define _VPF_blocked            0
 #define VPF_blocked             (1UL << _VPF_blocked)
+/* Sleeping on a waitqueue with its stack kept (xen/wait.h). */
+#define _VPF_waiting            1
+#define VPF_waiting             (1UL << _VPF_waiting)
 
 struct domain;
 

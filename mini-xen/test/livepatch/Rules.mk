@@ -29,7 +29,8 @@ LPT_AFLAGS := $(AFLAGS) -I$(LPT_BUILD)
 LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
             xen_expectations xen_expectations_fail xen_hooks xen_hooks_veto \
             xen_callpath_same xen_callpath_stack xen_callpath_replace \
-            xen_callpath_nop
+            xen_callpath_nop \
+            xen_paging_wait xen_paging_link xen_paging_tail xen_paging_again
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
            xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
            xen_bad_wx_section \
@@ -55,13 +56,15 @@ $(LPT_BUILD)/config.h: $(TARGET) $(TARGET).bin $(LPT)/Rules.mk
 	extra_sz=$$(get xen_extra_version 2); \
 	minor=$$(get xen_minor_version 1); minor_sz=$$(get xen_minor_version 2); \
 	leaf_sz=$$(get callpath_leaf 2); \
+	paging_sz=$$(get mem_paging_wait 2); \
 	test -n "$$base" -a -n "$$extra_sz" -a -n "$$minor" -a -n "$$minor_sz" \
-	     -a -n "$$leaf_sz"; \
+	     -a -n "$$paging_sz" -a -n "$$leaf_sz"; \
 	n=$$((minor_sz - 1)); \
 	bytes=$$(od -An -tx1 -v -j $$((minor - base)) -N $$n $(TARGET).bin | \
 	         sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1, /g'); \
 	{ echo '/* Generated from $(notdir $(TARGET)) by Rules.mk: do not edit. */'; \
 	  echo "#define XEN_EXTRA_VERSION_SZ $$extra_sz"; \
+	  echo "#define MEM_PAGING_WAIT_SZ $$paging_sz"; \
 	  echo "#define MINOR_VERSION_ADDR $$minor"; \
 	  echo "#define MINOR_VERSION_SZ $$minor_sz"; \
 	  echo "#define MINOR_VERSION_EXPECT_LEN $$n"; \
@@ -95,6 +98,10 @@ $(LPT_BUILD)/xen_hooks.o: $(LPT_BUILD)/xen_hooks_func.h
 $(LPT_BUILD)/xen_callpath_same.o: $(LPT_BUILD)/xen_callpath_same_func.h
 $(LPT_BUILD)/xen_callpath_stack.o: $(LPT_BUILD)/xen_callpath_stack_func.h
 $(LPT_BUILD)/xen_callpath_replace.o: $(LPT_BUILD)/xen_callpath_replace_func.h
+$(LPT_BUILD)/xen_paging_wait.o: $(LPT_BUILD)/xen_paging_wait_func.h
+$(LPT_BUILD)/xen_paging_link.o: $(LPT_BUILD)/xen_paging_link_func.h
+$(LPT_BUILD)/xen_paging_tail.o: $(LPT_BUILD)/xen_paging_tail_func.h
+$(LPT_BUILD)/xen_paging_again.o: $(LPT_BUILD)/xen_paging_again_func.h
 
 # A GNU build-id note ($(1): raw bytes) as section $(2) of an object.
 define lpt_note
@@ -165,6 +172,14 @@ $(LIVEPATCH_OUT)/xen_callpath_replace.livepatch: \
     $(LPT_BUILD)/xen_callpath_replace_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_callpath_nop.livepatch: $(LPT_BUILD)/xen_callpath_nop.o \
     $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_paging_wait.livepatch: $(LPT_BUILD)/xen_paging_wait.o \
+    $(LPT_BUILD)/xen_paging_wait_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_paging_link.livepatch: $(LPT_BUILD)/xen_paging_link.o \
+    $(LPT_BUILD)/xen_paging_link_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_paging_tail.livepatch: $(LPT_BUILD)/xen_paging_tail.o \
+    $(LPT_BUILD)/xen_paging_tail_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_paging_again.livepatch: $(LPT_BUILD)/xen_paging_again.o \
+    $(LPT_BUILD)/xen_paging_again_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_no_xen_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
     $(LPT_BUILD)/xen_dep_note.o
 $(LIVEPATCH_OUT)/xen_bad_wrong_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
