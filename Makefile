@@ -79,7 +79,10 @@ scenarios: patch-payloads
 test: build patch-payloads
 	$(CARGO) test --release --workspace
 
-bench: build
+# Criterion benchmarks; benches/callpath.rs also writes the emulated
+# call-path table and its bar chart (target/criterion/callpath.{md,svg})
+# and the native summary (target/criterion/callpath-native.md).
+bench: patch-payloads
 	$(CARGO) bench --workspace
 
 lint:

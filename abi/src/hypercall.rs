@@ -23,6 +23,8 @@ pub const XENVER_VERSION: u64 = 0;
 pub const XENVER_EXTRAVERSION: u64 = 1;
 /// `XENVER_build_id`.
 pub const XENVER_BUILD_ID: u64 = 10;
+/// `XENVER_callpath` (mini-xen only): returns `callpath_leaf(arg)`.
+pub const XENVER_CALLPATH: u64 = 0x100;
 /// `XEN_EXTRAVERSION_LEN`.
 pub const XEN_EXTRAVERSION_LEN: usize = 16;
 /// `CONSOLEIO_write`.
@@ -131,6 +133,7 @@ mod tests {
         assert_eq!(ver["XENVER_version"], XENVER_VERSION);
         assert_eq!(ver["XENVER_extraversion"], XENVER_EXTRAVERSION);
         assert_eq!(ver["XENVER_build_id"], XENVER_BUILD_ID);
+        assert_eq!(ver["XENVER_callpath"], XENVER_CALLPATH);
         assert_eq!(ver["XEN_EXTRAVERSION_LEN"], XEN_EXTRAVERSION_LEN as u64);
         let ev = defines("event_channel.h");
         assert_eq!(ev["EVTCHNOP_send"], EVTCHNOP_SEND);

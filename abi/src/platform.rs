@@ -100,6 +100,9 @@ pub const MBOX_BUF_SIZE: usize = 3072;
 pub const MBOX_OP_LOAD: u64 = 0x10000;
 /// Mailbox op the guest does itself in ring 3: `*(u64 *)args[0] = args[1]`.
 pub const MBOX_OP_STORE: u64 = 0x10001;
+/// Mailbox op the guest does itself in ring 3: hypercall `args[1]` with
+/// `rdi, rsi, rdx = args[2..5]`, `args[0]` times in a loop.
+pub const MBOX_OP_REPEAT: u64 = 0x10002;
 
 /// Guest memory window of domain `domid`; its first page is the mailbox.
 pub const fn domain_window(domid: u32) -> u64 {
@@ -255,6 +258,7 @@ mod tests {
             ("MBOX_BUF_SIZE", MBOX_BUF_SIZE as u64),
             ("MBOX_OP_LOAD", MBOX_OP_LOAD),
             ("MBOX_OP_STORE", MBOX_OP_STORE),
+            ("MBOX_OP_REPEAT", MBOX_OP_REPEAT),
         ];
         for (name, value) in pairs {
             assert_eq!(d.get(*name), Some(value), "{name}");

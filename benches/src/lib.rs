@@ -1,1 +1,4 @@
-//! Benchmarks live in `benches/`; this crate has no library code.
+//! Benchmarks live in `benches/`; the library holds what they share and
+//! what is tested on its own: the native call paths (`native`).
+
+pub mod native;

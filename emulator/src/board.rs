@@ -85,6 +85,16 @@ pub struct BoardState {
     pub event_window: bool,
 }
 
+/// What the code-write hook did with the stores it saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodeWrites {
+    /// Stores that may have changed code: the decode cache was dropped.
+    pub flushes: u64,
+    /// Stores into a published payload's data (the hook covers the whole
+    /// live-patch area): the decode cache was kept.
+    pub data: u64,
+}
+
 /// The data attached to the engine.
 pub struct Board {
     /// Guest RAM (the engine maps it; Unicorn closes before its data is
@@ -98,6 +108,8 @@ pub struct Board {
     /// size. Cleared when code is written and on snapshot restore, so it is
     /// a pure function of memory contents.
     pub block_insns: BlockCounts,
+    /// Counts of the code-write hook's decisions.
+    pub code_writes: CodeWrites,
     /// The image's text ranges (code writes there are patch-site writes).
     pub text: Vec<(u64, u64)>,
     /// The image's symbols (the function a site belongs to).
@@ -436,9 +448,21 @@ fn count_insns(ram: &RamBlock, addr: u64, size: u32) -> u64 {
 /// whose bytes may change, and follow patch-site writes: stores into the
 /// image's text, or into the text of a loaded payload with CR0.WP clear
 /// (the patcher stacking onto it; the loader's own writes into a payload
-/// not yet published are not sites).
+/// not yet published are not sites). The hook covers the whole live-patch
+/// area, so it also sees stores into payloads' RW data (a replacement
+/// counting its calls, a hook's state): those change no code and keep the
+/// decode cache, or every such store would make the next blocks decode
+/// again.
 pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize, v: i64) -> bool {
-    u.get_data_mut().block_insns.clear();
+    let b = u.get_data_mut();
+    if (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&addr)
+        && b.st.watch.in_payload_data(&b.ram, addr)
+    {
+        b.code_writes.data += 1;
+        return true;
+    }
+    b.block_insns.clear();
+    b.code_writes.flushes += 1;
     if !u.get_data().st.watch.enabled {
         return true;
     }

@@ -369,6 +369,17 @@ impl Watch {
             .any(|r| r.state != REGION_FREED && (r.text_start..r.text_end).contains(&addr))
     }
 
+    /// Whether `addr` lies in a published payload's data (its memory
+    /// outside its text): a store there changes no code.
+    pub fn in_payload_data(&mut self, ram: &Ram, addr: u64) -> bool {
+        self.refresh_regions(ram);
+        self.regions.iter().any(|r| {
+            r.state != REGION_FREED
+                && (r.mem_start..r.mem_end).contains(&addr)
+                && !(r.text_start..r.text_end).contains(&addr)
+        })
+    }
+
     /// The payload whose text holds `addr`, if any.
     pub fn payload_at(&mut self, ram: &Ram, addr: u64) -> Option<LivepatchRegion> {
         self.refresh_regions(ram);

@@ -43,6 +43,19 @@ impl<'m> Guest<'m> {
         args: [u64; 5],
         data: &[u8],
     ) -> Result<(i64, Vec<u8>), MachineError> {
+        self.call_observed(op, args, data, |_| {})
+    }
+
+    /// [`Guest::call`], with `observe` shown the machine before every
+    /// round until the request is done (with single steps on: after every
+    /// instruction).
+    pub fn call_observed(
+        &mut self,
+        op: u64,
+        args: [u64; 5],
+        data: &[u8],
+        mut observe: impl FnMut(&Machine),
+    ) -> Result<(i64, Vec<u8>), MachineError> {
         let domid = self.domid;
         if domid >= NR_DOMAINS {
             return Err(MachineError::NoDomain(domid));
@@ -64,6 +77,7 @@ impl<'m> Guest<'m> {
         self.m.host_write(self.buf(), data)?;
         self.m.host_write(mbox, &req)?;
         let done = self.m.run_until(HYPERCALL_BUDGET_NS, |m| {
+            observe(m);
             m.ram()
                 .read_u32(mbox + MBOX_STATE)
                 .is_ok_and(|s| s == MBOX_DONE)

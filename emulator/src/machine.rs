@@ -250,6 +250,7 @@ impl Machine {
             calib,
             scratch: None,
             block_insns: Default::default(),
+            code_writes: Default::default(),
             text: image.text.clone(),
             symbols: image.symbols.clone(),
             window_ranges: Vec::new(),
@@ -385,6 +386,12 @@ impl Machine {
     /// Scheduler counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// What the code-write hook did so far: stores that dropped the
+    /// decode cache, stores into payload data that kept it.
+    pub fn code_writes(&self) -> board::CodeWrites {
+        self.engine.get_data().code_writes
     }
 
     /// State of vCPU `v`.

@@ -36,14 +36,20 @@ const TARGET_FUNCTIONS: &[&str] = &[
 /// crashes as written.
 const FATAL_BY_DESIGN: &[&str] = &["xen_hooks_veto"];
 
-/// Payloads of the stack-check tests, not in the corpus (yet):
-/// `xen_paging_link` does not load alone (it links against
-/// `xen_paging_wait`'s export). Adding the others renumbers every
-/// seeded case, and seed 2026 then finds two mutants (`new_addr` set to 0
-/// in `xen_replace_world` and `xen_hooks`: a NOP entry of 8 bytes over an
-/// 8-byte function, its `ret` included) that the torn-site detector flags:
-/// a loader question of its own, left to its owner.
+/// Payloads of the stack-check tests and of `testbed callpath`, not in the
+/// corpus (yet): `xen_paging_link` does not load alone (it links against
+/// `xen_paging_wait`'s export); the callpath payloads have the structure
+/// of `xen_nop`, `xen_bye_world` and `xen_replace_world`. Adding the
+/// others renumbers every seeded case, and seed 2026 then finds mutants
+/// (`new_addr` set to 0 in `xen_replace_world` and `xen_hooks`: a NOP
+/// entry of 8 bytes over an 8-byte function, its `ret` included) that the
+/// torn-site detector flags: a loader question of its own, left to its
+/// owner.
 const NOT_SEEDS: &[&str] = &[
+    "xen_callpath_nop",
+    "xen_callpath_replace",
+    "xen_callpath_same",
+    "xen_callpath_stack",
     "xen_paging_again",
     "xen_paging_link",
     "xen_paging_tail",

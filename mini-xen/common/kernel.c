@@ -68,6 +68,9 @@ long do_xen_version(unsigned long cmd, unsigned long arg, unsigned long a3,
 
     case XENVER_build_id:
         return xenver_build_id(arg);
+
+    case XENVER_callpath:
+        return callpath_leaf(arg);
     }
 
     return -ENOSYS;

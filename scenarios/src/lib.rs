@@ -4,6 +4,7 @@
 //! minimise and the timeline picture. Every call into the machine goes through
 //! [`machine`].
 
+pub mod callpath;
 pub mod command;
 pub mod duration;
 pub mod expect;

@@ -4,20 +4,22 @@
 
 use std::path::{Path, PathBuf};
 
-use emulator::hypercall::{nr, Guest, XENMEM_PAGING_REQUEST};
+use emulator::hypercall::{Guest, XENMEM_PAGING_REQUEST};
 use emulator::livepatch::Client;
 use emulator::trigger::{Action as Do, Trigger, Visit, When as TriggerWhen};
 use emulator::{Config, Machine};
 
 pub use emulator::detect::DETECTOR_NAMES;
-pub use emulator::hypercall::errno;
+pub use emulator::hypercall::{
+    errno, mailbox_buf, nr, XENMEM_WRITE_WORD, XENVER_CALLPATH, XENVER_EXTRAVERSION, XENVER_VERSION,
+};
 pub use emulator::image::ImageError;
 pub use emulator::livepatch::{
     Action, Entry, LivepatchError, Status, ACTION_APPLY_NODEPS, DEFAULT_TIMEOUT_NS, NAME_SIZE,
     STATE_APPLIED, STATE_CHECKED,
 };
 pub use emulator::log::{Entry as LogEntry, ScheduleLog};
-pub use emulator::platform::{BOOT_CMDLINE_MAX, NR_DOMAINS};
+pub use emulator::platform::{BOOT_CMDLINE_MAX, LIVEPATCH_BASE, LIVEPATCH_SIZE, NR_DOMAINS};
 pub use emulator::sched::{bounded_count, bounded_index, Bounded, Pct, Strategy};
 pub use emulator::timeline::{MarkKind, Phase, Timeline};
 pub use emulator::{Crash, CrashReason, Image, Irq, MachineError, Snapshot};
@@ -79,6 +81,50 @@ pub fn starts_instruction(image: &Image, symbol: &str, offset: u64) -> bool {
         let _ = d.decode();
     }
     d.ip() == target
+}
+
+/// Address of the first `int` instruction in `symbol`, decoding it from
+/// its start.
+pub fn first_int(image: &Image, symbol: &str) -> Option<u64> {
+    use iced_x86::{Decoder, DecoderOptions, Mnemonic};
+    let sym = image.symbols.get(symbol)?;
+    let start = usize::try_from(sym.addr.checked_sub(emulator::platform::IMAGE_BASE)?).ok()?;
+    let end = start.checked_add(usize::try_from(sym.size).ok()?)?;
+    let code = image.flat.get(start..end)?;
+    let mut d = Decoder::with_ip(64, code, sym.addr, DecoderOptions::NONE);
+    while d.can_decode() {
+        let i = d.decode();
+        if i.mnemonic() == Mnemonic::Int {
+            return Some(i.ip());
+        }
+    }
+    None
+}
+
+/// The name of the function holding `addr` in `image`.
+pub fn function_at(image: &Image, addr: u64) -> Option<&str> {
+    image.symbols.lookup(addr).map(|(s, _)| s.name.as_str())
+}
+
+/// One stretch of instructions a vCPU retired, seen with single steps on
+/// (normally one instruction; more only when the machine ran a coarse
+/// slot, which a measurement counts as noise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The vCPU.
+    pub vcpu: usize,
+    /// Address of the (first) instruction.
+    pub rip: u64,
+    /// Instructions retired: 1 for a single step.
+    pub n: u64,
+    /// It ran in ring 3.
+    pub user: bool,
+    /// An asynchronous interrupt (a vector of 32 or more other than the
+    /// hypercall's, an NMI or an MCE) was being handled before it or is
+    /// now: the instruction is not the program's own path.
+    pub irq: bool,
+    /// Virtual time after it, in ns.
+    pub now: u64,
 }
 
 /// `[start, end)` of `symbol` in `image`, when it has it.
@@ -502,6 +548,86 @@ impl Testbed {
         flags: u32,
     ) -> Result<(i64, Option<Result<Status, i64>>), LivepatchError> {
         Client::new(&mut self.m).action_and_settle(name, action, timeout, flags)
+    }
+
+    /// The image booted.
+    pub fn image(&self) -> &Image {
+        self.m.image()
+    }
+
+    /// Reads guest memory (hypervisor addresses).
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MachineError> {
+        Ok(self.m.ram().read(addr, buf)?)
+    }
+
+    /// Domain `domid` issues hypercall `op` (`rdi, rsi, rdx = args`)
+    /// `calls` times in a ring-3 loop (`MBOX_OP_REPEAT`), the machine
+    /// running normally; the last call's result.
+    pub fn repeat(
+        &mut self,
+        domid: u32,
+        calls: u64,
+        op: u64,
+        args: [u64; 3],
+        data: &[u8],
+    ) -> Result<i64, MachineError> {
+        let op_repeat = emulator::platform::MBOX_OP_REPEAT;
+        let a = [calls, op, args[0], args[1], args[2]];
+        Ok(Guest::new(&mut self.m, domid).call(op_repeat, a, data)?.0)
+    }
+
+    /// Domain `domid` issues hypercall `op` (`rdi, rsi, rdx = args`)
+    /// `calls` times in a ring-3 loop (`MBOX_OP_REPEAT`; `data` starts
+    /// its mailbox buffer), with every vCPU single-stepped meanwhile;
+    /// `each` sees every instruction any vCPU retires, from the machine's
+    /// own per-vCPU retired counts. Returns the last call's result.
+    pub fn repeat_traced(
+        &mut self,
+        domid: u32,
+        calls: u64,
+        op: u64,
+        args: [u64; 3],
+        data: &[u8],
+        mut each: impl FnMut(&Step),
+    ) -> Result<i64, MachineError> {
+        use emulator::platform::{HYPERCALL_VECTOR, MBOX_OP_REPEAT, TRAP_MACHINE_CHECK, TRAP_NMI};
+        let is_irq = |v: &emulator::vcpu::VcpuState| {
+            v.frames.iter().any(|f| {
+                (f.vector >= 32 && f.vector != HYPERCALL_VECTOR)
+                    || f.vector == TRAP_NMI
+                    || f.vector == TRAP_MACHINE_CHECK
+            })
+        };
+        // Per vCPU: retired count, RIP, ring 3, in an interrupt.
+        let mut last: Vec<(u64, u64, bool, bool)> = (0..self.m.config().vcpus)
+            .filter_map(|v| self.m.vcpu(v))
+            .map(|s| (s.retired, s.parked.rip, s.parked.cs & 3 == 3, is_irq(s)))
+            .collect();
+        self.m.set_single_step(true);
+        let r = Guest::new(&mut self.m, domid).call_observed(
+            MBOX_OP_REPEAT,
+            [calls, op, args[0], args[1], args[2]],
+            data,
+            |m| {
+                for (v, l) in last.iter_mut().enumerate() {
+                    let Some(s) = m.vcpu(v) else { continue };
+                    let irq = is_irq(s);
+                    if s.retired != l.0 {
+                        each(&Step {
+                            vcpu: v,
+                            rip: l.1,
+                            n: s.retired - l.0,
+                            user: l.2,
+                            irq: l.3 || irq,
+                            now: m.now(),
+                        });
+                    }
+                    *l = (s.retired, s.parked.rip, s.parked.cs & 3 == 3, irq);
+                }
+            },
+        );
+        self.m.set_single_step(false);
+        Ok(r?.0)
     }
 
     /// Domain `domid` issues hypercall `nr` with `args`, its mailbox

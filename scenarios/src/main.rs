@@ -109,6 +109,29 @@ enum Cmd {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Measure patched call paths: guest instructions and virtual time per
+    /// hypercall, unpatched, patched (same-size, NOP, stacked, REPLACE,
+    /// shipped patches) and reverted.
+    Callpath {
+        /// mini-xen ELF; default: the `make image` build.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// Number of vCPUs (1 to 64).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_VCPUS)))]
+        vcpus: u16,
+        /// Calls per state.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
+        /// Payload build directory (test/ and patches/ under it).
+        #[arg(long)]
+        payloads: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write a bar chart (SVG) here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
     /// Explore schedules of scenario files; on each distinct failure write
     /// a replay file. Exit 0 nothing found, 1 failures found, 2 usage.
     Explore {
@@ -373,6 +396,27 @@ fn main() -> ExitCode {
             jobs,
             verbose,
         } => run(&files, junit, partition, cmdline.as_deref(), jobs, verbose),
+        Cmd::Callpath {
+            image,
+            vcpus,
+            calls,
+            payloads,
+            json,
+            svg,
+        } => {
+            let opts = scenarios::callpath::Options {
+                vcpus,
+                calls,
+                payloads: payloads.unwrap_or_else(scenarios::callpath::default_payloads),
+            };
+            let image = image.unwrap_or_else(default_image);
+            scenarios::callpath::command(&image, &opts, json, svg.as_deref())
+                .map(|out| {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                })
+                .map_err(Into::into)
+        }
         Cmd::Explore {
             files,
             strategy,

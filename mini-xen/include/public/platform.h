@@ -131,6 +131,14 @@ struct cpu_user_regs {
 #define MBOX_OP_LOAD            0x10000
 #define MBOX_OP_STORE           0x10001
 
+/*
+ * MBOX_OP_REPEAT: the guest issues hypercall args[1] (rdi, rsi, rdx =
+ * args[2], args[3], args[4]; r10 = r8 = 0) args[0] times in a loop and
+ * stores the last result: many calls from ring 3 for one request
+ * (testbed callpath).  args[0] must be at least 1.
+ */
+#define MBOX_OP_REPEAT          0x10002
+
 struct mailbox {
     uint32_t state;
     uint32_t seq;

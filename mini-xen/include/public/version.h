@@ -25,6 +25,13 @@
  */
 #define XENVER_build_id                 10
 
+/*
+ * mini-xen only: arg == x, returns callpath_leaf(x) = 3x + 1 (unpatched).
+ * A leaf function reachable from a guest, for measuring patched call
+ * paths (testbed callpath).
+ */
+#define XENVER_callpath                 0x100
+
 #ifndef __ASSEMBLY__
 #include <stdint.h>
 

@@ -15,4 +15,7 @@ int xen_build_id(const void **p, unsigned int *len);
 void xen_build_init(void);
 void print_version_banner(void);
 
+/* The leaf of XENVER_callpath (common/callpath.c). */
+unsigned long callpath_leaf(unsigned long x);
+
 #endif /* __XEN_VERSION_H__ */

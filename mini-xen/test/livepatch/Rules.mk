@@ -28,6 +28,8 @@ LPT_AFLAGS := $(AFLAGS) -I$(LPT_BUILD)
 
 LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
             xen_expectations xen_expectations_fail xen_hooks xen_hooks_veto \
+            xen_callpath_same xen_callpath_stack xen_callpath_replace \
+            xen_callpath_nop \
             xen_paging_wait xen_paging_link xen_paging_tail xen_paging_again
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
            xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
@@ -53,8 +55,10 @@ $(LPT_BUILD)/config.h: $(TARGET) $(TARGET).bin $(LPT)/Rules.mk
 	base=$$(awk '$$NF == "_start" { print "0x" $$1; exit }' <<< "$$syms"); \
 	extra_sz=$$(get xen_extra_version 2); \
 	minor=$$(get xen_minor_version 1); minor_sz=$$(get xen_minor_version 2); \
+	leaf_sz=$$(get callpath_leaf 2); \
 	paging_sz=$$(get mem_paging_wait 2); \
-	test -n "$$base" -a -n "$$extra_sz" -a -n "$$minor" -a -n "$$minor_sz" -a -n "$$paging_sz"; \
+	test -n "$$base" -a -n "$$extra_sz" -a -n "$$minor" -a -n "$$minor_sz" \
+	     -a -n "$$paging_sz" -a -n "$$leaf_sz"; \
 	n=$$((minor_sz - 1)); \
 	bytes=$$(od -An -tx1 -v -j $$((minor - base)) -N $$n $(TARGET).bin | \
 	         sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1, /g'); \
@@ -64,7 +68,8 @@ $(LPT_BUILD)/config.h: $(TARGET) $(TARGET).bin $(LPT)/Rules.mk
 	  echo "#define MINOR_VERSION_ADDR $$minor"; \
 	  echo "#define MINOR_VERSION_SZ $$minor_sz"; \
 	  echo "#define MINOR_VERSION_EXPECT_LEN $$n"; \
-	  echo "#define MINOR_VERSION_EXPECT $$bytes"; } > $@.tmp
+	  echo "#define MINOR_VERSION_EXPECT $$bytes"; \
+	  echo "#define CALLPATH_LEAF_SZ $$leaf_sz"; } > $@.tmp
 	$(Q)mv $@.tmp $@
 
 $(LPT_BUILD)/xen_bad_reloc_type.o: $(LPT)/xen_bad_reloc_type.c $(LPT_BUILD)/config.h
@@ -90,6 +95,9 @@ $(LPT_BUILD)/xen_hello_world.o: $(LPT_BUILD)/xen_hello_world_func.h
 $(LPT_BUILD)/xen_bye_world.o: $(LPT_BUILD)/xen_bye_world_func.h
 $(LPT_BUILD)/xen_replace_world.o: $(LPT_BUILD)/xen_replace_world_func.h
 $(LPT_BUILD)/xen_hooks.o: $(LPT_BUILD)/xen_hooks_func.h
+$(LPT_BUILD)/xen_callpath_same.o: $(LPT_BUILD)/xen_callpath_same_func.h
+$(LPT_BUILD)/xen_callpath_stack.o: $(LPT_BUILD)/xen_callpath_stack_func.h
+$(LPT_BUILD)/xen_callpath_replace.o: $(LPT_BUILD)/xen_callpath_replace_func.h
 $(LPT_BUILD)/xen_paging_wait.o: $(LPT_BUILD)/xen_paging_wait_func.h
 $(LPT_BUILD)/xen_paging_link.o: $(LPT_BUILD)/xen_paging_link_func.h
 $(LPT_BUILD)/xen_paging_tail.o: $(LPT_BUILD)/xen_paging_tail_func.h
@@ -122,6 +130,14 @@ $(LPT_BUILD)/hello_note.o: $(LPT_BUILD)/hello_note.bin
 	$(call quiet,GEN     $(notdir $@))
 	$(call lpt_note,$<,.livepatch.depends)
 
+# xen_callpath_stack stacks on xen_callpath_same.
+$(LPT_BUILD)/callpath_same_note.bin: $(LIVEPATCH_OUT)/xen_callpath_same.livepatch
+	$(Q)$(OBJCOPY) -O binary --only-section=.note.gnu.build-id $< $@
+
+$(LPT_BUILD)/callpath_same_note.o: $(LPT_BUILD)/callpath_same_note.bin
+	$(call quiet,GEN     $(notdir $@))
+	$(call lpt_note,$<,.livepatch.depends)
+
 # A well-formed build-id of the right size that is not this hypervisor's.
 $(LPT_BUILD)/bogus_xen_note.o: $(LPT)/Rules.mk
 	@mkdir -p $(dir $@)
@@ -145,6 +161,16 @@ $(LIVEPATCH_OUT)/xen_expectations_fail.livepatch: \
 $(LIVEPATCH_OUT)/xen_hooks.livepatch: $(LPT_BUILD)/xen_hooks.o \
     $(LPT_BUILD)/xen_hooks_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_hooks_veto.livepatch: $(LPT_BUILD)/xen_hooks_veto.o \
+    $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_callpath_same.livepatch: $(LPT_BUILD)/xen_callpath_same.o \
+    $(LPT_BUILD)/xen_callpath_same_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_callpath_stack.livepatch: $(LPT_BUILD)/xen_callpath_stack.o \
+    $(LPT_BUILD)/xen_callpath_stack_func.o $(LPT_BUILD)/xen_note.o \
+    $(LPT_BUILD)/callpath_same_note.o
+$(LIVEPATCH_OUT)/xen_callpath_replace.livepatch: \
+    $(LPT_BUILD)/xen_callpath_replace.o \
+    $(LPT_BUILD)/xen_callpath_replace_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_callpath_nop.livepatch: $(LPT_BUILD)/xen_callpath_nop.o \
     $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_paging_wait.livepatch: $(LPT_BUILD)/xen_paging_wait.o \
     $(LPT_BUILD)/xen_paging_wait_func.o $(LPT_XEN_NOTES)
