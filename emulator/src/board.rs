@@ -171,6 +171,13 @@ pub fn on_out(u: &mut Unicorn<Board>, port: u32, _size: usize, value: u32) {
                 regs: u64::from(value),
             },
         ),
+        PORT_MCA_INDEX => b.vcpu().mca_index = value,
+        PORT_MCA_HI => b.vcpu().mca_hi = value,
+        PORT_MCA_LO => {
+            let v = b.vcpu();
+            let full = u64::from(v.mca_hi) << 32 | u64::from(value);
+            v.mca.write(v.mca_index, full);
+        }
         _ => {}
     }
 }
@@ -189,6 +196,13 @@ pub fn on_in(u: &mut Unicorn<Board>, port: u32, _size: usize) -> u32 {
             st.now as u32
         }
         PORT_TIME_HI => st.time_hi,
+        PORT_MCA_LO => {
+            let v = &mut st.vcpus[st.current];
+            let full = v.mca.read(v.mca_index);
+            v.mca_hi = (full >> 32) as u32;
+            full as u32
+        }
+        PORT_MCA_HI => st.vcpus[st.current].mca_hi,
         _ => !0,
     }
 }
