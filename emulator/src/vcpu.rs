@@ -307,14 +307,23 @@ impl VcpuState {
         for w in words {
             h.update(&w.to_le_bytes());
         }
-        self.mca.digest_into(h);
-        h.update(&u64::from(self.mca_index).to_le_bytes());
-        h.update(&u64::from(self.mca_hi).to_le_bytes());
-        if let Some(n) = &self.mce_next {
-            n.digest_into(h);
-        }
-        for q in &self.mce_queue {
-            q.digest_into(h);
+        // Machine-check state only once used, so that runs without it
+        // keep their digests.
+        let mca_used = self.mca != McBanks::default()
+            || self.mca_index != 0
+            || self.mca_hi != 0
+            || self.mce_next.is_some()
+            || !self.mce_queue.is_empty();
+        if mca_used {
+            self.mca.digest_into(h);
+            h.update(&u64::from(self.mca_index).to_le_bytes());
+            h.update(&u64::from(self.mca_hi).to_le_bytes());
+            if let Some(n) = &self.mce_next {
+                n.digest_into(h);
+            }
+            for q in &self.mce_queue {
+                q.digest_into(h);
+            }
         }
         for f in &self.frames {
             for w in [u64::from(f.vector), f.at, f.rip, f.cs, f.rbp] {

@@ -242,10 +242,12 @@ impl<W: Write> Shell<W> {
                 return Ok(Outcome::status(1));
             }
         };
+        let mark = self.m.console().len();
         let rc = self.m.upload(name, &bytes)?;
         if rc != 0 {
             writeln!(self.out, "failed")?;
             writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+            self.reason(mark, name)?;
             return Ok(Outcome::failed(rc));
         }
         writeln!(self.out, "completed")?;
@@ -319,6 +321,22 @@ impl<W: Write> Shell<W> {
         Ok(Outcome::ok())
     }
 
+    /// mini-xen's reason for refusing `name`: its last `livepatch: NAME: `
+    /// console line since `mark` (the original tool leaves it to `xl
+    /// dmesg`).
+    fn reason(&mut self, mark: usize, name: &str) -> Result<(), ShellError> {
+        let console = self.m.console();
+        let text = String::from_utf8_lossy(&console[mark.min(console.len())..]).into_owned();
+        let tag = format!("livepatch: {name}: ");
+        if let Some(line) = text.lines().rev().find_map(|l| {
+            l.find(&tag)
+                .map(|at| l[at + tag.len()..].trim_end().to_string())
+        }) {
+            writeln!(self.out, "Reason: {line}")?;
+        }
+        Ok(())
+    }
+
     fn get(&mut self, name: &str) -> Result<Result<Status, i64>, ShellError> {
         Ok(self.m.get(name)?)
     }
@@ -361,12 +379,14 @@ impl<W: Write> Shell<W> {
             return Ok(Outcome::status(1));
         }
         write!(self.out, "{verb} {name}... ")?;
+        let mark = self.m.console().len();
         let (rc, after) = self
             .m
             .action_and_settle(name, action, ACTION_TIMEOUT_NS, flags)?;
         let Some(after) = after else {
             writeln!(self.out, "failed")?;
             writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+            self.reason(mark, name)?;
             return Ok(Outcome::failed(rc));
         };
         match (after, to) {
@@ -377,6 +397,7 @@ impl<W: Write> Shell<W> {
             (Err(rc), _) => {
                 writeln!(self.out, "failed")?;
                 writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+                self.reason(mark, name)?;
                 Ok(Outcome::failed(rc))
             }
             (Ok(s), _) if i64::from(s.rc) == -errno::EAGAIN => {
@@ -387,6 +408,7 @@ impl<W: Write> Shell<W> {
                 let rc = i64::from(s.rc);
                 writeln!(self.out, "failed")?;
                 writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+                self.reason(mark, name)?;
                 Ok(Outcome::failed(rc))
             }
             (Ok(s), Some(t)) if s.state == t => {

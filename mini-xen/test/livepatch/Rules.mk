@@ -27,7 +27,8 @@ LPT_NOPIC_CFLAGS := $(filter-out -fpic,$(CFLAGS)) -fno-pic -fno-pie -I$(LPT_BUIL
 LPT_AFLAGS := $(AFLAGS) -I$(LPT_BUILD)
 
 LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
-            xen_expectations xen_expectations_fail xen_hooks xen_hooks_veto
+            xen_expectations xen_expectations_fail xen_hooks xen_hooks_veto \
+            xen_nmi_mce
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
            xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
            xen_bad_wx_section \
@@ -51,13 +52,17 @@ $(LPT_BUILD)/config.h: $(TARGET) $(TARGET).bin $(LPT)/Rules.mk
 	get() { awk -v n="$$1" -v f="$$2" '$$4 == n { print "0x" $$f; exit }' <<< "$$syms"; }; \
 	base=$$(awk '$$NF == "_start" { print "0x" $$1; exit }' <<< "$$syms"); \
 	extra_sz=$$(get xen_extra_version 2); \
+	tick_sz=$$(get nmi_watchdog_tick 2); bank_sz=$$(get mcheck_log_bank 2); \
 	minor=$$(get xen_minor_version 1); minor_sz=$$(get xen_minor_version 2); \
-	test -n "$$base" -a -n "$$extra_sz" -a -n "$$minor" -a -n "$$minor_sz"; \
+	test -n "$$base" -a -n "$$extra_sz" -a -n "$$minor" -a -n "$$minor_sz" \
+	    -a -n "$$tick_sz" -a -n "$$bank_sz"; \
 	n=$$((minor_sz - 1)); \
 	bytes=$$(od -An -tx1 -v -j $$((minor - base)) -N $$n $(TARGET).bin | \
 	         sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1, /g'); \
 	{ echo '/* Generated from $(notdir $(TARGET)) by Rules.mk: do not edit. */'; \
 	  echo "#define XEN_EXTRA_VERSION_SZ $$extra_sz"; \
+	  echo "#define NMI_WATCHDOG_TICK_SZ $$tick_sz"; \
+	  echo "#define MCHECK_LOG_BANK_SZ $$bank_sz"; \
 	  echo "#define MINOR_VERSION_ADDR $$minor"; \
 	  echo "#define MINOR_VERSION_SZ $$minor_sz"; \
 	  echo "#define MINOR_VERSION_EXPECT_LEN $$n"; \
@@ -87,6 +92,7 @@ $(LPT_BUILD)/xen_hello_world.o: $(LPT_BUILD)/xen_hello_world_func.h
 $(LPT_BUILD)/xen_bye_world.o: $(LPT_BUILD)/xen_bye_world_func.h
 $(LPT_BUILD)/xen_replace_world.o: $(LPT_BUILD)/xen_replace_world_func.h
 $(LPT_BUILD)/xen_hooks.o: $(LPT_BUILD)/xen_hooks_func.h
+$(LPT_BUILD)/xen_nmi_mce.o: $(LPT_BUILD)/xen_nmi_mce_func.h
 
 # A GNU build-id note ($(1): raw bytes) as section $(2) of an object.
 define lpt_note
@@ -139,6 +145,8 @@ $(LIVEPATCH_OUT)/xen_hooks.livepatch: $(LPT_BUILD)/xen_hooks.o \
     $(LPT_BUILD)/xen_hooks_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_hooks_veto.livepatch: $(LPT_BUILD)/xen_hooks_veto.o \
     $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_nmi_mce.livepatch: $(LPT_BUILD)/xen_nmi_mce.o \
+    $(LPT_BUILD)/xen_nmi_mce_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_no_xen_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
     $(LPT_BUILD)/xen_dep_note.o
 $(LIVEPATCH_OUT)/xen_bad_wrong_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
