@@ -434,7 +434,8 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
         let bytes = (v as u64).to_le_bytes();
         let n = size.min(8);
         let before = b.st.watch.opened.len();
-        b.st.watch.site_write(&b.ram, cur, addr, &bytes[..n]);
+        let depth = b.st.vcpus[cur].frames.len();
+        b.st.watch.site_write(&b.ram, cur, depth, addr, &bytes[..n]);
         if b.st.watch.opened.len() > before {
             // A site opens: every stack, as it is at this store.
             let current = crate::vcpu::Parked {
@@ -471,7 +472,11 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
 pub fn on_site_exec(u: &mut Unicorn<Board>, addr: u64, size: u32) {
     let b = u.get_data_mut();
     let cur = b.st.current;
-    if let Some(f) = b.st.watch.site_exec(&b.ram, cur, addr, u64::from(size)) {
+    let depth = b.st.vcpus[cur].frames.len();
+    if let Some(f) =
+        b.st.watch
+            .site_exec(&b.ram, cur, depth, addr, u64::from(size))
+    {
         stop(u, Stop::Detected(f));
     }
 }

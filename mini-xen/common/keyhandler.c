@@ -150,6 +150,7 @@ static void nmi_stats_key(unsigned char key)
 {
     printk("'%c' pressed -> dumping NMI and MCE counts\n", key);
     dump_nmi_stats();
+    dump_nmi_watchdog();
     dump_mce_stats();
     livepatch_nmi_printall();
 }

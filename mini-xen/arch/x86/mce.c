@@ -59,8 +59,8 @@ static void mce_printk(const char *fmt, ...)
     console_raw_write(buf);
 }
 
-/* Log one valid bank. */
-void mcheck_log_bank(unsigned int cpu, unsigned int bank, uint64_t status,
+/* Log one valid bank.  noinline: patchable on its own. */
+noinline void mcheck_log_bank(unsigned int cpu, unsigned int bank, uint64_t status,
                      uint64_t addr, uint64_t misc)
 {
     bool uc = status & MCi_STATUS_UC;

@@ -34,8 +34,8 @@ void unset_nmi_callback(void)
     set_nmi_callback(dummy_nmi_callback);
 }
 
-/* One tick of the NMI watchdog on cpu. */
-void nmi_watchdog_tick(const struct cpu_user_regs *regs, unsigned int cpu)
+/* One tick of the NMI watchdog on cpu.  noinline: patchable on its own. */
+noinline void nmi_watchdog_tick(const struct cpu_user_regs *regs, unsigned int cpu)
 {
     nmi_watchdog_ticks[cpu]++;
     nmi_watchdog_last[cpu] = NOW();
@@ -58,9 +58,17 @@ void dump_nmi_stats(void)
 {
     unsigned int cpu;
 
-    printk("CPU\tNMI\tMCE\twatchdog\n");
+    printk("CPU\tNMI\tMCE\n");
     for_each_online_cpu ( cpu )
-        printk("%3u\t%3lu\t%3lu\t%3lu\n", cpu, ACCESS_ONCE(nmi_count[cpu]),
-               ACCESS_ONCE(mce_count[cpu]),
-               ACCESS_ONCE(nmi_watchdog_ticks[cpu]));
+        printk("%3u\t%3lu\t%3lu\n", cpu, ACCESS_ONCE(nmi_count[cpu]),
+               ACCESS_ONCE(mce_count[cpu]));
+}
+
+void dump_nmi_watchdog(void)
+{
+    unsigned int cpu;
+
+    printk("CPU\twatchdog ticks\n");
+    for_each_online_cpu ( cpu )
+        printk("%3u\t%8lu\n", cpu, ACCESS_ONCE(nmi_watchdog_ticks[cpu]));
 }

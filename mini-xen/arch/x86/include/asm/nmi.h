@@ -32,6 +32,7 @@ void unset_nmi_callback(void);
 void do_nmi(struct cpu_user_regs *regs);
 void nmi_watchdog_tick(const struct cpu_user_regs *regs, unsigned int cpu);
 void dump_nmi_stats(void);
+void dump_nmi_watchdog(void);
 void dump_mce_stats(void);
 
 #endif /* __ASM_X86_NMI_H__ */
