@@ -352,9 +352,15 @@ fn run_actions(u: &mut Unicorn<Board>, actions: Vec<Action>) {
             }
             Action::Break => stop(u, Stop::Break),
             Action::OpenWindow | Action::CloseWindow => {
-                u.get_data_mut().st.event_window = a == Action::OpenWindow;
-                // The next slot is planned with the window in force.
-                let _ = u.emu_stop();
+                let open = a == Action::OpenWindow;
+                let st = &mut u.get_data_mut().st;
+                if st.event_window != open {
+                    st.event_window = open;
+                    // The next slot is planned with the window in force.
+                    // (Only on a change: stopping an exact slot early
+                    // would count instructions it never ran.)
+                    let _ = u.emu_stop();
+                }
             }
         }
     }
