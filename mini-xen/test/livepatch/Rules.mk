@@ -31,6 +31,7 @@ LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
             xen_nmi_mce
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
            xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
+           xen_bad_window_now \
            xen_bad_wx_section \
            xen_bad_oversize xen_bad_dup_func xen_bad_func_offset \
            xen_bad_new_addr xen_bad_self_jump xen_bad_rela_info \
@@ -159,6 +160,8 @@ $(LIVEPATCH_OUT)/xen_bad_short_func.livepatch: \
     $(LPT_BUILD)/xen_bad_short_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_unpatchable.livepatch: \
     $(LPT_BUILD)/xen_bad_unpatchable.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_window_now.livepatch: \
+    $(LPT_BUILD)/xen_bad_window_now.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_wx_section.livepatch: \
     $(LPT_BUILD)/xen_bad_wx_section.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_oversize.livepatch: $(LPT_BUILD)/xen_bad_oversize.o \
