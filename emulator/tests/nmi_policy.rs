@@ -276,7 +276,7 @@ fn sweep(vcpus: usize, policy: Policy, action: Action, irq: Irq, p: Points) -> S
     };
     for at in b.first..=b.last {
         let k = at - b.first;
-        if k >= p.dense && k % p.stride != 0 {
+        if k >= p.dense && !k.is_multiple_of(p.stride) {
             continue;
         }
         for target in 0..vcpus {
