@@ -11,8 +11,8 @@
 
 #define TIMER_SOFTIRQ           0
 #define TASKLET_SOFTIRQ         1
-#define SCHEDULE_SOFTIRQ        2
-#define LIVEPATCH_SOFTIRQ       3   /* the master's end of an action */
+#define LIVEPATCH_SOFTIRQ       2   /* the master's end of an action */
+#define SCHEDULE_SOFTIRQ        3   /* last: it does not return */
 #define NR_COMMON_SOFTIRQS      4
 #define NR_SOFTIRQS             8
 
