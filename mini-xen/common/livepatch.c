@@ -22,6 +22,13 @@
  * each CPU serialises before it returns.  On a timeout nothing has been
  * written and the action's rc is -EBUSY.
  *
+ * Everything the rendezvous runs is in .text.unpatchable and calls only
+ * code in it (tools/unpatchable.c checks the image): its console lines
+ * go through livepatch_log(), and the end of the action (those lines,
+ * the metadata, the post hook, "finished", the payload states) is
+ * livepatch_action_tail(), run by LIVEPATCH_SOFTIRQ on the master right
+ * after the release.  NMI/#MC meanwhile: livepatch_nmi.c.
+ *
  * Locking: payload_lock (taken by the sysctl, which the sysctl lock
  * already serialises, and tried by the debug key) protects the payload
  * list and the decisions; an action in flight is owned by the CPUs of the
