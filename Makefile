@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_VCPUS ?= 4
 APT_PACKAGES := cmake libclang-dev gcc make binutils patch
 
-.PHONY: all prereqs sign-tool dev-key image test-payloads build patch-payloads demo scenarios test bench lint fmt clean
+.PHONY: all prereqs sign-tool dev-key image test-payloads build patch-payloads demo scenarios test bench nmi-sweep lint fmt clean
 
 all: build
 
@@ -84,6 +84,12 @@ test: build patch-payloads
 # and the native summary (target/criterion/callpath-native.md).
 bench: patch-payloads
 	$(CARGO) bench --workspace
+
+# The exhaustive NMI/MCE sweep of the live-patch write window, every
+# livepatch-nmi= policy on 1, 2, 4 and 8 vCPUs (emulator/tests/nmi_policy.rs;
+# make test runs a strided subset).
+nmi-sweep: build
+	$(CARGO) test --release -p emulator --test nmi_policy -- --ignored --nocapture
 
 lint:
 	$(CARGO) fmt --all --check

@@ -28,6 +28,13 @@ pub const NR_DOMAINS: u32 = 3;
 pub const NMI_HANDLED_SYMBOL: &str = "nmi_count";
 /// Symbol of the per-CPU `uint64_t` array of machine checks handled.
 pub const MCE_HANDLED_SYMBOL: &str = "mce_count";
+/// Symbol of the per-CPU `uint64_t` array of NMIs taken in the live-patch
+/// window and not handled yet (owed, not lost).
+pub const NMI_DEFERRED_SYMBOL: &str = "nmi_deferred";
+/// Symbol of the per-CPU `uint64_t` array of machine checks owed.
+pub const MCE_DEFERRED_SYMBOL: &str = "mce_deferred";
+/// Machine-check banks of each vCPU.
+pub const MCA_BANKS: usize = 4;
 /// Most vCPUs a machine can have.
 pub const MAX_CPUS: usize = 64;
 
@@ -47,6 +54,13 @@ pub const PORT_IPI: u16 = 0x51c;
 pub const PORT_CPU_START: u16 = 0x520;
 /// Hypervisor panic: address of a `struct cpu_user_regs`, or 0.
 pub const PORT_PANIC: u16 = 0x524;
+/// Selects an MCA register of the vCPU by MSR number.
+pub const PORT_MCA_INDEX: u16 = 0x528;
+/// MCA register, low half (reading latches the high half; writing stores
+/// the pending high half and this value).
+pub const PORT_MCA_LO: u16 = 0x52c;
+/// MCA register, high half.
+pub const PORT_MCA_HI: u16 = 0x530;
 /// Flag in a [`PORT_IPI`] value: every vCPU but the sender.
 pub const IPI_ALL_BUT_SELF: u32 = 1 << 16;
 
@@ -241,6 +255,10 @@ mod tests {
             ("PORT_IPI", PORT_IPI as u64),
             ("PORT_CPU_START", PORT_CPU_START as u64),
             ("PORT_PANIC", PORT_PANIC as u64),
+            ("PORT_MCA_INDEX", PORT_MCA_INDEX as u64),
+            ("PORT_MCA_LO", PORT_MCA_LO as u64),
+            ("PORT_MCA_HI", PORT_MCA_HI as u64),
+            ("PLAT_MCA_BANKS", MCA_BANKS as u64),
             ("TRAP_nmi", TRAP_NMI as u64),
             ("TRAP_invalid_op", TRAP_INVALID_OP as u64),
             ("TRAP_double_fault", TRAP_DOUBLE_FAULT as u64),
@@ -345,6 +363,12 @@ mod tests {
         )));
         assert!(text.contains(&format!(
             "#define PLAT_MCE_HANDLED_SYMBOL \"{MCE_HANDLED_SYMBOL}\""
+        )));
+        assert!(text.contains(&format!(
+            "#define PLAT_NMI_DEFERRED_SYMBOL \"{NMI_DEFERRED_SYMBOL}\""
+        )));
+        assert!(text.contains(&format!(
+            "#define PLAT_MCE_DEFERRED_SYMBOL \"{MCE_DEFERRED_SYMBOL}\""
         )));
     }
 }

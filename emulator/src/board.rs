@@ -195,6 +195,13 @@ pub fn on_out(u: &mut Unicorn<Board>, port: u32, _size: usize, value: u32) {
                 regs: u64::from(value),
             },
         ),
+        PORT_MCA_INDEX => b.vcpu().mca_index = value,
+        PORT_MCA_HI => b.vcpu().mca_hi = value,
+        PORT_MCA_LO => {
+            let v = b.vcpu();
+            let full = u64::from(v.mca_hi) << 32 | u64::from(value);
+            v.mca.write(v.mca_index, full);
+        }
         _ => {}
     }
 }
@@ -213,6 +220,13 @@ pub fn on_in(u: &mut Unicorn<Board>, port: u32, _size: usize) -> u32 {
             st.now as u32
         }
         PORT_TIME_HI => st.time_hi,
+        PORT_MCA_LO => {
+            let v = &mut st.vcpus[st.current];
+            let full = v.mca.read(v.mca_index);
+            v.mca_hi = (full >> 32) as u32;
+            full as u32
+        }
+        PORT_MCA_HI => st.vcpus[st.current].mca_hi,
         _ => !0,
     }
 }
@@ -383,9 +397,15 @@ fn run_actions(u: &mut Unicorn<Board>, actions: Vec<Action>) {
             Action::Break => stop(u, Stop::Break),
             Action::Note => {}
             Action::OpenWindow | Action::CloseWindow => {
-                u.get_data_mut().st.event_window = a == Action::OpenWindow;
-                // The next slot is planned with the window in force.
-                let _ = u.emu_stop();
+                let open = a == Action::OpenWindow;
+                let st = &mut u.get_data_mut().st;
+                if st.event_window != open {
+                    st.event_window = open;
+                    // The next slot is planned with the window in force.
+                    // (Only on a change: stopping an exact slot early
+                    // would count instructions it never ran.)
+                    let _ = u.emu_stop();
+                }
             }
         }
     }
@@ -489,7 +509,8 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
             });
         }
         let before = b.st.watch.opened.len();
-        b.st.watch.site_write(&b.ram, cur, addr, &bytes[..n]);
+        let depth = b.st.vcpus[cur].frames.len();
+        b.st.watch.site_write(&b.ram, cur, depth, addr, &bytes[..n]);
         if b.st.watch.opened.len() > before {
             // A site opens: every stack, as it is at this store.
             let current = crate::vcpu::Parked {
@@ -526,7 +547,11 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
 pub fn on_site_exec(u: &mut Unicorn<Board>, addr: u64, size: u32) {
     let b = u.get_data_mut();
     let cur = b.st.current;
-    if let Some(f) = b.st.watch.site_exec(&b.ram, cur, addr, u64::from(size)) {
+    let depth = b.st.vcpus[cur].frames.len();
+    if let Some(f) =
+        b.st.watch
+            .site_exec(&b.ram, cur, depth, addr, u64::from(size))
+    {
         stop(u, Stop::Detected(f));
     }
 }

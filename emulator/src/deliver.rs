@@ -283,6 +283,12 @@ pub fn deliver_pending<D: Cpu>(u: &mut Unicorn<D>) -> Result<Option<Irq>, Delive
             s.mce_pending -= 1;
             s.mce_blocked = true;
             s.mces_delivered += 1;
+            // The banks it carries become the vCPU's registers.
+            s.mca = s
+                .mce_queue
+                .pop_front()
+                .unwrap_or_else(crate::vcpu::McBanks::corrected);
+            s.mca.mcg_status |= crate::vcpu::MCG_STATUS_MCIP;
         }
         Irq::Vector(n) => s.clear(n),
     }

@@ -190,6 +190,11 @@ pub struct Site {
     written: u8,
     /// The vCPU writing it.
     pub writer: usize,
+    /// How many interrupt frames the writer had at its last store: the
+    /// writer itself fetching at that depth or above has ended its write
+    /// (a NOP patch longer than a site leaves its last site partly
+    /// written), fetching deeper (in an NMI/MCE handler) has not.
+    depth: usize,
 }
 
 impl Site {
@@ -229,8 +234,9 @@ impl Watch {
         }
     }
 
-    /// A store of `bytes` at `addr` into code, before it lands.
-    pub fn site_write(&mut self, ram: &Ram, vcpu: usize, addr: u64, bytes: &[u8]) {
+    /// A store of `bytes` at `addr` into code by `vcpu` with `depth`
+    /// interrupt frames, before it lands.
+    pub fn site_write(&mut self, ram: &Ram, vcpu: usize, depth: usize, addr: u64, bytes: &[u8]) {
         if !self.enabled {
             return;
         }
@@ -260,6 +266,7 @@ impl Watch {
                         new: cur,
                         written: 0,
                         writer: vcpu,
+                        depth,
                     });
                     self.opened.push(a);
                     self.sites.len() - 1
@@ -269,18 +276,32 @@ impl Watch {
             let off = (a - s.start) as usize;
             s.new[off] = b;
             s.written |= 1 << off;
+            s.depth = depth;
         }
     }
 
-    /// vCPU `vcpu` is about to execute `[addr, addr + size)`.
-    pub fn site_exec(&self, ram: &Ram, _vcpu: usize, addr: u64, size: u64) -> Option<Finding> {
+    /// vCPU `vcpu`, with `depth` interrupt frames, is about to execute
+    /// `[addr, addr + size)`.
+    pub fn site_exec(
+        &mut self,
+        ram: &Ram,
+        vcpu: usize,
+        depth: usize,
+        addr: u64,
+        size: u64,
+    ) -> Option<Finding> {
         if !self.enabled {
             return None;
         }
-        for s in &self.sites {
+        for s in &mut self.sites {
             let overlaps = addr < s.start + PATCH_LEN as u64 && addr + size > s.start;
             if !overlaps {
                 continue;
+            }
+            if s.in_progress() && s.writer == vcpu && depth <= s.depth {
+                // The writer's own flow goes on: its write has ended.
+                s.written = FULL;
+                let _ = ram.read(s.start, &mut s.new);
             }
             if s.in_progress() {
                 return Some(Finding::TornPatchSite {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sched::{Preemption, Strategy};
 use crate::trigger::{Fired, Trigger, TriggerId};
-use crate::vcpu::Irq;
+use crate::vcpu::{Irq, McBanks};
 use crate::window::{WindowId, WindowKind};
 
 /// Version of the log format.
@@ -116,6 +116,15 @@ pub enum Entry {
         vcpu: usize,
         /// Event.
         irq: Irq,
+    },
+    /// The host set the banks the next machine checks of a vCPU carry.
+    MceBanks {
+        /// Round.
+        round: u64,
+        /// Target.
+        vcpu: usize,
+        /// The banks (`None`: the default corrected error).
+        banks: Option<McBanks>,
     },
     /// The host held a vCPU.
     Hold {

@@ -20,7 +20,7 @@ use crate::report::{self, Crash, CrashReason, Deadlock};
 use crate::sched::{SchedError, Scheduler, Strategy, View};
 use crate::timeline::{MarkKind, Phase, Timeline};
 use crate::trigger::{Action, Trigger, TriggerId, When};
-use crate::vcpu::{Irq, Parked, VcpuState};
+use crate::vcpu::{Irq, McBanks, Parked, VcpuState};
 use crate::window::{WindowId, WindowKind, Windows};
 
 /// Errors of the machine.
@@ -605,6 +605,24 @@ impl Machine {
             round: self.round_no(),
             vcpu,
             irq,
+        });
+        Ok(())
+    }
+
+    /// Sets the machine-check banks that the machine checks injected into
+    /// `vcpu` from now on carry (`None`: a corrected error in bank 0).
+    /// Each injection takes a copy, so the next one may carry others.
+    pub fn set_mce_banks(
+        &mut self,
+        vcpu: usize,
+        banks: Option<McBanks>,
+    ) -> Result<(), MachineError> {
+        self.check_vcpu(vcpu)?;
+        self.engine.get_data_mut().st.vcpus[vcpu].mce_next = banks;
+        self.record(Entry::MceBanks {
+            round: self.round_no(),
+            vcpu,
+            banks,
         });
         Ok(())
     }
@@ -1220,7 +1238,8 @@ impl Machine {
     }
 
     /// Checks NMI/MCE accounting: every event delivered to a vCPU that is
-    /// no longer in its handler must have been counted as handled.
+    /// no longer in its handler must have been counted as handled, or as
+    /// deferred (taken in the live-patch window, owed: `public/platform.h`).
     pub fn check_events(&mut self) -> Result<(), MachineError> {
         if !self.cfg.detectors {
             return Ok(());
@@ -1231,6 +1250,10 @@ impl Machine {
         ) else {
             return Ok(());
         };
+        let owed = [
+            self.symbol(NMI_DEFERRED_SYMBOL),
+            self.symbol(MCE_DEFERRED_SYMBOL),
+        ];
         for v in 0..self.cfg.vcpus {
             let s = &self.engine.get_data().st.vcpus[v];
             let checks = [
@@ -1249,12 +1272,16 @@ impl Machine {
                     s.mce_blocked,
                 ),
             ];
-            for (irq, table, injected, delivered, blocked) in checks {
+            for ((irq, table, injected, delivered, blocked), owed) in checks.into_iter().zip(owed) {
                 if blocked {
                     continue;
                 }
                 let handled = self.ram().read_u64(table + 8 * v as u64)?;
-                if handled < delivered {
+                let deferred = match owed {
+                    Some(at) => self.ram().read_u64(at + 8 * v as u64)?,
+                    None => 0,
+                };
+                if handled.saturating_add(deferred) < delivered {
                     let f = Finding::LostEvent {
                         irq,
                         injected,
@@ -1510,6 +1537,7 @@ impl Machine {
                 Ok(())
             }
             Entry::Inject { vcpu, irq, .. } => self.inject_now(*vcpu, *irq),
+            Entry::MceBanks { vcpu, banks, .. } => self.set_mce_banks(*vcpu, *banks),
             Entry::Hold { vcpu, until, .. } => self.hold_vcpu(*vcpu, *until),
             Entry::Release { vcpu, .. } => self.release_vcpu(*vcpu),
             Entry::Arm { trigger, .. } => self.arm(*trigger).map(|_| ()),

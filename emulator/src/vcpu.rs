@@ -17,6 +17,118 @@ pub enum Irq {
     Vector(u8),
 }
 
+/// One machine-check bank's registers (`public/platform.h`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct McBank {
+    /// MCi_STATUS.
+    pub status: u64,
+    /// MCi_ADDR.
+    pub addr: u64,
+    /// MCi_MISC.
+    pub misc: u64,
+}
+
+/// Banks in a vCPU's machine-check architecture.
+pub const MCA_BANKS: usize = abi::platform::MCA_BANKS;
+
+/// The machine-check registers a vCPU's handler reads through
+/// `PORT_MCA_*`: what a machine check carries. Zero: no error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct McBanks {
+    /// MCG_STATUS (MCIP is set at delivery).
+    pub mcg_status: u64,
+    /// MCi_STATUS/ADDR/MISC of each bank.
+    pub banks: [McBank; MCA_BANKS],
+}
+
+/// MCG_STATUS.RIPV: the interrupted context can be restarted.
+pub const MCG_STATUS_RIPV: u64 = 1 << 0;
+/// MCG_STATUS.EIPV: the interrupted RIP is where the error happened.
+pub const MCG_STATUS_EIPV: u64 = 1 << 1;
+/// MCG_STATUS.MCIP: a machine check is in progress.
+pub const MCG_STATUS_MCIP: u64 = 1 << 2;
+/// MCi_STATUS.VAL: the bank holds an error.
+pub const MCI_STATUS_VAL: u64 = 1 << 63;
+/// MCi_STATUS.UC: uncorrected.
+pub const MCI_STATUS_UC: u64 = 1 << 61;
+/// MCi_STATUS.EN: error reporting enabled.
+pub const MCI_STATUS_EN: u64 = 1 << 60;
+/// MCi_STATUS.MISCV: MCi_MISC is valid.
+pub const MCI_STATUS_MISCV: u64 = 1 << 59;
+/// MCi_STATUS.ADDRV: MCi_ADDR is valid.
+pub const MCI_STATUS_ADDRV: u64 = 1 << 58;
+/// MCi_STATUS.PCC: processor context corrupt.
+pub const MCI_STATUS_PCC: u64 = 1 << 57;
+
+/// MSR numbers of the registers, as `PORT_MCA_INDEX` takes them.
+const MSR_MCG_CAP: u32 = 0x179;
+const MSR_MCG_STATUS: u32 = 0x17a;
+const MSR_MC0_CTL: u32 = 0x400;
+
+impl McBanks {
+    /// What an injected machine check carries unless the host set other
+    /// banks: a corrected memory-read error in bank 0, restartable.
+    pub fn corrected() -> McBanks {
+        let mut b = McBanks {
+            mcg_status: MCG_STATUS_RIPV | MCG_STATUS_EIPV,
+            ..McBanks::default()
+        };
+        b.banks[0] = McBank {
+            status: MCI_STATUS_VAL | MCI_STATUS_EN | MCI_STATUS_ADDRV | 0x009f,
+            addr: 0x0010_0000,
+            misc: 0,
+        };
+        b
+    }
+
+    /// Reads the register with MSR number `msr` (unknown ones read 0).
+    pub fn read(&self, msr: u32) -> u64 {
+        match msr {
+            MSR_MCG_CAP => MCA_BANKS as u64,
+            MSR_MCG_STATUS => self.mcg_status,
+            _ => self.bank_reg(msr).map_or(0, |(b, r)| match r {
+                0 => !0,
+                1 => self.banks[b].status,
+                2 => self.banks[b].addr,
+                _ => self.banks[b].misc,
+            }),
+        }
+    }
+
+    /// Writes the register with MSR number `msr` (MCG_CAP and CTL ignore
+    /// it).
+    pub fn write(&mut self, msr: u32, value: u64) {
+        if msr == MSR_MCG_STATUS {
+            self.mcg_status = value;
+            return;
+        }
+        if let Some((b, r)) = self.bank_reg(msr) {
+            let bank = &mut self.banks[b];
+            match r {
+                1 => bank.status = value,
+                2 => bank.addr = value,
+                3 => bank.misc = value,
+                _ => {}
+            }
+        }
+    }
+
+    fn bank_reg(&self, msr: u32) -> Option<(usize, u32)> {
+        let off = msr.checked_sub(MSR_MC0_CTL)?;
+        let bank = (off / 4) as usize;
+        (bank < MCA_BANKS).then_some((bank, off % 4))
+    }
+
+    fn digest_into(&self, h: &mut blake3::Hasher) {
+        h.update(&self.mcg_status.to_le_bytes());
+        for b in &self.banks {
+            for w in [b.status, b.addr, b.misc] {
+                h.update(&w.to_le_bytes());
+            }
+        }
+    }
+}
+
 /// An interrupt or exception frame the emulator pushed for this vCPU and
 /// that no `iretq` has popped yet: what the handler interrupted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +193,18 @@ pub struct VcpuState {
     pub mces_injected: u64,
     /// Machine checks delivered so far.
     pub mces_delivered: u64,
+    /// What the next machine check injected carries (`None`:
+    /// [`McBanks::corrected`]).
+    pub mce_next: Option<McBanks>,
+    /// What each pending machine check carries, oldest first.
+    pub mce_queue: std::collections::VecDeque<McBanks>,
+    /// The machine-check registers (loaded from the queue at delivery).
+    pub mca: McBanks,
+    /// `PORT_MCA_INDEX`: the register selected.
+    pub mca_index: u32,
+    /// High half latched by a `PORT_MCA_LO` read, or stored by a
+    /// `PORT_MCA_HI` write for the next `PORT_MCA_LO` write.
+    pub mca_hi: u32,
     /// Held by the host until this time, as if spinning with interrupts
     /// off: not scheduled, maskable interrupts stay pending, NMI and MCE
     /// are still taken.
@@ -110,6 +234,8 @@ impl Irq {
             Irq::Mce => {
                 v.mce_pending += 1;
                 v.mces_injected += 1;
+                let banks = v.mce_next.unwrap_or_else(McBanks::corrected);
+                v.mce_queue.push_back(banks);
             }
             Irq::Vector(n) => v.raise(n),
         }
@@ -180,6 +306,24 @@ impl VcpuState {
         ];
         for w in words {
             h.update(&w.to_le_bytes());
+        }
+        // Machine-check state only once used, so that runs without it
+        // keep their digests.
+        let mca_used = self.mca != McBanks::default()
+            || self.mca_index != 0
+            || self.mca_hi != 0
+            || self.mce_next.is_some()
+            || !self.mce_queue.is_empty();
+        if mca_used {
+            self.mca.digest_into(h);
+            h.update(&u64::from(self.mca_index).to_le_bytes());
+            h.update(&u64::from(self.mca_hi).to_le_bytes());
+            if let Some(n) = &self.mce_next {
+                n.digest_into(h);
+            }
+            for q in &self.mce_queue {
+                q.digest_into(h);
+            }
         }
         for f in &self.frames {
             for w in [u64::from(f.vector), f.at, f.rip, f.cs, f.rbp] {

@@ -7,12 +7,15 @@
  */
 #include <xen/lib.h>
 #include <xen/keyhandler.h>
+#include <xen/livepatch.h>
 #include <xen/sched.h>
 #include <xen/smp.h>
 #include <xen/tasklet.h>
 #include <xen/timer.h>
 #include <asm/current.h>
 #include <asm/irq.h>
+#include <asm/mce.h>
+#include <asm/nmi.h>
 #include <asm/processor.h>
 #include <asm/system.h>
 #include <asm/traps.h>
@@ -143,15 +146,13 @@ void crash_keyhandler(unsigned char key)
     *ptr = 0xdead;
 }
 
-static void dump_nmi_stats(unsigned char key)
+static void nmi_stats_key(unsigned char key)
 {
-    unsigned int cpu;
-
     printk("'%c' pressed -> dumping NMI and MCE counts\n", key);
-    printk("CPU\tNMI\tMCE\n");
-    for_each_online_cpu ( cpu )
-        printk("%3u\t%3lu\t%3lu\n", cpu, ACCESS_ONCE(nmi_count[cpu]),
-               ACCESS_ONCE(mce_count[cpu]));
+    dump_nmi_stats();
+    dump_nmi_watchdog();
+    dump_mce_stats();
+    livepatch_nmi_printall();
 }
 
 static void dump_timers_key(unsigned char key)
@@ -190,7 +191,7 @@ void keyhandler_init(void)
     register_keyhandler('h', show_handlers, "show this message");
     register_keyhandler('d', dump_registers, "dump registers");
     register_keyhandler('C', crash_keyhandler, "trigger a crash");
-    register_keyhandler('n', dump_nmi_stats, "NMI and MCE statistics");
+    register_keyhandler('n', nmi_stats_key, "NMI and MCE statistics");
     register_keyhandler('t', dump_timers_key, "dump timer queues");
     register_keyhandler('r', dump_runq, "dump run queues");
     register_keyhandler('e', dump_domains, "dump domain and event channel info");

@@ -22,6 +22,13 @@
  * each CPU serialises before it returns.  On a timeout nothing has been
  * written and the action's rc is -EBUSY.
  *
+ * Everything the rendezvous runs is in .text.unpatchable and calls only
+ * code in it (tools/unpatchable.c checks the image): its console lines
+ * go through livepatch_log(), and the end of the action (those lines,
+ * the metadata, the post hook, "finished", the payload states) is
+ * livepatch_action_tail(), run by LIVEPATCH_SOFTIRQ on the master right
+ * after the release.  NMI/#MC meanwhile: livepatch_nmi.c.
+ *
  * Locking: payload_lock (taken by the sysctl, which the sysctl lock
  * already serialises, and tried by the debug key) protects the payload
  * list and the decisions; an action in flight is owned by the CPUs of the
@@ -39,6 +46,7 @@
 #include <xen/percpu.h>
 #include <xen/sched.h>
 #include <xen/smp.h>
+#include <xen/softirq.h>
 #include <xen/spinlock.h>
 #include <xen/symbols.h>
 #include <xen/time.h>
@@ -46,6 +54,7 @@
 #include <xen/virtual_region.h>
 #include <xen/xmalloc.h>
 #include <asm/alternative.h>
+#include <asm/bitops.h>
 #include <asm/livepatch.h>
 #include <asm/system.h>
 #include <asm/uaccess.h>
@@ -80,6 +89,10 @@ struct livepatch_work {
     s_time_t timeout;
     s_time_t deadline;          /* both phases, master's NOW() */
     struct payload *data;
+    bool action_done;           /* the window ran: post hook due */
+    const char *broken;         /* an action hook left this half done */
+    const struct payload *broken_payload;
+    int broken_rc;
 };
 
 static struct livepatch_work livepatch_work;
@@ -1714,7 +1727,8 @@ static void livepatch_display_metadata(const struct livepatch_metadata *m)
             printk(LIVEPATCH "  %s\n", p);
 }
 
-static int livepatch_check_expectations(const struct payload *payload)
+/* Also run by REPLACE inside the patch window: unpatchable. */
+static __unpatchable int livepatch_check_expectations(const struct payload *payload)
 {
     unsigned int i;
 
@@ -1730,36 +1744,37 @@ static int livepatch_check_expectations(const struct payload *payload)
 
         if ( !f->old_addr )
         {
-            printk(LIVEPATCH "%s: %s: expectation without an address\n",
-                   payload->name, fname);
+            livepatch_log(LIVEPATCH "%s: %s: expectation without an address\n",
+                          payload->name, fname);
             return -EFAULT;
         }
 
         if ( len > sizeof(e->data) )
         {
-            printk(LIVEPATCH "%s: %s: expectation of %u bytes\n",
-                   payload->name, fname, len);
+            livepatch_log(LIVEPATCH "%s: %s: expectation of %u bytes\n",
+                          payload->name, fname, len);
             return -EOVERFLOW;
         }
 
         if ( e->rsv )
         {
-            printk(LIVEPATCH "%s: %s: reserved expectation bits are set\n",
-                   payload->name, fname);
+            livepatch_log(LIVEPATCH "%s: %s: reserved expectation bits are set\n",
+                          payload->name, fname);
             return -EINVAL;
         }
 
         if ( f->old_size < e->len )
         {
-            printk(LIVEPATCH "%s: %s: expectation of %u bytes is longer than "
-                   "the function\n", payload->name, fname, e->len);
+            livepatch_log(LIVEPATCH "%s: %s: expectation of %u bytes is longer than "
+                          "the function\n", payload->name, fname, e->len);
             return -ERANGE;
         }
 
-        if ( memcmp((const void *)f->old_addr, e->data, e->len) )
+        if ( !arch_livepatch_text_equal((const void *)f->old_addr, e->data,
+                                        e->len) )
         {
-            printk(LIVEPATCH "%s: %s: expectation failed\n",
-                   payload->name, fname);
+            livepatch_log(LIVEPATCH "%s: %s: expectation failed\n",
+                          payload->name, fname);
             return -EINVAL;
         }
     }
@@ -1808,11 +1823,17 @@ static bool has_vetoing_hooks(const struct payload *payload)
            payload->hooks.revert.pre || payload->hooks.revert.post;
 }
 
-int apply_payload(struct payload *data)
+/*
+ * apply_payload() .. livepatch_do_action() run in the patch window:
+ * unpatchable, and their console lines wait for the end of the action
+ * (livepatch_log()).
+ */
+__unpatchable int apply_payload(struct payload *data)
 {
     unsigned int i;
 
-    printk(LIVEPATCH "%s: Applying %u functions\n", data->name, data->nfuncs);
+    livepatch_log(LIVEPATCH "%s: Applying %u functions\n", data->name,
+                  data->nfuncs);
 
     arch_livepatch_quiesce();
 
@@ -1823,8 +1844,8 @@ int apply_payload(struct payload *data)
     {
         if ( data->fstate[i].applied == LIVEPATCH_FUNC_APPLIED )
         {
-            printk(LIVEPATCH "%s: %s is already applied\n", data->name,
-                   (const char *)data->funcs[i].name);
+            livepatch_log(LIVEPATCH "%s: %s is already applied\n", data->name,
+                          (const char *)data->funcs[i].name);
             continue;
         }
 
@@ -1834,16 +1855,15 @@ int apply_payload(struct payload *data)
 
     arch_livepatch_revive();
 
-    livepatch_display_metadata(&data->metadata);
-
+    /* livepatch_action_tail() prints the metadata. */
     return 0;
 }
 
-int revert_payload(struct payload *data)
+__unpatchable int revert_payload(struct payload *data)
 {
     unsigned int i;
 
-    printk(LIVEPATCH "%s: Reverting\n", data->name);
+    livepatch_log(LIVEPATCH "%s: Reverting\n", data->name);
 
     arch_livepatch_quiesce();
 
@@ -1853,8 +1873,8 @@ int revert_payload(struct payload *data)
         if ( !data->funcs[i].old_addr ||
              data->fstate[i].applied == LIVEPATCH_FUNC_NOT_APPLIED )
         {
-            printk(LIVEPATCH "%s: %s is not applied\n", data->name,
-                   (const char *)data->funcs[i].name);
+            livepatch_log(LIVEPATCH "%s: %s is not applied\n", data->name,
+                          (const char *)data->funcs[i].name);
             continue;
         }
 
@@ -1870,20 +1890,28 @@ int revert_payload(struct payload *data)
     return 0;
 }
 
-/* An action hook must not leave a payload half applied. */
-static void check_consistency(const struct payload *data, int rc,
-                              enum livepatch_func_state expected,
-                              const char *what)
+/*
+ * An action hook must not leave a payload half applied.  The panic
+ * cannot happen here (printing is patchable code): the master panics in
+ * livepatch_action_tail(), right after the release.
+ */
+static __unpatchable void check_consistency(const struct payload *data,
+                                            int rc,
+                                            enum livepatch_func_state expected,
+                                            const char *what)
 {
     unsigned int i;
 
     for ( i = 0; i < data->nfuncs; i++ )
-        if ( data->fstate[i].applied != expected )
-            panic("livepatch: %s: partially %s payload (rc=%d)\n",
-                  data->name, what, rc);
+        if ( data->fstate[i].applied != expected && !livepatch_work.broken )
+        {
+            livepatch_work.broken = what;
+            livepatch_work.broken_payload = data;
+            livepatch_work.broken_rc = rc;
+        }
 }
 
-static int apply_action(struct payload *data)
+static __unpatchable int apply_action(struct payload *data)
 {
     int rc = data->hooks.apply.action ? data->hooks.apply.action(data)
                                       : apply_payload(data);
@@ -1901,7 +1929,7 @@ static int apply_action(struct payload *data)
     return rc;
 }
 
-static int revert_action(struct payload *data)
+static __unpatchable int revert_action(struct payload *data)
 {
     int rc = data->hooks.revert.action ? data->hooks.revert.action(data)
                                        : revert_payload(data);
@@ -1922,7 +1950,8 @@ static int revert_action(struct payload *data)
 }
 
 /* Master CPU, every other CPU spinning with interrupts off. */
-static void livepatch_do_action(struct payload *data, uint32_t cmd)
+static __unpatchable void livepatch_do_action(struct payload *data,
+                                              uint32_t cmd)
 {
     struct payload *other;
     int rc = 0;
@@ -1946,8 +1975,8 @@ static void livepatch_do_action(struct payload *data, uint32_t cmd)
             other->rc = revert_action(other);
             if ( other->rc )
             {
-                printk(LIVEPATCH "%s: reverting %s failed (rc=%d)\n",
-                       data->name, other->name, other->rc);
+                livepatch_log(LIVEPATCH "%s: reverting %s failed (rc=%d)\n",
+                              data->name, other->name, other->rc);
                 rc = -EINVAL;
                 break;
             }
@@ -1957,9 +1986,9 @@ static void livepatch_do_action(struct payload *data, uint32_t cmd)
         {
             rc = livepatch_check_expectations(data);
             if ( rc )
-                printk(LIVEPATCH "%s: every payload was reverted but this "
-                       "one cannot be applied: SYSTEM MIGHT BE INSECURE\n",
-                       data->name);
+                livepatch_log(LIVEPATCH "%s: every payload was reverted but "
+                              "this one cannot be applied: SYSTEM MIGHT BE "
+                              "INSECURE\n", data->name);
             else
                 rc = apply_action(data);
         }
@@ -2022,9 +2051,8 @@ static __unpatchable int wait_for_cpus(const uint64_t *counter, uint32_t target,
  */
 static __unpatchable void livepatch_master_poll(void)
 {
-    struct payload *data = livepatch_work.data, *other;
+    struct payload *data = livepatch_work.data;
     uint32_t cmd = livepatch_work.cmd, cpus = livepatch_work.cpus, got;
-    bool action_done = false;
     unsigned long flags;
 
     /* Phase 1: every CPU is here, interrupts still on. */
@@ -2037,8 +2065,8 @@ static __unpatchable void livepatch_master_poll(void)
             return;
         }
 
-        printk(LIVEPATCH "%s: Timed out on semaphore in CPU quiesce phase "
-               "%u/%u\n", data->name, got - 1, cpus);
+        livepatch_log(LIVEPATCH "%s: Timed out on semaphore in CPU quiesce "
+                      "phase %u/%u\n", data->name, got - 1, cpus);
         data->rc = -EBUSY;
         goto abort;
     }
@@ -2049,21 +2077,23 @@ static __unpatchable void livepatch_master_poll(void)
     /* Phase 2: every other CPU has interrupts off; same deadline. */
     if ( wait_for_cpus(&lp_irq_off, cpus, livepatch_work.deadline, &got) )
     {
-        printk(LIVEPATCH "%s: Timed out on semaphore in IRQ quiesce phase "
-               "%u/%u\n", data->name, got, cpus);
+        livepatch_log(LIVEPATCH "%s: Timed out on semaphore in IRQ quiesce "
+                      "phase %u/%u\n", data->name, got, cpus);
         data->rc = -EBUSY;
         goto abort;
     }
 
     local_irq_save(flags);
+    livepatch_window_enter();
     /* Nothing is written while a stack holds the code at risk. */
     data->rc = livepatch_stack_check();
     if ( !data->rc )
     {
         livepatch_do_action(data, cmd);
         arch_livepatch_post_action();
-        action_done = true;
+        livepatch_work.action_done = true;
     }
+    livepatch_window_exit();
     local_irq_restore(flags);
 
  abort:
@@ -2071,13 +2101,40 @@ static __unpatchable void livepatch_master_poll(void)
     smp_mb();
     livepatch_work.do_work = false;
     smp_mb();
+    livepatch_nmi_unmask();
 
-    if ( action_done )
+    /* The rest (post hook, states, console) is livepatch_action_tail(). */
+    set_bit(LIVEPATCH_SOFTIRQ, &this_cpu(softirq_pending));
+}
+
+/*
+ * The master, right after the action (LIVEPATCH_SOFTIRQ): the window's
+ * console lines have been printed; now the metadata, the post hook and
+ * the result, and the sysctl may start another action.
+ */
+void livepatch_action_tail(void)
+{
+    struct payload *data = livepatch_work.data, *other;
+    uint32_t cmd = livepatch_work.cmd;
+
+    if ( !livepatch_work.pending || ACCESS_ONCE(livepatch_work.do_work) ||
+         livepatch_work.master != smp_processor_id() )
+        return;
+
+    if ( livepatch_work.broken )
+        panic("livepatch: %s: partially %s payload (rc=%d)\n",
+              livepatch_work.broken_payload->name, livepatch_work.broken,
+              livepatch_work.broken_rc);
+
+    if ( livepatch_work.action_done )
     {
         switch ( cmd )
         {
         case LIVEPATCH_ACTION_APPLY:
-            if ( data->hooks.apply.post )
+        case LIVEPATCH_ACTION_REPLACE:
+            if ( !data->rc && !data->hooks.apply.action )
+                livepatch_display_metadata(&data->metadata);
+            if ( cmd == LIVEPATCH_ACTION_APPLY && data->hooks.apply.post )
                 data->hooks.apply.post(data);
             break;
 
@@ -2113,8 +2170,10 @@ static __unpatchable void livepatch_master_start(void)
     livepatch_work.deadline = NOW() + livepatch_work.timeout;
     livepatch_work.master = self;
 
-    printk(LIVEPATCH "%s: CPU%u - IPIing the other %u CPUs\n",
-           livepatch_work.data->name, self, livepatch_work.cpus);
+    livepatch_log(LIVEPATCH "%s: CPU%u - IPIing the other %u CPUs\n",
+                  livepatch_work.data->name, self, livepatch_work.cpus);
+
+    livepatch_nmi_mask();
 
     for_each_cpu ( cpu, &others )
         per_cpu(work_to_do, cpu) = true;
@@ -2142,10 +2201,12 @@ static __unpatchable bool livepatch_slave(uint32_t gen)
         return true;            /* aborted (timeout) */
 
     local_irq_save(flags);
+    livepatch_window_enter();
     livepatch_stack_note_cpu();
 
     if ( !arrive(&lp_irq_off, gen, NULL) )
     {
+        livepatch_window_exit();
         local_irq_restore(flags);
         return false;
     }
@@ -2158,6 +2219,7 @@ static __unpatchable bool livepatch_slave(uint32_t gen)
 
     /* Code may have changed: fetch it anew. */
     arch_livepatch_post_action();
+    livepatch_window_exit();
     local_irq_restore(flags);
 
     return same;
@@ -2235,6 +2297,8 @@ static void schedule_work(struct payload *data, uint32_t cmd,
     write_atomic(&lp_arrived, (uint64_t)gen << 32);
     write_atomic(&lp_irq_off, (uint64_t)gen << 32);
     livepatch_work.ready = false;
+    livepatch_work.action_done = false;
+    livepatch_work.broken = NULL;
     livepatch_work.pending = true;
     smp_mb();
     livepatch_work.gen = gen;
@@ -2528,6 +2592,7 @@ static void livepatch_printall(unsigned char key)
 void livepatch_init(void)
 {
     arch_livepatch_init();
+    livepatch_nmi_init();
     livepatch_sig_init();
     register_keyhandler('x', livepatch_printall, "print livepatch info");
 }

@@ -23,7 +23,8 @@ void open_softirq(unsigned int nr, softirq_handler handler)
  * left.  Called with interrupts enabled, from the idle loop and the
  * return-to-guest path only.
  */
-void do_softirq(void)
+/* Unpatchable: the idle loop, where CPUs wait for the rendezvous, runs it. */
+__unpatchable void do_softirq(void)
 {
     unsigned int cpu = smp_processor_id();
     unsigned long pending;

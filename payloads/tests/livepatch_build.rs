@@ -196,6 +196,36 @@ fn function_shorter_than_the_jump_is_refused() {
 }
 
 #[test]
+fn code_the_patch_window_runs_is_refused_with_its_reason() {
+    // arch_livepatch_post_action() serialises every CPU inside the
+    // rendezvous: it is in .text.unpatchable, and the loader would refuse
+    // the payload with -EINVAL. The build says so first, naming it.
+    let dir = test_dir("unpatchable");
+    let tree = copy_tree(&dir, Codegen::AsIs);
+    let p = dir.join("post-action.patch");
+    make_patch(
+        &tree,
+        "arch/x86/livepatch_arch.c",
+        "    unsigned int eax = 0, ebx, ecx = 0, edx;",
+        "    unsigned int eax = 1, ebx, ecx = 0, edx;",
+        &p,
+    );
+    let before = checksum(&tree);
+    let run = build(&tree, &p, &dir.join("out"), &[]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "`arch_livepatch_post_action` (arch/x86/livepatch_arch.o) cannot be live-patched: \
+             it runs while patches are written"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(!dir.join("out/post-action.livepatch").exists());
+    assert_eq!(checksum(&tree), before);
+}
+
+#[test]
 fn patch_that_does_not_apply_is_refused_and_nothing_changes() {
     let dir = test_dir("does-not-apply");
     let tree = copy_tree(&dir, Codegen::AsIs);

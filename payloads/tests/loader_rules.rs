@@ -21,6 +21,10 @@ const LOADER_ONLY: &[(&str, &str)] = &[
         "the hypervisor's .text.unpatchable range",
     ),
     (
+        "xen_bad_window_now",
+        "the hypervisor's .text.unpatchable range (livepatch-build checks it against XEN-SYMS)",
+    ),
+    (
         "xen_bad_dup_func",
         "old_addr as resolved against the hypervisor's symbols",
     ),

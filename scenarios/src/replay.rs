@@ -322,9 +322,9 @@ pub enum Verdict {
         /// Index of the first log entry that differs.
         entry: usize,
         /// What the record has there.
-        expected: Option<LogEntry>,
+        expected: Option<Box<LogEntry>>,
         /// What the run did.
-        got: Option<LogEntry>,
+        got: Option<Box<LogEntry>>,
     },
     /// Same log, another outcome (cannot happen on a deterministic
     /// machine; reported should it ever).
@@ -345,8 +345,8 @@ pub fn compare(recorded: &ScheduleLog, file: &ReplayFile, run: &Run) -> Verdict 
     if let Some(i) = (0..n).find(|&i| got.get(i) != want.get(i)) {
         return Verdict::Diverged {
             entry: i,
-            expected: want.get(i).cloned(),
-            got: got.get(i).cloned(),
+            expected: want.get(i).cloned().map(Box::new),
+            got: got.get(i).cloned().map(Box::new),
         };
     }
     let sig = run

@@ -204,7 +204,6 @@ impl<W: Write> Shell<W> {
     /// Runs one command (`quit` does nothing here: ending the session is
     /// the caller's business).
     pub fn exec(&mut self, cmd: &Command) -> Result<Outcome, ShellError> {
-        let console_at = self.m.console().len();
         let outcome = match cmd {
             Command::Nothing | Command::Quit => Outcome::ok(),
             Command::Run(ns) => {
@@ -224,13 +223,7 @@ impl<W: Write> Shell<W> {
                 }
                 Outcome::ok()
             }
-            Command::Livepatch(lp) => {
-                let o = self.livepatch(lp)?;
-                if o.status != 0 {
-                    self.reasons(console_at)?;
-                }
-                o
-            }
+            Command::Livepatch(lp) => self.livepatch(lp)?,
             Command::Guest { domid, call, text } => match self.guest(*domid, call, text) {
                 Err(ShellError::Machine(e)) if domain_crashed(&e, *domid, self.m.console()) => {
                     self.crashed(*domid, text)?
@@ -246,19 +239,6 @@ impl<W: Write> Shell<W> {
         };
         self.out.flush()?;
         Ok(outcome)
-    }
-
-    /// After a refused live-patch command: the hypervisor's own reason,
-    /// the live-patch lines it printed meanwhile (mini-xen prints one per
-    /// refusal).
-    fn reasons(&mut self, from: usize) -> Result<(), ShellError> {
-        let console = self.m.console();
-        let new = String::from_utf8_lossy(&console[from.min(console.len())..]).into_owned();
-        for l in new.lines().filter(|l| l.contains("livepatch")) {
-            let l = l.trim_start_matches("(XEN)").trim();
-            writeln!(self.out, "Hypervisor: {l}")?;
-        }
-        Ok(())
     }
 
     /// A domain that the hypervisor crashed did not answer.
@@ -349,10 +329,12 @@ impl<W: Write> Shell<W> {
                 return Ok(Outcome::status(1));
             }
         };
+        let mark = self.m.console().len();
         let rc = self.m.upload(name, &bytes)?;
         if rc != 0 {
             writeln!(self.out, "failed")?;
             writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+            self.reason(mark, name)?;
             return Ok(Outcome::failed(rc));
         }
         writeln!(self.out, "completed")?;
@@ -433,6 +415,22 @@ impl<W: Write> Shell<W> {
         Ok(Outcome::ok())
     }
 
+    /// mini-xen's reason for refusing `name`: its last `livepatch: NAME: `
+    /// console line since `mark` (the original tool leaves it to `xl
+    /// dmesg`).
+    fn reason(&mut self, mark: usize, name: &str) -> Result<(), ShellError> {
+        let console = self.m.console();
+        let text = String::from_utf8_lossy(&console[mark.min(console.len())..]).into_owned();
+        let tag = format!("livepatch: {name}: ");
+        if let Some(line) = text.lines().rev().find_map(|l| {
+            l.find(&tag)
+                .map(|at| l[at + tag.len()..].trim_end().to_string())
+        }) {
+            writeln!(self.out, "Reason: {line}")?;
+        }
+        Ok(())
+    }
+
     fn get(&mut self, name: &str) -> Result<Result<Status, i64>, ShellError> {
         Ok(self.m.get(name)?)
     }
@@ -475,12 +473,14 @@ impl<W: Write> Shell<W> {
             return Ok(Outcome::status(1));
         }
         write!(self.out, "{verb} {name}... ")?;
+        let mark = self.m.console().len();
         let (rc, after) = self
             .m
             .action_and_settle(name, action, ACTION_TIMEOUT_NS, flags)?;
         let Some(after) = after else {
             writeln!(self.out, "failed")?;
             writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+            self.reason(mark, name)?;
             return Ok(Outcome::failed(rc));
         };
         match (after, to) {
@@ -491,6 +491,7 @@ impl<W: Write> Shell<W> {
             (Err(rc), _) => {
                 writeln!(self.out, "failed")?;
                 writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+                self.reason(mark, name)?;
                 Ok(Outcome::failed(rc))
             }
             (Ok(s), _) if i64::from(s.rc) == -errno::EAGAIN => {
@@ -501,6 +502,7 @@ impl<W: Write> Shell<W> {
                 let rc = i64::from(s.rc);
                 writeln!(self.out, "failed")?;
                 writeln!(self.out, "Error {}: {}", -rc, strerror(-rc))?;
+                self.reason(mark, name)?;
                 Ok(Outcome::failed(rc))
             }
             (Ok(s), Some(t)) if s.state == t => {

@@ -125,68 +125,43 @@ process_softirqs:
         jmp     test_all_events
 ENDPROC(test_all_events)
 
-/* NMI, #MC and #DF entry run at any time, also while patches are written. */
+/*
+ * NMI, #MC and #DF entry run at any time, also while patches are
+ * written: unpatchable, and so is everything they call directly.  The
+ * C handlers (arch/x86/nmi.c, mce.c, traps.c) are reached through
+ * exception_table, and livepatch_{nmi,mce}_enter() first decide whether
+ * the event must wait for the end of the live-patch window
+ * (common/livepatch_nmi.c).
+ */
         .section .text.unpatchable, "ax", @progbits
 
-/*
- * NMI (IST2).  Count it and return.  Deliberately self-contained: no
- * call into C, no lock, nothing that live patching may rewrite.
- */
-ENTRY(handle_nmi)
-        push    %rax
-        push    %rcx
-        GET_CPUINFO %rax
-        movl    CPUINFO_processor_id(%rax), %eax
-        lea     nmi_count(%rip), %rcx
-        lock incq (%rcx, %rax, 8)
-        pop     %rcx
-        pop     %rax
-        add     $8, %rsp                /* error_code/entry_vector */
+.macro IST_ENTRY vector, enter
+        cld
+        SAVE_ALL
+        testb   $3, UREGS_cs(%rsp)
+        jz      1f
+        xor     %ebp, %ebp              /* guest %rbp ends Xen call traces */
+1:      mov     %rsp, %rdi
+        CALL_C  \enter
+        test    %eax, %eax
+        jnz     2f                      /* latched: handled after the window */
+        mov     %rsp, %rdi
+        lea     exception_table(%rip), %rdx
+        sub     $8, %rsp
+        call    *(\vector * 8)(%rdx)
+        add     $8, %rsp
+2:      RESTORE_ALL
         iretq
+.endm
+
+/* NMI (IST2): do_nmi(), unless latched. */
+ENTRY(handle_nmi)
+        IST_ENTRY TRAP_nmi, livepatch_nmi_enter
 ENDPROC(handle_nmi)
 
-/*
- * Machine check (IST3).  Count it, log one line straight to the serial
- * port (no lock: this may interrupt a CPU holding the console lock) and
- * return.  Self-contained like handle_nmi.
- */
+/* Machine check (IST3): do_machine_check(), unless latched. */
 ENTRY(handle_mce)
-        cld
-        push    %rax
-        push    %rcx
-        push    %rdx
-        push    %rsi
-        GET_CPUINFO %rax
-        movl    CPUINFO_processor_id(%rax), %ecx
-        lea     mce_count(%rip), %rax
-        lock incq (%rax, %rcx, 8)
-
-        mov     $PORT_COM1_DATA, %edx
-        lea     mce_msg(%rip), %rsi
-1:      lodsb
-        test    %al, %al
-        jz      2f
-        outb    %al, %dx
-        jmp     1b
-2:      mov     %ecx, %eax              /* CPU number, 0..99 */
-        mov     $10, %cl
-        div     %cl                     /* al = tens, ah = units */
-        test    %al, %al
-        jz      3f
-        add     $'0', %al
-        outb    %al, %dx
-3:      mov     %ah, %al
-        add     $'0', %al
-        outb    %al, %dx
-        mov     $'\n', %al
-        outb    %al, %dx
-
-        pop     %rsi
-        pop     %rdx
-        pop     %rcx
-        pop     %rax
-        add     $8, %rsp
-        iretq
+        IST_ENTRY TRAP_machine_check, livepatch_mce_enter
 ENDPROC(handle_mce)
 
 /* Double fault (IST1): report and panic. */
@@ -194,13 +169,9 @@ ENTRY(handle_double_fault)
         cld
         SAVE_ALL
         mov     %rsp, %rdi
-        CALL_C  do_double_fault
+        lea     exception_table(%rip), %rdx
+        sub     $8, %rsp
+        call    *(TRAP_double_fault * 8)(%rdx)
         ud2
 ENDPROC(handle_double_fault)
         .text
-
-        .section .rodata.mce_msg, "a", @progbits
-mce_msg:
-        .asciz  "(XEN) MCE: machine check on CPU"
-        .size   mce_msg, . - mce_msg
-        .type   mce_msg, @object

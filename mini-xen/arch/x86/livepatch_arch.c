@@ -284,10 +284,37 @@ int arch_livepatch_secure(const void *va, unsigned int pages,
 static const uint8_t endbr64[ENDBR64_LEN] = { 0xf3, 0x0f, 0x1e, 0xfa };
 static const uint8_t endbr64_poison[ENDBR64_LEN] = { 0x66, 0x0f, 0x1f, 0x01 };
 
-static bool is_endbr64(const void *p)
+/*
+ * memcpy()/memcmp() of the patch window: byte by byte, unpatchable (the
+ * string functions are ordinary, patchable code).
+ */
+static __unpatchable void text_copy(void *dst, const void *src,
+                                    unsigned int len)
 {
-    return !memcmp(p, endbr64, ENDBR64_LEN) ||
-           !memcmp(p, endbr64_poison, ENDBR64_LEN);
+    volatile uint8_t *d = dst;
+    const uint8_t *s = src;
+
+    while ( len-- )
+        *d++ = *s++;
+}
+
+__unpatchable bool arch_livepatch_text_equal(const void *a, const void *b,
+                                             unsigned int len)
+{
+    const volatile uint8_t *p = a;
+    const uint8_t *q = b;
+
+    while ( len-- )
+        if ( *p++ != *q++ )
+            return false;
+
+    return true;
+}
+
+static __unpatchable bool is_endbr64(const void *p)
+{
+    return arch_livepatch_text_equal(p, endbr64, ENDBR64_LEN) ||
+           arch_livepatch_text_equal(p, endbr64_poison, ENDBR64_LEN);
 }
 
 /* The recommended multi-byte NOPs (Intel SDM, NOP instruction). */
@@ -303,19 +330,19 @@ static const uint8_t nops[][9] = {
     { 0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 },
 };
 
-static void add_nops(uint8_t *buf, unsigned int len)
+static __unpatchable void add_nops(uint8_t *buf, unsigned int len)
 {
     while ( len )
     {
         unsigned int n = min_t(unsigned int, len, ARRAY_SIZE(nops));
 
-        memcpy(buf, nops[n - 1], n);
+        text_copy(buf, nops[n - 1], n);
         buf += n;
         len -= n;
     }
 }
 
-unsigned int arch_livepatch_patch_offset(const struct livepatch_func *func)
+__unpatchable unsigned int arch_livepatch_patch_offset(const struct livepatch_func *func)
 {
     return is_endbr64((const void *)func->old_addr) ? ENDBR64_LEN : 0;
 }
@@ -329,11 +356,16 @@ int arch_livepatch_verify_func(const char *name,
     unsigned long start = (unsigned long)__unpatchable_start;
     unsigned long end = (unsigned long)__unpatchable_end;
 
-    /* Unlike Xen, refuse to touch code that runs while patches are written. */
+    /*
+     * Unlike Xen, refuse to touch code that runs while patches are
+     * written: the set is closed under direct calls (tools/unpatchable.c
+     * checks it at build time), so this covers what it calls too.
+     */
     if ( func->old_addr < end && func->old_addr + func->old_size > start )
     {
-        printk(LIVEPATCH "%s: %s runs while patches are written "
-               "(rendezvous, idle loop, NMI/MCE entry) and cannot be patched\n",
+        printk(LIVEPATCH "%s: %s runs while patches are written and cannot "
+               "be patched (.text.unpatchable: the rendezvous, the patch "
+               "writers, the idle loop, NMI/MCE entry and what they call)\n",
                name, fname);
         return -EINVAL;
     }
@@ -371,7 +403,7 @@ int arch_livepatch_verify_func(const char *name,
     return 0;
 }
 
-unsigned int livepatch_insn_len(const struct livepatch_func *func,
+__unpatchable unsigned int livepatch_insn_len(const struct livepatch_func *func,
                                 const struct livepatch_fstate *state)
 {
     if ( func->new_addr )
@@ -401,7 +433,7 @@ noinline __unpatchable void arch_livepatch_apply(const struct livepatch_func *fu
         return;
 
     /* The original bytes stay in hypervisor memory, never the payload's. */
-    memcpy(state->insn_buffer, old_ptr, len);
+    text_copy(state->insn_buffer, old_ptr, len);
 
     if ( func->new_addr )
     {
@@ -409,12 +441,12 @@ noinline __unpatchable void arch_livepatch_apply(const struct livepatch_func *fu
                       ((unsigned long)old_ptr + ARCH_PATCH_INSN_SIZE);
 
         insn[0] = 0xe9;                         /* jmp rel32 */
-        memcpy(&insn[1], &rel, sizeof(rel));
+        text_copy(&insn[1], &rel, sizeof(rel));
     }
     else
         add_nops(insn, len);
 
-    memcpy(old_ptr, insn, len);
+    text_copy(old_ptr, insn, len);
 }
 
 noinline __unpatchable void arch_livepatch_revert(const struct livepatch_func *func,
@@ -423,8 +455,8 @@ noinline __unpatchable void arch_livepatch_revert(const struct livepatch_func *f
     unsigned int len = livepatch_insn_len(func, state);
 
     if ( len )
-        memcpy((uint8_t *)func->old_addr + state->patch_offset,
-               state->insn_buffer, len);
+        text_copy((uint8_t *)func->old_addr + state->patch_offset,
+                  state->insn_buffer, len);
 }
 
 /*
@@ -432,18 +464,18 @@ noinline __unpatchable void arch_livepatch_revert(const struct livepatch_func *f
  * for this CPU only: the other CPUs spin with interrupts off and never
  * write.
  */
-void arch_livepatch_quiesce(void)
+__unpatchable void arch_livepatch_quiesce(void)
 {
     write_cr0(read_cr0() & ~X86_CR0_WP);
 }
 
-void arch_livepatch_revive(void)
+__unpatchable void arch_livepatch_revive(void)
 {
     write_cr0(read_cr0() | X86_CR0_WP);
 }
 
 /* Every CPU, before it runs anything that may have been rewritten. */
-void arch_livepatch_post_action(void)
+__unpatchable void arch_livepatch_post_action(void)
 {
     unsigned int eax = 0, ebx, ecx = 0, edx;
 

@@ -26,12 +26,12 @@ const cpumask_t *cpumask_of(unsigned int cpu)
     return &cpu_single_masks[cpu];
 }
 
-static void send_IPI(unsigned int cpu, unsigned int vector)
+static __unpatchable void send_IPI(unsigned int cpu, unsigned int vector)
 {
     outl(IPI_VECTOR(vector) | IPI_DEST(cpu), PORT_IPI);
 }
 
-void send_IPI_mask(const cpumask_t *mask, unsigned int vector)
+__unpatchable void send_IPI_mask(const cpumask_t *mask, unsigned int vector)
 {
     unsigned int cpu;
 
@@ -49,7 +49,8 @@ void smp_send_event_check_cpu(unsigned int cpu)
     send_IPI(cpu, EVENT_CHECK_VECTOR);
 }
 
-void smp_send_event_check_mask(const cpumask_t *mask)
+/* The live-patch master kicks the other CPUs with it: unpatchable. */
+__unpatchable void smp_send_event_check_mask(const cpumask_t *mask)
 {
     send_IPI_mask(mask, EVENT_CHECK_VECTOR);
 }

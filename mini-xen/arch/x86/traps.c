@@ -13,14 +13,12 @@
 #include <xen/virtual_region.h>
 #include <asm/current.h>
 #include <asm/irq.h>
+#include <asm/mce.h>
+#include <asm/nmi.h>
 #include <asm/processor.h>
 #include <asm/smp.h>
 #include <asm/traps.h>
 #include <asm/uaccess.h>
-
-/* Counted by the IST handlers in entry.S. */
-unsigned long nmi_count[NR_CPUS];
-unsigned long mce_count[NR_CPUS];
 
 #define MAX_TRACE_DEPTH         32
 
@@ -248,13 +246,13 @@ noreturn void do_double_fault(struct cpu_user_regs *regs)
 exception_fn_t *const exception_table[32] = {
     do_trap,                    /*  0 divide error */
     do_trap,                    /*  1 debug */
-    do_reserved_trap,           /*  2 nmi: IST stub */
+    do_nmi,                     /*  2 nmi: IST stub */
     do_trap,                    /*  3 int3 */
     do_trap,                    /*  4 overflow */
     do_trap,                    /*  5 bounds */
     do_invalid_op,              /*  6 invalid opcode */
     do_trap,                    /*  7 device not available */
-    do_reserved_trap,           /*  8 double fault: IST stub */
+    do_double_fault,            /*  8 double fault: IST stub */
     do_trap,                    /*  9 coprocessor segment */
     do_trap,                    /* 10 invalid tss */
     do_trap,                    /* 11 segment not found */
@@ -264,7 +262,7 @@ exception_fn_t *const exception_table[32] = {
     do_reserved_trap,           /* 15 */
     do_trap,                    /* 16 coprocessor error */
     do_trap,                    /* 17 alignment check */
-    do_reserved_trap,           /* 18 machine check: IST stub */
+    do_machine_check,           /* 18 machine check: IST stub */
     do_trap,                    /* 19 simd error */
     do_trap,                    /* 20 virtualisation exception */
     do_reserved_trap, do_reserved_trap, do_reserved_trap,  /* 21-23 */

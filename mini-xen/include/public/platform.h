@@ -42,6 +42,9 @@
 #define PORT_IPI                0x51c /* out32: IPI_VECTOR(v) | IPI_DEST(cpu) [| IPI_ALL_BUT_SELF] */
 #define PORT_CPU_START          0x520 /* out32: start AP n at PLAT_IMAGE_BASE (INIT/SIPI) */
 #define PORT_PANIC              0x524 /* out32: address of a struct cpu_user_regs, or 0; stops the machine */
+#define PORT_MCA_INDEX          0x528 /* out32: select an MCA register of this vCPU by MSR number */
+#define PORT_MCA_LO             0x52c /* in32: low half (latches HI); out32: write HI:value */
+#define PORT_MCA_HI             0x530 /* in32: high half; out32: high half of the next LO write */
 
 #define IPI_VECTOR(v)           ((unsigned int)(v) & 0xff)
 #define IPI_DEST(cpu)           (((unsigned int)(cpu) & 0xff) << 8)
@@ -84,6 +87,26 @@
  */
 #define PLAT_NMI_HANDLED_SYMBOL "nmi_count"
 #define PLAT_MCE_HANDLED_SYMBOL "mce_count"
+
+/*
+ * Events taken and owed: an NMI or #MC that arrived while its CPU was in
+ * the live-patch window (livepatch-nmi=safe) is counted here until its
+ * handler has run, right after the window.  Same layout as above.  Lost
+ * means delivered > handled + deferred.
+ */
+#define PLAT_NMI_DEFERRED_SYMBOL "nmi_deferred"
+#define PLAT_MCE_DEFERRED_SYMBOL "mce_deferred"
+
+/*
+ * ---- Machine-check architecture ------------------------------------------
+ * Each vCPU has MCG_CAP (0x179, read-only: PLAT_MCA_BANKS banks),
+ * MCG_STATUS (0x17a) and per bank MCi_CTL/STATUS/ADDR/MISC (0x400 + 4i
+ * + 0..3), reached through PORT_MCA_INDEX/LO/HI by MSR number: select,
+ * then read LO (which latches HI) and HI, or write HI then LO.  The host
+ * sets the values an injected machine check carries; they are loaded at
+ * its delivery (MCG_STATUS gets MCIP).  An unknown register reads 0.
+ */
+#define PLAT_MCA_BANKS          4
 
 #ifndef __ASSEMBLY__
 #include <stdint.h>

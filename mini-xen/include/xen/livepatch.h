@@ -25,6 +25,34 @@ void check_for_livepatch_work(void);
 
 void livepatch_init(void);
 
+struct cpu_user_regs;
+
+/* The end of an action, on the master: LIVEPATCH_SOFTIRQ. */
+void livepatch_action_tail(void);
+
+/* NMI/#MC while patching and the window's console lines (livepatch_nmi.c). */
+void livepatch_nmi_init(void);
+void livepatch_nmi_printall(void);
+const char *livepatch_nmi_policy(void);
+int livepatch_nmi_enter(const struct cpu_user_regs *regs);
+int livepatch_mce_enter(const struct cpu_user_regs *regs);
+void livepatch_window_enter(void);
+void livepatch_window_exit(void);
+void livepatch_nmi_mask(void);
+void livepatch_nmi_unmask(void);
+void livepatch_log_args(const char *fmt, unsigned int nr, ...);
+
+#define LIVEPATCH_LOG_NARGS_(_0, _1, _2, _3, _4, n, ...) n
+#define LIVEPATCH_LOG_NARGS(...) \
+    LIVEPATCH_LOG_NARGS_(_, ##__VA_ARGS__, 4, 3, 2, 1, 0)
+
+/*
+ * printk() for unpatchable code: the line is printed once the action is
+ * over.  At most 4 arguments, integers or pointers that stay valid.
+ */
+#define livepatch_log(fmt, args...) \
+    livepatch_log_args(fmt, LIVEPATCH_LOG_NARGS(args), ##args)
+
 /* Payload signatures (common/livepatch_sig.c). */
 struct xen_sysctl_livepatch_signature;
 
@@ -115,6 +143,7 @@ void arch_livepatch_revert(const struct livepatch_func *func,
                            struct livepatch_fstate *state);
 
 /* Make text writable on this CPU, and back; then serialise every CPU. */
+bool arch_livepatch_text_equal(const void *a, const void *b, unsigned int len);
 void arch_livepatch_quiesce(void);
 void arch_livepatch_revive(void);
 void arch_livepatch_post_action(void);

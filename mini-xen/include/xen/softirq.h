@@ -11,8 +11,9 @@
 
 #define TIMER_SOFTIRQ           0
 #define TASKLET_SOFTIRQ         1
-#define SCHEDULE_SOFTIRQ        2
-#define NR_COMMON_SOFTIRQS      3
+#define LIVEPATCH_SOFTIRQ       2   /* the master's end of an action */
+#define SCHEDULE_SOFTIRQ        3   /* last: it does not return */
+#define NR_COMMON_SOFTIRQS      4
 #define NR_SOFTIRQS             8
 
 #ifndef __ASSEMBLY__

@@ -30,9 +30,11 @@ LPT_GOOD := xen_hello_world xen_bye_world xen_replace_world xen_nop \
             xen_expectations xen_expectations_fail xen_hooks xen_hooks_veto \
             xen_callpath_same xen_callpath_stack xen_callpath_replace \
             xen_callpath_nop \
-            xen_paging_wait xen_paging_link xen_paging_tail xen_paging_again
+            xen_paging_wait xen_paging_link xen_paging_tail xen_paging_again \
+            xen_nmi_mce
 LPT_BAD := xen_bad_no_xen_depends xen_bad_wrong_depends xen_bad_reloc_type \
            xen_bad_reloc_sym0 xen_bad_short_func xen_bad_unpatchable \
+           xen_bad_window_now \
            xen_bad_wx_section \
            xen_bad_oversize xen_bad_dup_func xen_bad_func_offset \
            xen_bad_new_addr xen_bad_self_jump xen_bad_rela_info \
@@ -54,17 +56,20 @@ $(LPT_BUILD)/config.h: $(TARGET) $(TARGET).bin $(LPT)/Rules.mk
 	get() { awk -v n="$$1" -v f="$$2" '$$4 == n { print "0x" $$f; exit }' <<< "$$syms"; }; \
 	base=$$(awk '$$NF == "_start" { print "0x" $$1; exit }' <<< "$$syms"); \
 	extra_sz=$$(get xen_extra_version 2); \
+	tick_sz=$$(get nmi_watchdog_tick 2); bank_sz=$$(get mcheck_log_bank 2); \
 	minor=$$(get xen_minor_version 1); minor_sz=$$(get xen_minor_version 2); \
 	leaf_sz=$$(get callpath_leaf 2); \
 	paging_sz=$$(get mem_paging_wait 2); \
 	test -n "$$base" -a -n "$$extra_sz" -a -n "$$minor" -a -n "$$minor_sz" \
-	     -a -n "$$paging_sz" -a -n "$$leaf_sz"; \
+	     -a -n "$$paging_sz" -a -n "$$leaf_sz" -a -n "$$tick_sz" -a -n "$$bank_sz"; \
 	n=$$((minor_sz - 1)); \
 	bytes=$$(od -An -tx1 -v -j $$((minor - base)) -N $$n $(TARGET).bin | \
 	         sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1, /g'); \
 	{ echo '/* Generated from $(notdir $(TARGET)) by Rules.mk: do not edit. */'; \
 	  echo "#define XEN_EXTRA_VERSION_SZ $$extra_sz"; \
 	  echo "#define MEM_PAGING_WAIT_SZ $$paging_sz"; \
+	  echo "#define NMI_WATCHDOG_TICK_SZ $$tick_sz"; \
+	  echo "#define MCHECK_LOG_BANK_SZ $$bank_sz"; \
 	  echo "#define MINOR_VERSION_ADDR $$minor"; \
 	  echo "#define MINOR_VERSION_SZ $$minor_sz"; \
 	  echo "#define MINOR_VERSION_EXPECT_LEN $$n"; \
@@ -102,6 +107,7 @@ $(LPT_BUILD)/xen_paging_wait.o: $(LPT_BUILD)/xen_paging_wait_func.h
 $(LPT_BUILD)/xen_paging_link.o: $(LPT_BUILD)/xen_paging_link_func.h
 $(LPT_BUILD)/xen_paging_tail.o: $(LPT_BUILD)/xen_paging_tail_func.h
 $(LPT_BUILD)/xen_paging_again.o: $(LPT_BUILD)/xen_paging_again_func.h
+$(LPT_BUILD)/xen_nmi_mce.o: $(LPT_BUILD)/xen_nmi_mce_func.h
 
 # A GNU build-id note ($(1): raw bytes) as section $(2) of an object.
 define lpt_note
@@ -180,6 +186,8 @@ $(LIVEPATCH_OUT)/xen_paging_tail.livepatch: $(LPT_BUILD)/xen_paging_tail.o \
     $(LPT_BUILD)/xen_paging_tail_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_paging_again.livepatch: $(LPT_BUILD)/xen_paging_again.o \
     $(LPT_BUILD)/xen_paging_again_func.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_nmi_mce.livepatch: $(LPT_BUILD)/xen_nmi_mce.o \
+    $(LPT_BUILD)/xen_nmi_mce_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_no_xen_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
     $(LPT_BUILD)/xen_dep_note.o
 $(LIVEPATCH_OUT)/xen_bad_wrong_depends.livepatch: $(LPT_BUILD)/xen_nop.o \
@@ -192,6 +200,8 @@ $(LIVEPATCH_OUT)/xen_bad_short_func.livepatch: \
     $(LPT_BUILD)/xen_bad_short_func.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_unpatchable.livepatch: \
     $(LPT_BUILD)/xen_bad_unpatchable.o $(LPT_XEN_NOTES)
+$(LIVEPATCH_OUT)/xen_bad_window_now.livepatch: \
+    $(LPT_BUILD)/xen_bad_window_now.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_wx_section.livepatch: \
     $(LPT_BUILD)/xen_bad_wx_section.o $(LPT_XEN_NOTES)
 $(LIVEPATCH_OUT)/xen_bad_oversize.livepatch: $(LPT_BUILD)/xen_bad_oversize.o \

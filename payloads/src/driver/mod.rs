@@ -476,7 +476,7 @@ impl Driver {
         let diffed = self.diff(&dirs, &target, &verified);
         timings.diff = t.elapsed();
         let (report, link_inputs) = diffed?;
-        let (report, link_inputs) = self.refusals(report, link_inputs)?;
+        let (report, link_inputs) = self.refusals(&target, report, link_inputs)?;
         let t = Instant::now();
         let (payload, mut report) = self.link(&dirs, &target, link_inputs, report)?;
         timings.link = t.elapsed();
@@ -665,8 +665,16 @@ impl Driver {
                 notes::hex(&xen_id)
             ));
         }
+        let unpatchable = match (
+            xen.lookup_global(UNPATCHABLE_START),
+            xen.lookup_global(UNPATCHABLE_END),
+        ) {
+            (Some(s), Some(e)) => Some(s.addr..e.addr),
+            _ => None,
+        };
         Ok(Target {
             xen,
+            unpatchable,
             xen_name,
             xen_id,
             depends,
@@ -938,6 +946,7 @@ impl Driver {
     /// refused, no lower fix undone, something to patch.
     fn refusals(
         &self,
+        target: &Target,
         mut report: BuildReport,
         link_inputs: Vec<PathBuf>,
     ) -> Result<(BuildReport, Vec<PathBuf>), DriverError> {
@@ -961,7 +970,8 @@ impl Driver {
                 report: Box::new(report),
             });
         }
-        let conflicts = self.stack_conflicts(&report);
+        let mut conflicts = unpatchable_conflicts(target, &report);
+        conflicts.extend(self.stack_conflicts(&report));
         if !conflicts.is_empty() {
             report.problems = conflicts;
             report.outcome = BuildOutcome::Unpatchable;
@@ -1044,6 +1054,8 @@ struct Dirs {
 #[derive(Debug)]
 struct Target {
     xen: XenSymbols,
+    /// The hypervisor's `.text.unpatchable`, if it has one.
+    unpatchable: Option<std::ops::Range<u64>>,
     xen_name: String,
     xen_id: Vec<u8>,
     depends: Vec<u8>,
@@ -1077,6 +1089,36 @@ impl Driver {
         }
         out
     }
+}
+
+/// Bounds of the code mini-xen runs while patches are written.
+const UNPATCHABLE_START: &str = "__unpatchable_start";
+const UNPATCHABLE_END: &str = "__unpatchable_end";
+
+/// Functions the payload would replace that the hypervisor runs while
+/// patches are written (its `.text.unpatchable`, closed under direct calls
+/// at its build): the loader refuses them with -EINVAL.
+fn unpatchable_conflicts(target: &Target, report: &BuildReport) -> Vec<String> {
+    let Some(range) = &target.unpatchable else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for o in &report.objects {
+        let Some(r) = &o.report else { continue };
+        for f in &r.funcs {
+            let addr = match f.old_addr {
+                0 => target.xen.lookup_global(&f.name).map_or(0, |s| s.addr),
+                a => a,
+            };
+            if range.contains(&addr) {
+                out.push(format!(
+                    "`{}` ({}) cannot be live-patched: it runs while patches are written                      (in {}'s .text.unpatchable: the rendezvous, the patch writers, the idle                      loop, NMI/MCE entry and what they call), and the loader refuses it with                      -EINVAL; move the change into a function the patch window does not run",
+                    f.name, o.name, target.xen_name
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Global functions defined in an object (for new objects).

@@ -17,9 +17,7 @@ void show_execution_state(const struct cpu_user_regs *regs);
 void show_stack_trace(const struct cpu_user_regs *regs);
 noreturn void fatal_trap(const struct cpu_user_regs *regs);
 
-/* IST handlers, called from entry.S */
-void do_nmi(const struct cpu_user_regs *regs);
-void do_machine_check(const struct cpu_user_regs *regs);
+/* IST handler, called from entry.S (NMI and #MC: asm/nmi.h, asm/mce.h) */
 noreturn void do_double_fault(struct cpu_user_regs *regs);
 
 void trap_init(void);
