@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_VCPUS ?= 4
 APT_PACKAGES := cmake libclang-dev gcc make binutils patch
 
-.PHONY: all prereqs sign-tool dev-key image test-payloads build patch-payloads demo scenarios test bench nmi-sweep lint fmt clean
+.PHONY: all prereqs sign-tool dev-key image test-payloads build patch-payloads demo race-demo scenarios test bench nmi-sweep lint fmt clean
 
 all: build
 
@@ -69,6 +69,25 @@ demo: build
 	./target/release/livepatch-build -s mini-xen -p $(DEMO_PATCH) -o payloads/build/patches/lp-extraversion \
 	    --sign $(DEV_KEY).key
 	./target/release/testbed run --verbose scenarios/demo.toml
+	$(MAKE) race-demo
+
+# The race hunt, end to end: the bounded-exhaustive NMI sweep of the write
+# window under livepatch-nmi=none finds the torn patch site (explore exits
+# 1 when it finds something), the replay reproduces it and draws its
+# timeline, and headless Chromium (installed if missing) renders the
+# picture to target/race-timeline.png.
+RACE_OUT := target/race-demo
+race-demo: build patch-payloads
+	@dpkg-query -W -f='$${Status}' chromium 2>/dev/null | grep -q "ok installed" || { \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	rm -rf $(RACE_OUT)
+	./target/release/testbed explore scenarios/nmi-race-sweep.toml --jobs 2 --out $(RACE_OUT); \
+		test $$? = 1
+	./target/release/testbed replay $(RACE_OUT)/*.replay.toml --timeline target/race-timeline.svg
+	chromium --headless --no-sandbox --disable-gpu --window-size=1200,420 \
+		--screenshot=$(CURDIR)/target/race-timeline.png file://$(CURDIR)/target/race-timeline.svg 2>/dev/null
+	@test -s target/race-timeline.png && echo "timeline: target/race-timeline.svg, rendered to target/race-timeline.png"
 
 # The regression suite: every scenario file, with a JUnit report.
 SCENARIOS := $(filter-out scenarios/Cargo.toml,$(wildcard scenarios/*.toml))

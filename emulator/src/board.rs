@@ -428,6 +428,21 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
         }
     }
     let b = u.get_data_mut();
+    if b.st.watch.writing() {
+        // A site opened in this slot has no code hook yet (hooks are
+        // added between slots): a block entering it is a fetch of it.
+        let cur = b.st.current;
+        let depth = b.st.vcpus[cur].frames.len();
+        if let Some(f) = b
+            .st
+            .watch
+            .site_exec(&b.ram, cur, depth, addr, u64::from(size))
+        {
+            stop(u, Stop::Detected(f));
+            return;
+        }
+    }
+    let b = u.get_data_mut();
     let n = match b.block_insns.get(addr, size) {
         Some(n) => n,
         None => {

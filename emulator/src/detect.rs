@@ -280,6 +280,11 @@ impl Watch {
         }
     }
 
+    /// Whether some site's write has begun and not ended.
+    pub fn writing(&self) -> bool {
+        self.enabled && self.sites.iter().any(Site::in_progress)
+    }
+
     /// vCPU `vcpu`, with `depth` interrupt frames, is about to execute
     /// `[addr, addr + size)`.
     pub fn site_exec(

@@ -233,8 +233,8 @@ pub enum Probe {
 pub enum When {
     /// Before the vCPU's next instruction.
     Now,
-    /// When vCPU `of` (the target itself, if `None`) is first about to
-    /// execute `symbol+offset`.
+    /// When vCPU `of` (the target itself, if `None`) is about to execute
+    /// `symbol+offset` for the `visit`-th time.
     At {
         /// Hypervisor symbol (Xen's names, `file.c#static`).
         symbol: String,
@@ -242,6 +242,8 @@ pub enum When {
         offset: u64,
         /// The vCPU that reaches it, when not the target.
         of: Option<usize>,
+        /// On its n-th visit (1: the first).
+        visit: u64,
     },
     /// When vCPU `of` (any, if `None`) first reads or writes the `len`
     /// bytes at `symbol+offset` (a watchpoint).
@@ -324,23 +326,16 @@ impl Testbed {
             When::At {
                 symbol,
                 offset,
-                of: None,
-            } => self
-                .m
-                .inject_at_symbol(vcpu, symbol, *offset, irq)
-                .map(drop),
-            When::At {
-                symbol,
-                offset,
-                of: Some(of),
+                of,
+                visit,
             } => {
                 let addr = self.address(symbol)? + offset;
                 self.m
                     .arm(Trigger {
                         when: TriggerWhen::Reach {
-                            vcpu: Some(*of),
+                            vcpu: Some(of.unwrap_or(vcpu)),
                             addr,
-                            visit: Visit::Nth(1),
+                            visit: Visit::Nth(*visit),
                         },
                         action: Do::Inject { vcpu, irq },
                     })

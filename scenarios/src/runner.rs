@@ -552,13 +552,17 @@ pub fn describe(k: &StepKind) -> String {
                 When::At {
                     symbol,
                     offset,
-                    of: None,
-                } => format!("at {symbol}+{offset:#x}"),
-                When::At {
-                    symbol,
-                    offset,
-                    of: Some(of),
-                } => format!("when vCPU {of} reaches {symbol}+{offset:#x}"),
+                    of,
+                    visit,
+                } => {
+                    let who = of.map_or_else(|| "it".to_string(), |o| format!("vCPU {o}"));
+                    let nth = if *visit == 1 {
+                        String::new()
+                    } else {
+                        format!(" for the {visit}th time")
+                    };
+                    format!("when {who} reaches {symbol}+{offset:#x}{nth}")
+                }
                 When::Watch {
                     symbol,
                     offset,

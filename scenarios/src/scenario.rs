@@ -79,6 +79,7 @@ struct InjectSpec {
     access: Option<Spanned<AccessName>>,
     len: Option<Spanned<u64>>,
     of: Option<Spanned<usize>>,
+    visit: Option<Spanned<u64>>,
     instructions: Option<u64>,
     after: Option<Nanos>,
 }
@@ -311,6 +312,9 @@ pub enum Problem {
     /// `of` without `at` or `watch`.
     #[error("`of` names the vCPU that reaches `at` or touches `watch`, and there is neither")]
     OfWithoutAt,
+    /// `visit` without `at`, or 0.
+    #[error("`visit = N` (N >= 1) counts the visits of `at`: it goes with `at`")]
+    Visit,
     /// `access` or `len` without `watch`.
     #[error("`access` and `len` describe a watchpoint: they go with `watch`")]
     WatchKeys,
@@ -565,6 +569,11 @@ impl Checker<'_> {
                 return Err((Problem::WatchKeys, Some(span)));
             }
         }
+        if let Some(v) = &i.visit {
+            if i.at.is_none() || *v.get_ref() == 0 {
+                return Err((Problem::Visit, Some(v.span())));
+            }
+        }
         if let Some(w) = &i.watch {
             let (symbol, offset) = self.place(w)?;
             return Ok(StepKind::Inject {
@@ -600,6 +609,7 @@ impl Checker<'_> {
                 // vCPU `of` reaching it injects into `vcpu`; itself: the
                 // target's own trigger.
                 of: of.filter(|&o| o != vcpu),
+                visit: i.visit.as_ref().map_or(1, |v| *v.get_ref()),
             }
         } else if let Some(n) = i.instructions {
             When::Instructions(n)

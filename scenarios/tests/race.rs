@@ -289,3 +289,54 @@ sweep = {{ event = "nmi", of = 0, to = "arch_livepatch_revive", tail = 4 }}
         assert_eq!(injected, [target], "{count}");
     }
 }
+
+/// The planted race: under `livepatch-nmi=none` the sweep finds the torn
+/// patch site (the writer's own NMI handler runs the half-written jump
+/// over `nmi_watchdog_tick`), its replay reproduces it with its timeline;
+/// under `safe` a share of the same sweep finds nothing.
+#[test]
+fn the_nmi_race_is_found_by_the_sweep_under_none_and_not_under_safe() {
+    let dir = tmp("race-nmi");
+    let root = common::root().join("scenarios");
+    let out = dir.join("out");
+    let o = testbed(&[
+        "explore",
+        &root.join("nmi-race-sweep.toml").display().to_string(),
+        "--jobs",
+        "2",
+        "-q",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL torn-patch-site@nmi_watchdog_tick"), "{text}");
+    let file = replay_files(&out).remove(0);
+    let svg = dir.join("race.svg");
+    let r = testbed(&[
+        "replay",
+        &file.display().to_string(),
+        "--timeline",
+        &svg.display().to_string(),
+    ]);
+    let t = stdout(&r);
+    assert_eq!(r.status.code(), Some(0), "{t}");
+    assert!(t.contains("detector torn-patch-site"), "{t}");
+    let picture = std::fs::read_to_string(&svg).expect("timeline written");
+    assert!(picture.contains("torn-patch-site on vCPU 0"), "the hit is drawn");
+    assert!(picture.contains("writes patch site"), "the writes are drawn");
+    let safe = testbed(&[
+        "explore",
+        &root.join("nmi-race-sweep-safe.toml").display().to_string(),
+        "--partition",
+        "1/6",
+        "--jobs",
+        "2",
+        "-q",
+        "--out",
+        &dir.join("safe").display().to_string(),
+    ]);
+    let st = stdout(&safe);
+    assert_eq!(safe.status.code(), Some(0), "{st}");
+    assert!(st.contains("0 failing"), "{st}");
+}
