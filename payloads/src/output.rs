@@ -7,8 +7,8 @@
 //! entries. [`OutputPlan::write`] serialises it with `object`'s ELF writer,
 //! which also handles extended section numbering.
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use object::elf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
@@ -439,7 +439,7 @@ fn plan_funcs(
     } = cx;
     let problems = &mut found.problems;
     let mut funcs: Vec<FuncEntry> = Vec::new();
-    let mut overriding: HashSet<SymIdx> = HashSet::new();
+    let mut overriding: HashSet<SymIdx> = HashSet::default();
     for (u, unit) in p.units.iter().enumerate() {
         if !inc.unit_in.get(u).copied().unwrap_or(false)
             || cmp.units.get(u).map(|s| s.status) != Some(Status::Changed)
@@ -550,7 +550,7 @@ fn name_defined(
         ..
     } = cx;
     let problems = &mut found.problems;
-    let mut used: HashSet<String> = HashSet::new();
+    let mut used: HashSet<String> = HashSet::default();
     for d in defined.iter_mut() {
         let Some(sym) = p.obj.symbols.get(d.src) else {
             continue;
@@ -618,8 +618,8 @@ fn plan_relocs(
     let Ctx { p, opts, .. } = cx;
     let (problems, warnings) = (&mut found.problems, &mut found.warnings);
     let mut externals: Vec<ExternalSym> = Vec::new();
-    let mut ext_of_sym: HashMap<SymIdx, usize> = HashMap::new();
-    let mut ext_by_name: HashMap<String, usize> = HashMap::new();
+    let mut ext_of_sym: HashMap<SymIdx, usize> = HashMap::default();
+    let mut ext_by_name: HashMap<String, usize> = HashMap::default();
     let mut narrow: Vec<String> = Vec::new();
     for (si, pos) in sec_pos.iter().enumerate() {
         let Some(pos) = *pos else { continue };
@@ -882,7 +882,7 @@ impl OutputPlan<'_> {
             what,
         };
         let mut strings: Vec<u8> = Vec::new();
-        let mut string_off: HashMap<&str, u64> = HashMap::new();
+        let mut string_off: HashMap<&str, u64> = HashMap::default();
         let mut funcs_data: Vec<u8> = Vec::with_capacity(self.funcs.len() * LIVEPATCH_FUNC_SIZE);
         let mut funcs_relocs: Vec<(u64, bool, usize, i64)> = Vec::new(); // (offset, to_strings, defined idx, addend)
         for (i, f) in self.funcs.iter().enumerate() {
