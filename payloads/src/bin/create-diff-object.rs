@@ -109,6 +109,8 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
     let xen_name = cli.xen_syms.display().to_string();
     let xen = XenSymbols::parse(xen_bytes.bytes(), &xen_name)
         .map_err(|e| fail(format!("ERROR: {obj}: {e}")))?;
+    // The table owns its names: the mapping can go before the diff.
+    drop(xen_bytes);
     let mut opts = DiffOptions::new(&obj);
     opts.files = Some((
         cli.orig.display().to_string(),
