@@ -10,7 +10,11 @@ use std::path::Path;
 
 /// A whole input file: mapped, or read when it cannot be mapped (a pipe,
 /// an empty file).
-pub enum Input {
+pub struct Input(Source);
+
+/// Only [`Input::open`] makes these: `bytes` relies on `Mapped` being a
+/// live mapping.
+enum Source {
     /// A private read-only mapping of `len` bytes at `ptr`.
     Mapped { ptr: *mut libc::c_void, len: usize },
     /// The file's contents.
@@ -26,7 +30,7 @@ impl Input {
             return Err(io::Error::other("file too large to map"));
         };
         if len == 0 || !file.metadata()?.is_file() {
-            return std::fs::read(path).map(Input::Read);
+            return std::fs::read(path).map(|v| Input(Source::Read(v)));
         }
         // SAFETY: a fresh private read-only mapping of an open file
         // descriptor, at an address the kernel chooses; nothing aliases it.
@@ -42,23 +46,23 @@ impl Input {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return std::fs::read(path).map(Input::Read);
+            return std::fs::read(path).map(|v| Input(Source::Read(v)));
         }
-        Ok(Input::Mapped { ptr, len })
+        Ok(Input(Source::Mapped { ptr, len }))
     }
 
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        match self {
+        match &self.0 {
             // SAFETY: `ptr` is a live mapping of `len` readable bytes
             // (unmapped only in `drop`, which outlives this borrow). The
             // inputs are build outputs that nothing rewrites while the tool
             // runs (a file truncated under the mapping would raise SIGBUS,
             // as for every tool that maps its inputs, e.g. ld).
-            Input::Mapped { ptr, len } => unsafe {
+            Source::Mapped { ptr, len } => unsafe {
                 std::slice::from_raw_parts(ptr.cast::<u8>(), *len)
             },
-            Input::Read(v) => v,
+            Source::Read(v) => v,
         }
     }
 }
@@ -129,9 +133,10 @@ impl Input {
     /// [`copied_ranges`]); a later read of them would load them again
     /// from the file.
     pub fn release_copied(&self) {
-        let Input::Mapped { ptr, len } = self else {
+        let Source::Mapped { ptr, len } = &self.0 else {
             return;
         };
+        // The base page size of x86-64, the only target of this tool.
         let page = 4096usize;
         for (start, end) in copied_ranges(self.bytes()) {
             // Whole pages inside the range only.
@@ -157,7 +162,7 @@ impl Input {
 
 impl Drop for Input {
     fn drop(&mut self) {
-        if let Input::Mapped { ptr, len } = self {
+        if let Source::Mapped { ptr, len } = &self.0 {
             // SAFETY: unmaps exactly the mapping made in `open`; no borrow
             // from `bytes` outlives `self`.
             unsafe {
