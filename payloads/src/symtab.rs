@@ -81,9 +81,11 @@ impl XenSymbols {
         }
         match bind {
             elf::STB_LOCAL => {
+                // Nearly every static name is unique: one slot, not the
+                // four a first push would allocate.
                 self.locals
                     .entry(mangle_local(file, name))
-                    .or_default()
+                    .or_insert_with(|| Vec::with_capacity(1))
                     .push(sym);
             }
             elf::STB_WEAK => {

@@ -157,6 +157,7 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
 }
 
 fn main() -> ExitCode {
+    mapped::single_malloc_arena();
     let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
         Err(code) => return code,

@@ -1,6 +1,7 @@
-//! Input files mapped read-only instead of read into memory: pages that are
-//! never looked at (most of XEN-SYMS; debug sections) are never loaded,
-//! and nothing is copied.
+//! Memory of the process: input files mapped read-only instead of read
+//! into memory (pages that are never looked at, most of XEN-SYMS and the
+//! debug sections, are never loaded, and nothing is copied), and one malloc
+//! arena.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -169,5 +170,18 @@ impl Drop for Input {
                 libc::munmap(*ptr, *len);
             }
         }
+    }
+}
+
+/// One malloc arena for the whole process. The engine's worker threads
+/// (large inputs only) would otherwise each allocate from an arena of their
+/// own, and memory freed in one cannot serve the other: the peak grows by
+/// the difference (about 3 MB at 16,000 functions).
+pub fn single_malloc_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes glibc's allocator policy; called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
