@@ -9,7 +9,7 @@
 //! targeted byte is found by decoding the instruction (the field is not
 //! always at the end of the instruction).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use object::elf;
 
@@ -330,8 +330,12 @@ impl<'a> Analysis<'a> {
             }
         }
 
+        // Kept for the whole run: no spare capacity.
+        units.shrink_to_fit();
+        drop(per_sec);
+
         // Cold parts and their parents.
-        let mut funcs_by_name: HashMap<(&str, Option<&str>), SymIdx> = HashMap::new();
+        let mut funcs_by_name: HashMap<(&str, Option<&str>), SymIdx> = HashMap::default();
         for sym in &obj.symbols {
             if sym.is_func() && sym.defined_in().is_some() {
                 let file = if sym.is_local() { sym.file } else { None };
@@ -339,7 +343,7 @@ impl<'a> Analysis<'a> {
             }
         }
         let mut cold_parent = vec![None; obj.symbols.len()];
-        let mut children: HashMap<SymIdx, Vec<SymIdx>> = HashMap::new();
+        let mut children: HashMap<SymIdx, Vec<SymIdx>> = HashMap::default();
         for sym in &obj.symbols {
             if !sym.is_func() || sym.defined_in().is_none() {
                 continue;
@@ -368,11 +372,13 @@ impl<'a> Analysis<'a> {
             cold_parent,
             children,
         };
-        let targets: Result<Vec<Vec<Target>>, AnalysisError> =
-            parallel::map(nsec, |si| an.resolve_section(si))
-                .into_iter()
-                .collect();
-        an.targets = targets?;
+        // Collected into a vector of its own size: collecting the results
+        // in place would keep the (larger) allocation of the results.
+        let mut targets = Vec::with_capacity(nsec);
+        for t in parallel::map(nsec, |si| an.resolve_section(si)) {
+            targets.push(t?);
+        }
+        an.targets = targets;
         Ok(an)
     }
 

@@ -13,7 +13,10 @@
 //!   embedded symbol names translated through the symbol twins), else by
 //!   normalised name, and mergeable sections by identical content.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::analysis::{Analysis, SecKind, Target, UnitIdx};
 use crate::elf::{SecIdx, SymIdx};
@@ -72,25 +75,25 @@ fn kind_class(an: &Analysis<'_>, s: SymIdx) -> KindClass {
 }
 
 /// Name of the function (or section) a reference comes from, normalised.
-fn referrer_name(an: &Analysis<'_>, u: UnitIdx) -> String {
+fn referrer_name<'a>(an: &Analysis<'a>, u: UnitIdx) -> Cow<'a, str> {
     let owner = an.units.get(u).and_then(|x| x.owner);
     match owner {
         Some(o) => {
             let o = an.cold_parent.get(o).copied().flatten().unwrap_or(o);
-            names::normalize(an.sym_name(o)).into_owned()
+            names::normalize(an.sym_name(o))
         }
         None => {
             let sec = an.units.get(u).map(|x| x.sec).unwrap_or(0);
-            names::normalize(an.sec_name(sec)).into_owned()
+            names::normalize(an.sec_name(sec))
         }
     }
 }
 
 /// For the symbols flagged in `need`, the sorted set of referring functions.
-fn contexts(an: &Analysis<'_>, need: &[bool]) -> HashMap<SymIdx, Vec<String>> {
-    let mut map: HashMap<SymIdx, Vec<String>> = HashMap::new();
+fn contexts<'a>(an: &Analysis<'a>, need: &[bool]) -> HashMap<SymIdx, Vec<Cow<'a, str>>> {
+    let mut map: HashMap<SymIdx, Vec<Cow<'a, str>>> = HashMap::default();
     for u in 0..an.units.len() {
-        let mut name: Option<String> = None;
+        let mut name: Option<Cow<'a, str>> = None;
         for (_, t) in an.unit_relocs(u) {
             if let Target::Sym { sym, .. } = t {
                 if need.get(sym).copied().unwrap_or(false) && an.unit_of_sym(sym) != Some(u) {
@@ -107,7 +110,7 @@ fn contexts(an: &Analysis<'_>, need: &[bool]) -> HashMap<SymIdx, Vec<String>> {
     map
 }
 
-fn overlap(a: &[String], b: &[String]) -> usize {
+fn overlap(a: &[Cow<'_, str>], b: &[Cow<'_, str>]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
         match x.cmp(y) {
@@ -154,7 +157,7 @@ pub fn correlate(p: &Analysis<'_>, o: &Analysis<'_>) -> Result<Correlation, Corr
     // 2. Locals, by name group; ambiguous groups by users and content.
     let groups = local_groups(p, o);
     let (p_ctx, o_ctx) = group_contexts(p, o, &groups);
-    let empty: Vec<String> = Vec::new();
+    let empty: Vec<Cow<'_, str>> = Vec::new();
     let pctx = |s: SymIdx| p_ctx.get(&s).unwrap_or(&empty);
     let octx = |s: SymIdx| o_ctx.get(&s).unwrap_or(&empty);
     for (key, (ps, os)) in &groups {
@@ -180,7 +183,7 @@ fn correlate_globals<'o>(
     p: &Analysis<'_>,
     o: &Analysis<'o>,
 ) -> HashMap<&'o str, SymIdx> {
-    let mut o_globals: HashMap<&str, SymIdx> = HashMap::new();
+    let mut o_globals: HashMap<&str, SymIdx> = HashMap::default();
     for s in &o.obj.symbols {
         if !s.is_local() && !s.name.is_empty() {
             o_globals.entry(s.name).or_insert(s.index);
@@ -200,7 +203,9 @@ fn correlate_globals<'o>(
 }
 
 /// Key of a name group of locals: (file, normalised name, kind).
-type GroupKey<'k> = (Option<&'k str>, String, KindClass);
+type GroupKey<'k> = (Option<&'k str>, Cow<'k, str>, KindClass);
+/// The users of each symbol that needs them, by symbol.
+type Users<'a> = HashMap<SymIdx, Vec<Cow<'a, str>>>;
 /// Patched and original members of each name group.
 type Groups<'k> = BTreeMap<GroupKey<'k>, (Vec<SymIdx>, Vec<SymIdx>)>;
 
@@ -226,7 +231,7 @@ fn local_groups<'k>(p: &Analysis<'k>, o: &Analysis<'k>) -> Groups<'k> {
         if s.is_local() && s.is_named_entity() {
             let key = (
                 if ignore_file { None } else { s.file },
-                names::normalize(s.name).into_owned(),
+                names::normalize(s.name),
                 kind_class(p, s.index),
             );
             groups.entry(key).or_default().0.push(s.index);
@@ -236,7 +241,7 @@ fn local_groups<'k>(p: &Analysis<'k>, o: &Analysis<'k>) -> Groups<'k> {
         if s.is_local() && s.is_named_entity() {
             let key = (
                 if ignore_file { None } else { s.file },
-                names::normalize(s.name).into_owned(),
+                names::normalize(s.name),
                 kind_class(o, s.index),
             );
             groups.entry(key).or_default().1.push(s.index);
@@ -247,12 +252,11 @@ fn local_groups<'k>(p: &Analysis<'k>, o: &Analysis<'k>) -> Groups<'k> {
 
 /// Contexts (users) of the symbols that need one: numbered statics,
 /// clones, members of ambiguous groups.
-#[allow(clippy::type_complexity)]
-fn group_contexts(
-    p: &Analysis<'_>,
-    o: &Analysis<'_>,
+fn group_contexts<'k>(
+    p: &Analysis<'k>,
+    o: &Analysis<'k>,
     groups: &Groups<'_>,
-) -> (HashMap<SymIdx, Vec<String>>, HashMap<SymIdx, Vec<String>>) {
+) -> (Users<'k>, Users<'k>) {
     let mut p_need = vec![false; p.obj.symbols.len()];
     let mut o_need = vec![false; o.obj.symbols.len()];
     for (ps, os) in groups.values() {
@@ -290,8 +294,8 @@ fn pair_group<'x>(
     (file, base, class): &GroupKey<'_>,
     ps: &[SymIdx],
     os: &[SymIdx],
-    pctx: &dyn Fn(SymIdx) -> &'x Vec<String>,
-    octx: &dyn Fn(SymIdx) -> &'x Vec<String>,
+    pctx: &dyn Fn(SymIdx) -> &'x Vec<Cow<'x, str>>,
+    octx: &dyn Fn(SymIdx) -> &'x Vec<Cow<'x, str>>,
 ) -> Result<(), CorrelateError> {
     if ps.is_empty() || os.is_empty() {
         return Ok(());
@@ -319,7 +323,7 @@ fn pair_group<'x>(
     // is paired by best user overlap, refusing ties.
     let mut p_left: Vec<SymIdx> = ps.to_vec();
     let mut o_left: Vec<SymIdx> = os.to_vec();
-    let ctx_key = |ctx: &[String]| (!ctx.is_empty()).then(|| ctx.join("\u{0}"));
+    let ctx_key = |ctx: &[Cow<'_, str>]| (!ctx.is_empty()).then(|| ctx.join("\u{0}"));
     let content_p = |s: SymIdx| content_key(p, s);
     let content_o = |s: SymIdx| content_key(o, s);
     let mut paired: Vec<(SymIdx, SymIdx, &'static str)> = Vec::new();
@@ -372,8 +376,8 @@ fn pair_group<'x>(
                     .then(a.2.cmp(&b.2))
                     .then(a.3.cmp(&b.3))
             });
-            let mut p_done: HashSet<SymIdx> = HashSet::new();
-            let mut o_done: HashSet<SymIdx> = HashSet::new();
+            let mut p_done: HashSet<SymIdx> = HashSet::default();
+            let mut o_done: HashSet<SymIdx> = HashSet::default();
             for &(score, same, pv, ov) in &cands {
                 if p_done.contains(&pv) || o_done.contains(&ov) {
                     continue;
@@ -436,7 +440,9 @@ fn pair_group<'x>(
             );
         } else {
             let describe =
-                |an: &Analysis<'_>, list: &[SymIdx], ctx: &dyn Fn(SymIdx) -> Vec<String>| {
+                |an: &Analysis<'_>,
+                 list: &[SymIdx],
+                 ctx: &dyn Fn(SymIdx) -> &'x Vec<Cow<'x, str>>| {
                     let mut v: Vec<String> = list
                         .iter()
                         .take(10)
@@ -464,11 +470,11 @@ fn pair_group<'x>(
                     p.obj.file,
                     file.map(|f| format!(" ({f})")).unwrap_or_default()
                 ),
-                name: base.clone(),
+                name: base.to_string(),
                 detail: format!(
                     "patched candidates: {}; original candidates: {}",
-                    describe(p, &ambiguous, &|s| pctx(s).clone()),
-                    describe(o, &o_left, &|s| octx(s).clone())
+                    describe(p, &ambiguous, pctx),
+                    describe(o, &o_left, octx)
                 ),
             });
         }
@@ -574,7 +580,7 @@ fn pair_unique<K: std::hash::Hash + Eq>(
     kp: impl Fn(SymIdx) -> Option<K>,
     ko: impl Fn(SymIdx) -> Option<K>,
 ) -> Vec<(SymIdx, SymIdx)> {
-    let mut table: HashMap<K, (Vec<SymIdx>, Vec<SymIdx>)> = HashMap::new();
+    let mut table: HashMap<K, (Vec<SymIdx>, Vec<SymIdx>)> = HashMap::default();
     for &s in p_left.iter() {
         if let Some(k) = kp(s) {
             table.entry(k).or_default().0.push(s);
@@ -615,7 +621,7 @@ fn correlatable(kind: SecKind) -> bool {
 
 fn correlate_sections(c: &mut Correlation, p: &Analysis<'_>, o: &Analysis<'_>) {
     let mut o_taken = vec![false; o.obj.sections.len()];
-    let mut o_by_name: HashMap<&str, Option<SecIdx>> = HashMap::new();
+    let mut o_by_name: HashMap<&str, Option<SecIdx>> = HashMap::default();
     for s in &o.obj.sections {
         if correlatable(o.kinds.get(s.index).copied().unwrap_or(SecKind::Meta)) {
             o_by_name
@@ -624,7 +630,7 @@ fn correlate_sections(c: &mut Correlation, p: &Analysis<'_>, o: &Analysis<'_>) {
                 .or_insert(Some(s.index));
         }
     }
-    let mut p_name_count: HashMap<&str, usize> = HashMap::new();
+    let mut p_name_count: HashMap<&str, usize> = HashMap::default();
     for s in &p.obj.sections {
         *p_name_count.entry(s.name).or_default() += 1;
     }
@@ -660,27 +666,25 @@ fn correlate_sections(c: &mut Correlation, p: &Analysis<'_>, o: &Analysis<'_>) {
         }
     }
     // Patched symbol names → twin names, for sections named after a symbol.
-    let mut p_sym_by_name: HashMap<&str, SymIdx> = HashMap::new();
+    let mut p_sym_by_name: HashMap<&str, SymIdx> = HashMap::default();
     for s in &p.obj.symbols {
         if s.is_named_entity() {
             p_sym_by_name.entry(s.name).or_insert(s.index);
         }
     }
     // b. Exact name, c. translated name, d. normalised name.
-    let mut o_by_norm: HashMap<String, Option<SecIdx>> = HashMap::new();
+    let mut o_by_norm: HashMap<Cow<'_, str>, Option<SecIdx>> = HashMap::default();
     for s in &o.obj.sections {
         if correlatable(o.kinds.get(s.index).copied().unwrap_or(SecKind::Meta)) {
             o_by_norm
-                .entry(names::normalize(s.name).into_owned())
+                .entry(names::normalize(s.name))
                 .and_modify(|v| *v = None)
                 .or_insert(Some(s.index));
         }
     }
-    let mut p_norm_count: HashMap<String, usize> = HashMap::new();
+    let mut p_norm_count: HashMap<Cow<'_, str>, usize> = HashMap::default();
     for s in &p.obj.sections {
-        *p_norm_count
-            .entry(names::normalize(s.name).into_owned())
-            .or_default() += 1;
+        *p_norm_count.entry(names::normalize(s.name)).or_default() += 1;
     }
     for (ps, sec) in p.obj.sections.iter().enumerate() {
         let kind = p.kinds.get(ps).copied().unwrap_or(SecKind::Meta);
@@ -704,9 +708,9 @@ fn correlate_sections(c: &mut Correlation, p: &Analysis<'_>, o: &Analysis<'_>) {
             }
         }
         // d.
-        let norm = names::normalize(sec.name).into_owned();
-        if p_norm_count.get(&norm).copied() == Some(1) {
-            if let Some(Some(os)) = o_by_norm.get(&norm) {
+        let norm = names::normalize(sec.name);
+        if p_norm_count.get(norm.as_ref()).copied() == Some(1) {
+            if let Some(Some(os)) = o_by_norm.get(norm.as_ref()) {
                 if assign(c, &mut o_taken, ps, *os) {
                     continue;
                 }
@@ -714,7 +718,7 @@ fn correlate_sections(c: &mut Correlation, p: &Analysis<'_>, o: &Analysis<'_>) {
         }
     }
     // e. Mergeable sections by identical content.
-    let mut o_merge_by_content: HashMap<(&[u8], u64, u64), Option<SecIdx>> = HashMap::new();
+    let mut o_merge_by_content: HashMap<(&[u8], u64, u64), Option<SecIdx>> = HashMap::default();
     for s in &o.obj.sections {
         if matches!(o.kinds.get(s.index), Some(SecKind::Mergeable { .. }))
             && !o_taken.get(s.index).copied().unwrap_or(true)

@@ -167,6 +167,20 @@ pub fn diff_objects(
     xen: &XenSymbols,
     opts: &DiffOptions,
 ) -> Result<DiffOutput, DiffError> {
+    diff_objects_with(orig, patched, xen, opts, || {})
+}
+
+/// [`diff_objects`], calling `after_parse` once both objects are parsed:
+/// from then on only their section contents and string tables are read
+/// (headers, symbol tables and relocation entries have been copied into
+/// the model), so a caller that mapped the files may release the rest.
+pub fn diff_objects_with(
+    orig: &[u8],
+    patched: &[u8],
+    xen: &XenSymbols,
+    opts: &DiffOptions,
+    after_parse: impl FnOnce(),
+) -> Result<DiffOutput, DiffError> {
     let (oname, pname) = (orig_name(opts), patched_name(opts));
     let big = orig.len() + patched.len() >= parallel::MIN_BYTES;
     let (o, p) = parallel::join(
@@ -175,6 +189,7 @@ pub fn diff_objects(
         || ElfObject::parse(patched, &pname),
     );
     let (o, p) = (o?, p?);
+    after_parse();
     for (what, a, b) in [
         ("ELF OS/ABI", u64::from(o.os_abi), u64::from(p.os_abi)),
         (

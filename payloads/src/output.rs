@@ -7,8 +7,8 @@
 //! entries. [`OutputPlan::write`] serialises it with `object`'s ELF writer,
 //! which also handles extended section numbering.
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use object::elf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
@@ -439,7 +439,7 @@ fn plan_funcs(
     } = cx;
     let problems = &mut found.problems;
     let mut funcs: Vec<FuncEntry> = Vec::new();
-    let mut overriding: HashSet<SymIdx> = HashSet::new();
+    let mut overriding: HashSet<SymIdx> = HashSet::default();
     for (u, unit) in p.units.iter().enumerate() {
         if !inc.unit_in.get(u).copied().unwrap_or(false)
             || cmp.units.get(u).map(|s| s.status) != Some(Status::Changed)
@@ -550,7 +550,7 @@ fn name_defined(
         ..
     } = cx;
     let problems = &mut found.problems;
-    let mut used: HashSet<String> = HashSet::new();
+    let mut used: HashSet<String> = HashSet::default();
     for d in defined.iter_mut() {
         let Some(sym) = p.obj.symbols.get(d.src) else {
             continue;
@@ -618,8 +618,8 @@ fn plan_relocs(
     let Ctx { p, opts, .. } = cx;
     let (problems, warnings) = (&mut found.problems, &mut found.warnings);
     let mut externals: Vec<ExternalSym> = Vec::new();
-    let mut ext_of_sym: HashMap<SymIdx, usize> = HashMap::new();
-    let mut ext_by_name: HashMap<String, usize> = HashMap::new();
+    let mut ext_of_sym: HashMap<SymIdx, usize> = HashMap::default();
+    let mut ext_by_name: HashMap<String, usize> = HashMap::default();
     let mut narrow: Vec<String> = Vec::new();
     for (si, pos) in sec_pos.iter().enumerate() {
         let Some(pos) = *pos else { continue };
@@ -865,6 +865,45 @@ struct FuncsSection {
     relocs: Vec<(u64, bool, usize, i64)>,
 }
 
+/// `.livepatch.strings`, `.livepatch.funcs` and `.rela.livepatch.funcs`:
+/// (name, index) of each, flattened.
+type LivepatchSections = (
+    StringId,
+    SectionIndex,
+    StringId,
+    SectionIndex,
+    StringId,
+    SectionIndex,
+);
+
+/// What [`OutputPlan::write`] reserved for the sections.
+struct SectionIds {
+    sec_idx: Vec<SectionIndex>,
+    sec_name_id: Vec<StringId>,
+    rela_idx: Vec<Option<(SectionIndex, StringId)>>,
+    lp: Option<LivepatchSections>,
+    symtab: SectionIndex,
+}
+
+/// What [`OutputPlan::write`] reserved for the symbols.
+struct SymbolIds {
+    num_local: u32,
+    file_str: Option<StringId>,
+    secsym: Vec<u32>,
+    lp_secsyms: Option<(u32, u32)>,
+    def_idx: Vec<u32>,
+    def_str: Vec<StringId>,
+    ext_idx: Vec<u32>,
+    ext_str: Vec<StringId>,
+}
+
+/// File offsets [`OutputPlan::write`] reserved.
+struct Ranges {
+    sec_off: Vec<usize>,
+    rela_off: Vec<usize>,
+    lp_off: Option<(usize, usize, usize)>,
+}
+
 impl OutputPlan<'_> {
     /// Payload name of a defined (copied) patched symbol.
     pub fn defined_name(&self, sym: SymIdx) -> Option<&str> {
@@ -882,7 +921,7 @@ impl OutputPlan<'_> {
             what,
         };
         let mut strings: Vec<u8> = Vec::new();
-        let mut string_off: HashMap<&str, u64> = HashMap::new();
+        let mut string_off: HashMap<&str, u64> = HashMap::default();
         let mut funcs_data: Vec<u8> = Vec::with_capacity(self.funcs.len() * LIVEPATCH_FUNC_SIZE);
         let mut funcs_relocs: Vec<(u64, bool, usize, i64)> = Vec::new(); // (offset, to_strings, defined idx, addend)
         for (i, f) in self.funcs.iter().enumerate() {
@@ -991,19 +1030,14 @@ impl OutputPlan<'_> {
         }
     }
 
-    /// Serialise the payload object.
+    /// Serialise the payload object: reserve section indices, symbols and
+    /// file ranges, then write contents, symbols and section headers.
     pub fn write(&self) -> Result<Vec<u8>, OutputError> {
         let werr = |what: String| OutputError::Write {
             file: self.file.clone(),
             what,
         };
-        let FuncsSection {
-            strings,
-            data: funcs_data,
-            relocs: funcs_relocs,
-        } = self.funcs_section()?;
-        let have_funcs = !self.funcs.is_empty();
-
+        let funcs = self.funcs_section()?;
         let rela_names: Vec<String> = self
             .sections
             .iter()
@@ -1012,8 +1046,39 @@ impl OutputPlan<'_> {
         let mut buf: Vec<u8> = Vec::new();
         let mut w = Writer::new(Endianness::Little, true, &mut buf);
         w.reserve_file_header();
+        let ids = self.reserve_sections(&mut w, &rela_names);
+        let syms = self.reserve_symbols(&mut w, &ids);
+        let ranges = self.reserve_ranges(&mut w, &funcs);
 
-        // Section indices, in header order.
+        w.write_file_header(&FileHeader {
+            os_abi: self.os_abi,
+            abi_version: self.abi_version,
+            e_type: elf::ET_REL,
+            e_machine: elf::EM_X86_64,
+            e_entry: 0,
+            e_flags: self.e_flags,
+        })
+        .map_err(|e| werr(e.to_string()))?;
+        self.write_contents(&mut w, &syms, &funcs);
+        self.write_symbols(
+            &mut w,
+            syms.file_str,
+            &ids.sec_idx,
+            ids.lp.map(|(_, sidx, _, fidx, _, _)| (sidx, fidx)),
+            &syms.def_str,
+            &syms.ext_str,
+        );
+        w.write_symtab_shndx();
+        w.write_strtab();
+        w.write_shstrtab();
+        self.write_section_headers(&mut w, &ids, &syms, &ranges, &funcs);
+        drop(w);
+        Ok(buf)
+    }
+
+    /// Section indices and names, in header order: each section, then its
+    /// relocations; the `.livepatch.*` sections; the tables.
+    fn reserve_sections<'w>(&'w self, w: &mut Writer<'w>, rela_names: &'w [String]) -> SectionIds {
         let mut sec_idx: Vec<SectionIndex> = Vec::with_capacity(self.sections.len());
         let mut sec_name_id = Vec::with_capacity(self.sections.len());
         let mut rela_idx: Vec<Option<(SectionIndex, object::write::StringId)>> = Vec::new();
@@ -1027,7 +1092,7 @@ impl OutputPlan<'_> {
                 rela_idx.push(Some((w.reserve_section_index(), id)));
             }
         }
-        let lp = if have_funcs {
+        let lp = if !self.funcs.is_empty() {
             let sname = w.add_section_name(b".livepatch.strings");
             let sidx = w.reserve_section_index();
             let fname = w.add_section_name(b".livepatch.funcs");
@@ -1038,7 +1103,7 @@ impl OutputPlan<'_> {
         } else {
             None
         };
-        let symtab_idx = w.reserve_symtab_section_index();
+        let symtab = w.reserve_symtab_section_index();
         let total_sections = self.sections.len() * 2 + 8;
         if total_sections >= usize::from(elf::SHN_LORESERVE) - 16 {
             w.reserve_symtab_shndx_section_index();
@@ -1046,7 +1111,17 @@ impl OutputPlan<'_> {
         w.reserve_strtab_section_index();
         w.reserve_shstrtab_section_index();
 
-        // Symbols.
+        SectionIds {
+            sec_idx,
+            sec_name_id,
+            rela_idx,
+            lp,
+            symtab,
+        }
+    }
+
+    /// Symbol indices: null, file, section symbols, defined, external.
+    fn reserve_symbols<'w>(&'w self, w: &mut Writer<'w>, ids: &SectionIds) -> SymbolIds {
         w.reserve_null_symbol_index();
         let mut num_local: u32 = 1;
         let file_str = self.file_sym.as_ref().map(|f| w.add_string(f.as_bytes()));
@@ -1055,11 +1130,11 @@ impl OutputPlan<'_> {
             num_local += 1;
         }
         let mut secsym: Vec<u32> = Vec::with_capacity(self.sections.len());
-        for &idx in &sec_idx {
+        for &idx in &ids.sec_idx {
             secsym.push(w.reserve_symbol_index(Some(idx)).0);
             num_local += 1;
         }
-        let lp_secsyms = lp.map(|(_, sidx, _, fidx, _, _)| {
+        let lp_secsyms = ids.lp.map(|(_, sidx, _, fidx, _, _)| {
             let a = w.reserve_symbol_index(Some(sidx)).0;
             let b = w.reserve_symbol_index(Some(fidx)).0;
             (a, b)
@@ -1071,7 +1146,7 @@ impl OutputPlan<'_> {
         let mut def_str = Vec::with_capacity(self.defined.len());
         for d in &self.defined {
             def_str.push(w.add_string(d.name.as_bytes()));
-            let sidx = sec_idx.get(d.section).copied();
+            let sidx = ids.sec_idx.get(d.section).copied();
             def_idx.push(w.reserve_symbol_index(sidx).0);
             if d.bind == elf::STB_LOCAL {
                 num_local += 1;
@@ -1084,7 +1159,20 @@ impl OutputPlan<'_> {
             ext_idx.push(w.reserve_symbol_index(None).0);
         }
 
-        // File ranges.
+        SymbolIds {
+            num_local,
+            file_str,
+            secsym,
+            lp_secsyms,
+            def_idx,
+            def_str,
+            ext_idx,
+            ext_str,
+        }
+    }
+
+    /// File ranges of the contents, relocations and tables.
+    fn reserve_ranges(&self, w: &mut Writer<'_>, funcs: &FuncsSection) -> Ranges {
         let mut sec_off: Vec<usize> = Vec::with_capacity(self.sections.len());
         let mut rela_off: Vec<usize> = Vec::with_capacity(self.sections.len());
         for s in &self.sections {
@@ -1100,10 +1188,10 @@ impl OutputPlan<'_> {
                 w.reserve_relocations(s.relocs.len(), true)
             });
         }
-        let lp_off = if have_funcs {
-            let so = w.reserve(strings.len(), 1);
-            let fo = w.reserve(funcs_data.len(), 8);
-            let ro = w.reserve_relocations(funcs_relocs.len(), true);
+        let lp_off = if !self.funcs.is_empty() {
+            let so = w.reserve(funcs.strings.len(), 1);
+            let fo = w.reserve(funcs.data.len(), 8);
+            let ro = w.reserve_relocations(funcs.relocs.len(), true);
             Some((so, fo, ro))
         } else {
             None
@@ -1114,21 +1202,20 @@ impl OutputPlan<'_> {
         w.reserve_shstrtab();
         w.reserve_section_headers();
 
-        // Write.
-        w.write_file_header(&FileHeader {
-            os_abi: self.os_abi,
-            abi_version: self.abi_version,
-            e_type: elf::ET_REL,
-            e_machine: elf::EM_X86_64,
-            e_entry: 0,
-            e_flags: self.e_flags,
-        })
-        .map_err(|e| werr(e.to_string()))?;
+        Ranges {
+            sec_off,
+            rela_off,
+            lp_off,
+        }
+    }
+
+    /// Section contents and relocations, then the `.livepatch.*` sections.
+    fn write_contents(&self, w: &mut Writer<'_>, syms: &SymbolIds, funcs: &FuncsSection) {
         let sym_index = |r: &SymRef| -> u32 {
             match *r {
-                SymRef::SectionSym(i) => secsym.get(i).copied().unwrap_or(0),
-                SymRef::Defined(i) => def_idx.get(i).copied().unwrap_or(0),
-                SymRef::External(i) => ext_idx.get(i).copied().unwrap_or(0),
+                SymRef::SectionSym(i) => syms.secsym.get(i).copied().unwrap_or(0),
+                SymRef::Defined(i) => syms.def_idx.get(i).copied().unwrap_or(0),
+                SymRef::External(i) => syms.ext_idx.get(i).copied().unwrap_or(0),
             }
         };
         for s in &self.sections {
@@ -1151,16 +1238,16 @@ impl OutputPlan<'_> {
                 }
             }
         }
-        if let Some((str_sym, _)) = lp_secsyms {
-            w.write(&strings);
+        if let Some((str_sym, _)) = syms.lp_secsyms {
+            w.write(&funcs.strings);
             w.write_align(8);
-            w.write(&funcs_data);
+            w.write(&funcs.data);
             w.write_align_relocation();
-            for &(off, to_strings, d, addend) in &funcs_relocs {
+            for &(off, to_strings, d, addend) in &funcs.relocs {
                 let r_sym = if to_strings {
                     str_sym
                 } else {
-                    def_idx.get(d).copied().unwrap_or(0)
+                    syms.def_idx.get(d).copied().unwrap_or(0)
                 };
                 w.write_relocation(
                     true,
@@ -1173,23 +1260,20 @@ impl OutputPlan<'_> {
                 );
             }
         }
+    }
 
-        self.write_symbols(
-            &mut w,
-            file_str,
-            &sec_idx,
-            lp.map(|(_, sidx, _, fidx, _, _)| (sidx, fidx)),
-            &def_str,
-            &ext_str,
-        );
-        w.write_symtab_shndx();
-        w.write_strtab();
-        w.write_shstrtab();
-
-        // Section headers, same order as the indices.
+    /// Section headers, same order as the indices.
+    fn write_section_headers(
+        &self,
+        w: &mut Writer<'_>,
+        ids: &SectionIds,
+        syms: &SymbolIds,
+        ranges: &Ranges,
+        funcs: &FuncsSection,
+    ) {
         w.write_null_section_header();
         for (i, s) in self.sections.iter().enumerate() {
-            let (Some(&name), Some(&off)) = (sec_name_id.get(i), sec_off.get(i)) else {
+            let (Some(&name), Some(&off)) = (ids.sec_name_id.get(i), ranges.sec_off.get(i)) else {
                 continue;
             };
             w.write_section_header(&SectionHeader {
@@ -1208,27 +1292,31 @@ impl OutputPlan<'_> {
                 sh_addralign: s.align,
                 sh_entsize: s.entsize,
             });
-            if let (Some(Some((_, rname))), Some(&roff), Some(&base)) =
-                (rela_idx.get(i), rela_off.get(i), sec_idx.get(i))
-            {
+            if let (Some(Some((_, rname))), Some(&roff), Some(&base)) = (
+                ids.rela_idx.get(i),
+                ranges.rela_off.get(i),
+                ids.sec_idx.get(i),
+            ) {
                 w.write_relocation_section_header(
                     *rname,
                     base,
-                    symtab_idx,
+                    ids.symtab,
                     roff,
                     s.relocs.len(),
                     true,
                 );
             }
         }
-        if let (Some((sname, _, fname, fidx, rname, _)), Some((so, fo, ro))) = (lp, lp_off) {
+        if let (Some((sname, _, fname, fidx, rname, _)), Some((so, fo, ro))) =
+            (ids.lp, ranges.lp_off)
+        {
             w.write_section_header(&SectionHeader {
                 name: Some(sname),
                 sh_type: elf::SHT_PROGBITS,
                 sh_flags: u64::from(elf::SHF_ALLOC),
                 sh_addr: 0,
                 sh_offset: so as u64,
-                sh_size: strings.len() as u64,
+                sh_size: funcs.strings.len() as u64,
                 sh_link: 0,
                 sh_info: 0,
                 sh_addralign: 1,
@@ -1240,7 +1328,7 @@ impl OutputPlan<'_> {
                 sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
                 sh_addr: 0,
                 sh_offset: fo as u64,
-                sh_size: funcs_data.len() as u64,
+                sh_size: funcs.data.len() as u64,
                 sh_link: 0,
                 sh_info: 0,
                 sh_addralign: 8,
@@ -1249,17 +1337,15 @@ impl OutputPlan<'_> {
             w.write_relocation_section_header(
                 rname,
                 fidx,
-                symtab_idx,
+                ids.symtab,
                 ro,
-                funcs_relocs.len(),
+                funcs.relocs.len(),
                 true,
             );
         }
-        w.write_symtab_section_header(num_local);
+        w.write_symtab_section_header(syms.num_local);
         w.write_symtab_shndx_section_header();
         w.write_strtab_section_header();
         w.write_shstrtab_section_header();
-        drop(w);
-        Ok(buf)
     }
 }

@@ -5,7 +5,7 @@
 //! symbol in the hypervisor's symbol table (the same string GCC put into the
 //! object's `STT_FILE`).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashMap as HashMap;
 
 use object::elf;
 use object::read::elf::{FileHeader, Sym as _};
@@ -63,7 +63,6 @@ pub struct XenSymbols {
     globals: HashMap<String, XenSym>,
     weaks: HashMap<String, XenSym>,
     locals: HashMap<String, Vec<XenSym>>,
-    names: HashSet<String>,
     /// Run-time name -> the lower payload's copy that replaces it.
     copies: HashMap<String, String>,
 }
@@ -82,17 +81,22 @@ impl XenSymbols {
         }
         match bind {
             elf::STB_LOCAL => {
-                let key = mangle_local(file, name);
-                self.names.insert(key.clone());
-                self.locals.entry(key).or_default().push(sym);
+                // Nearly every static name is unique: one slot, not the
+                // four a first push would allocate.
+                self.locals
+                    .entry(mangle_local(file, name))
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(sym);
             }
             elf::STB_WEAK => {
-                self.names.insert(name.to_string());
-                self.weaks.entry(name.to_string()).or_insert(sym);
+                if !self.weaks.contains_key(name) {
+                    self.weaks.insert(name.to_string(), sym);
+                }
             }
             _ => {
-                self.names.insert(name.to_string());
-                self.globals.entry(name.to_string()).or_insert(sym);
+                if !self.globals.contains_key(name) {
+                    self.globals.insert(name.to_string(), sym);
+                }
             }
         }
     }
@@ -113,12 +117,11 @@ impl XenSymbols {
             in_payload: true,
         };
         if let Some(base) = copy_base(runtime_name) {
-            if self.names.contains(base) {
+            if self.contains(base) {
                 self.copies
                     .insert(base.to_string(), runtime_name.to_string());
             }
         }
-        self.names.insert(runtime_name.to_string());
         if local {
             self.locals
                 .entry(runtime_name.to_string())
@@ -226,16 +229,23 @@ impl XenSymbols {
 
     /// Is this run-time name (`name` or `file#name`) taken?
     pub fn contains(&self, runtime_name: &str) -> bool {
-        self.names.contains(runtime_name)
+        self.globals.contains_key(runtime_name)
+            || self.weaks.contains_key(runtime_name)
+            || self.locals.contains_key(runtime_name)
     }
 
     /// Number of distinct names.
     pub fn len(&self) -> usize {
-        self.names.len()
+        let weaks = self.weaks.keys().filter(|k| !self.globals.contains_key(*k));
+        let locals = self
+            .locals
+            .keys()
+            .filter(|k| !self.globals.contains_key(*k) && !self.weaks.contains_key(*k));
+        self.globals.len() + weaks.count() + locals.count()
     }
 
     /// No symbols at all.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.globals.is_empty() && self.weaks.is_empty() && self.locals.is_empty()
     }
 }

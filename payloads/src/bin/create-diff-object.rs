@@ -4,18 +4,20 @@
 //! 1 = error (unreadable or malformed input, symbol lookup failure),
 //! 2 = unpatchable difference (changed data, function too small, ...),
 //! 3 = no functional change (nothing written).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod cli;
+mod mapped;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use mapped::Input;
 use payloads::report::Report;
 use payloads::special::SpecialSizes;
 use payloads::symtab::XenSymbols;
-use payloads::{diff_objects, DiffError, DiffOptions};
+use payloads::{diff_objects_with, DiffError, DiffOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ReportFormat {
@@ -71,8 +73,8 @@ fn size_option(flag: Option<u64>, var: &str, default: u64) -> Result<u64, String
     }
 }
 
-fn read(path: &Path, obj: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("ERROR: {obj}: cannot read {}: {e}", path.display()))
+fn read(path: &Path, obj: &str) -> Result<Input, String> {
+    Input::open(path).map_err(|e| format!("ERROR: {obj}: cannot read {}: {e}", path.display()))
 }
 
 fn print_report(report: &Report, format: ReportFormat) {
@@ -105,8 +107,10 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
     let patched = read(&cli.patched, &obj).map_err(fail)?;
     let xen_bytes = read(&cli.xen_syms, &obj).map_err(fail)?;
     let xen_name = cli.xen_syms.display().to_string();
-    let xen =
-        XenSymbols::parse(&xen_bytes, &xen_name).map_err(|e| fail(format!("ERROR: {obj}: {e}")))?;
+    let xen = XenSymbols::parse(xen_bytes.bytes(), &xen_name)
+        .map_err(|e| fail(format!("ERROR: {obj}: {e}")))?;
+    // The table owns its names: the mapping can go before the diff.
+    drop(xen_bytes);
     let mut opts = DiffOptions::new(&obj);
     opts.files = Some((
         cli.orig.display().to_string(),
@@ -115,7 +119,11 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
     opts.special_sizes = sizes;
     opts.output.strict_relocs = cli.strict_relocs;
     opts.debug = cli.debug;
-    match diff_objects(&orig, &patched, &xen, &opts) {
+    let release = || {
+        orig.release_copied();
+        patched.release_copied();
+    };
+    match diff_objects_with(orig.bytes(), patched.bytes(), &xen, &opts, release) {
         Ok(out) => {
             print_report(&out.report, cli.report);
             match out.object_bytes {
@@ -149,6 +157,7 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
 }
 
 fn main() -> ExitCode {
+    mapped::single_malloc_arena();
     let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
         Err(code) => return code,

@@ -775,7 +775,32 @@ impl Driver {
         verified: &Verified,
     ) -> Result<(BuildReport, Vec<PathBuf>), DriverError> {
         let changes = objects::compare(&dirs.orig, &dirs.patched)?;
-        let mut report = BuildReport {
+        let mut report = self.build_report(dirs, target, verified, &changes);
+        let results = self.diff_changed(dirs, target, &changes.changed);
+        let mut link_inputs = Vec::new();
+        let any_32bit = record_diffs(&mut report, dirs, results, &mut link_inputs)?;
+        add_new_objects(&mut report, dirs, &changes.added, &mut link_inputs)?;
+        if any_32bit {
+            report.warnings.push(
+                "absolute 32-bit relocations (R_X86_64_32/32S) come from code compiled with -fno-pic: \
+                 the hypervisor's loader accepts only 64-bit and PC-relative ones. Build the hypervisor \
+                 with -fpic and hidden visibility (as Xen does), or keep the changed functions from \
+                 taking the address of strings and globals"
+                    .into(),
+            );
+        }
+        Ok((report, link_inputs))
+    }
+
+    /// The build report before any object is diffed.
+    fn build_report(
+        &self,
+        dirs: &Dirs,
+        target: &Target,
+        verified: &Verified,
+        changes: &objects::Changes,
+    ) -> BuildReport {
+        BuildReport {
             name: self.name.clone(),
             patch: self
                 .patch
@@ -820,7 +845,11 @@ impl Driver {
             warnings: target.warnings.clone(),
             problems: Vec::new(),
             outcome: BuildOutcome::Failed,
-        };
+        }
+    }
+
+    /// Diff every changed object pair, in parallel on `--cpus` threads.
+    fn diff_changed(&self, dirs: &Dirs, target: &Target, changed: &[PathBuf]) -> Vec<DiffResult> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.opts.jobs.max(1))
             .build()
@@ -845,101 +874,10 @@ impl Driver {
                 Err(e) => (rel.clone(), Err(e.to_string()), Some(e)),
             }
         };
-        let results: Vec<_> = match &pool {
-            Some(pool) => pool.install(|| changes.changed.par_iter().map(diff_one).collect()),
-            None => changes.changed.par_iter().map(diff_one).collect(),
-        };
-        let mut link_inputs = Vec::new();
-        let mut any_32bit = false;
-        for (rel, res, err) in results {
-            let name = rel.display().to_string();
-            match res {
-                Ok(out) => {
-                    let status = match &out.object_bytes {
-                        Some(bytes) => {
-                            let dst = dirs.out.join(&rel);
-                            if let Some(parent) = dst.parent() {
-                                std::fs::create_dir_all(parent).map_err(io(parent))?;
-                            }
-                            std::fs::write(&dst, bytes).map_err(io(&dst))?;
-                            link_inputs.push(dst);
-                            ObjectStatus::Changed
-                        }
-                        None => ObjectStatus::NoChange,
-                    };
-                    report.objects.push(ObjectResult {
-                        name,
-                        status,
-                        report: Some(out.report),
-                        error: None,
-                        new_functions: Vec::new(),
-                    });
-                }
-                Err(msg) => {
-                    let (status, rep) = match err {
-                        Some(DiffError::Unpatchable {
-                            report: r,
-                            problems,
-                        }) => {
-                            let tool = problems.iter().any(crate::report::Problem::is_tool_error);
-                            any_32bit |= problems.iter().any(|p| {
-                                matches!(p, crate::report::Problem::UnsupportedRelocation { r_type, .. }
-                                    if r_type.starts_with("R_X86_64_32"))
-                            });
-                            (
-                                if tool {
-                                    ObjectStatus::Error
-                                } else {
-                                    ObjectStatus::Refused
-                                },
-                                Some(*r),
-                            )
-                        }
-                        Some(e) if e.exit_code() == 2 => (ObjectStatus::Refused, None),
-                        _ => (ObjectStatus::Error, None),
-                    };
-                    let error = if rep.is_some() && status == ObjectStatus::Refused {
-                        None
-                    } else {
-                        Some(msg)
-                    };
-                    report.objects.push(ObjectResult {
-                        name,
-                        status,
-                        report: rep,
-                        error,
-                        new_functions: Vec::new(),
-                    });
-                }
-            }
+        match &pool {
+            Some(pool) => pool.install(|| changed.par_iter().map(diff_one).collect()),
+            None => changed.par_iter().map(diff_one).collect(),
         }
-        for rel in &changes.added {
-            let src = dirs.patched.join(rel);
-            let dst = dirs.out.join(rel);
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
-            }
-            std::fs::copy(&src, &dst).map_err(io(&src))?;
-            let bytes = std::fs::read(&dst).map_err(io(&dst))?;
-            report.objects.push(ObjectResult {
-                name: rel.display().to_string(),
-                status: ObjectStatus::New,
-                report: None,
-                error: None,
-                new_functions: global_functions(&bytes),
-            });
-            link_inputs.push(dst);
-        }
-        if any_32bit {
-            report.warnings.push(
-                "absolute 32-bit relocations (R_X86_64_32/32S) come from code compiled with -fno-pic: \
-                 the hypervisor's loader accepts only 64-bit and PC-relative ones. Build the hypervisor \
-                 with -fpic and hidden visibility (as Xen does), or keep the changed functions from \
-                 taking the address of strings and globals"
-                    .into(),
-            );
-        }
-        Ok((report, link_inputs))
     }
 
     /// Whether the diffs can make a payload: no tool error, nothing
@@ -1122,6 +1060,115 @@ fn unpatchable_conflicts(target: &Target, report: &BuildReport) -> Vec<String> {
 }
 
 /// Global functions defined in an object (for new objects).
+/// One diffed object: its path, the engine's output or error message, and
+/// the error itself.
+type DiffResult = (
+    PathBuf,
+    Result<crate::DiffOutput, String>,
+    Option<DiffError>,
+);
+
+/// Write each changed object's payload object and record every result in
+/// `report`. Returns whether a refusal was an absolute 32-bit relocation.
+fn record_diffs(
+    report: &mut BuildReport,
+    dirs: &Dirs,
+    results: Vec<DiffResult>,
+    link_inputs: &mut Vec<PathBuf>,
+) -> Result<bool, DriverError> {
+    let mut any_32bit = false;
+    for (rel, res, err) in results {
+        let name = rel.display().to_string();
+        match res {
+            Ok(out) => {
+                let status = match &out.object_bytes {
+                    Some(bytes) => {
+                        let dst = dirs.out.join(&rel);
+                        if let Some(parent) = dst.parent() {
+                            std::fs::create_dir_all(parent).map_err(io(parent))?;
+                        }
+                        std::fs::write(&dst, bytes).map_err(io(&dst))?;
+                        link_inputs.push(dst);
+                        ObjectStatus::Changed
+                    }
+                    None => ObjectStatus::NoChange,
+                };
+                report.objects.push(ObjectResult {
+                    name,
+                    status,
+                    report: Some(out.report),
+                    error: None,
+                    new_functions: Vec::new(),
+                });
+            }
+            Err(msg) => {
+                let (status, rep) = match err {
+                    Some(DiffError::Unpatchable {
+                        report: r,
+                        problems,
+                    }) => {
+                        let tool = problems.iter().any(crate::report::Problem::is_tool_error);
+                        any_32bit |= problems.iter().any(|p| {
+                            matches!(p, crate::report::Problem::UnsupportedRelocation { r_type, .. }
+                                    if r_type.starts_with("R_X86_64_32"))
+                        });
+                        (
+                            if tool {
+                                ObjectStatus::Error
+                            } else {
+                                ObjectStatus::Refused
+                            },
+                            Some(*r),
+                        )
+                    }
+                    Some(e) if e.exit_code() == 2 => (ObjectStatus::Refused, None),
+                    _ => (ObjectStatus::Error, None),
+                };
+                let error = if rep.is_some() && status == ObjectStatus::Refused {
+                    None
+                } else {
+                    Some(msg)
+                };
+                report.objects.push(ObjectResult {
+                    name,
+                    status,
+                    report: rep,
+                    error,
+                    new_functions: Vec::new(),
+                });
+            }
+        }
+    }
+    Ok(any_32bit)
+}
+
+/// Objects only the patched build has are linked in whole.
+fn add_new_objects(
+    report: &mut BuildReport,
+    dirs: &Dirs,
+    added: &[PathBuf],
+    link_inputs: &mut Vec<PathBuf>,
+) -> Result<(), DriverError> {
+    for rel in added {
+        let src = dirs.patched.join(rel);
+        let dst = dirs.out.join(rel);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::copy(&src, &dst).map_err(io(&src))?;
+        let bytes = std::fs::read(&dst).map_err(io(&dst))?;
+        report.objects.push(ObjectResult {
+            name: rel.display().to_string(),
+            status: ObjectStatus::New,
+            report: None,
+            error: None,
+            new_functions: global_functions(&bytes),
+        });
+        link_inputs.push(dst);
+    }
+    Ok(())
+}
+
 fn global_functions(data: &[u8]) -> Vec<String> {
     use object::{Object as _, ObjectSymbol as _};
     let Ok(f) = object::File::parse(data) else {
