@@ -433,10 +433,9 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
         // added between slots): a block entering it is a fetch of it.
         let cur = b.st.current;
         let depth = b.st.vcpus[cur].frames.len();
-        if let Some(f) = b
-            .st
-            .watch
-            .site_exec(&b.ram, cur, depth, addr, u64::from(size))
+        if let Some(f) =
+            b.st.watch
+                .site_exec(&b.ram, cur, depth, addr, u64::from(size))
         {
             stop(u, Stop::Detected(f));
             return;

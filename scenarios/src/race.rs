@@ -216,15 +216,12 @@ pub fn replay(path: &Path, timeline: Option<&Path>) -> anyhow::Result<ExitCode> 
             at: c.when.now,
             what: scenarios::machine::crash_kind(c).0.to_string(),
         });
-        let title = format!(
-            "{} — {} — {}",
-            s.name,
-            file.strategy,
-            run.report
-                .failures
-                .first()
-                .map_or_else(|| "passed".to_string(), ToString::to_string)
+        let outcome = run.report.failures.first().map_or_else(
+            || "passed".to_string(),
+            |f| f.to_string().lines().next().unwrap_or_default().to_string(),
         );
+        let schedule = file.inject.as_deref().unwrap_or(&file.strategy);
+        let title = format!("{} — {schedule} — {outcome}", s.name);
         let svg = picture::svg(t, usize::from(s.boot.vcpus), hit.as_ref(), &title);
         std::fs::write(out, svg)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;

@@ -310,7 +310,10 @@ fn the_nmi_race_is_found_by_the_sweep_under_none_and_not_under_safe() {
     ]);
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
-    assert!(text.contains("FAIL torn-patch-site@nmi_watchdog_tick"), "{text}");
+    assert!(
+        text.contains("FAIL torn-patch-site@nmi_watchdog_tick"),
+        "{text}"
+    );
     let file = replay_files(&out).remove(0);
     let svg = dir.join("race.svg");
     let r = testbed(&[
@@ -323,8 +326,14 @@ fn the_nmi_race_is_found_by_the_sweep_under_none_and_not_under_safe() {
     assert_eq!(r.status.code(), Some(0), "{t}");
     assert!(t.contains("detector torn-patch-site"), "{t}");
     let picture = std::fs::read_to_string(&svg).expect("timeline written");
-    assert!(picture.contains("torn-patch-site on vCPU 0"), "the hit is drawn");
-    assert!(picture.contains("writes patch site"), "the writes are drawn");
+    assert!(
+        picture.contains("torn-patch-site on vCPU 0"),
+        "the hit is drawn"
+    );
+    assert!(
+        picture.contains("writes patch site"),
+        "the writes are drawn"
+    );
     let safe = testbed(&[
         "explore",
         &root.join("nmi-race-sweep-safe.toml").display().to_string(),
