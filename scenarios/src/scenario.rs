@@ -105,7 +105,7 @@ const STEP_KINDS: &str = "`inject`, `hold`, `release`, `delay` or `expect`";
 
 enum StepSpec {
     Command(String, Command),
-    Inject(InjectSpec),
+    Inject(Box<InjectSpec>),
     Hold(Spanned<usize>),
     Release(Spanned<usize>),
     Delay(DelaySpec),
