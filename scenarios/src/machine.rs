@@ -329,17 +329,12 @@ impl Testbed {
                 of,
                 visit,
             } => {
-                let addr = self.address(symbol)? + offset;
-                self.m
-                    .arm(Trigger {
-                        when: TriggerWhen::Reach {
-                            vcpu: Some(of.unwrap_or(vcpu)),
-                            addr,
-                            visit: Visit::Nth(*visit),
-                        },
-                        action: Do::Inject { vcpu, irq },
-                    })
-                    .map(drop)
+                let when = TriggerWhen::Reach {
+                    vcpu: Some(of.unwrap_or(vcpu)),
+                    addr: self.address(symbol)? + offset,
+                    visit: Visit::Nth(*visit),
+                };
+                self.arm_inject(when, vcpu, irq)
             }
             When::Watch {
                 symbol,
@@ -349,18 +344,14 @@ impl Testbed {
                 of,
             } => {
                 let start = self.address(symbol)? + offset;
-                self.m
-                    .arm(Trigger {
-                        when: TriggerWhen::Access {
-                            vcpu: *of,
-                            start,
-                            end: start + len.max(&1),
-                            write: *write,
-                            visit: Visit::Nth(1),
-                        },
-                        action: Do::Inject { vcpu, irq },
-                    })
-                    .map(drop)
+                let when = TriggerWhen::Access {
+                    vcpu: *of,
+                    start,
+                    end: start + len.max(&1),
+                    write: *write,
+                    visit: Visit::Nth(1),
+                };
+                self.arm_inject(when, vcpu, irq)
             }
             When::Instructions(n) => {
                 let cycles = self.m.vcpu(vcpu).map_or(0, |v| v.cycles);
@@ -407,13 +398,16 @@ impl Testbed {
         of: usize,
         count: u64,
     ) -> Result<(), MachineError> {
+        let when = TriggerWhen::Retired { vcpu: of, count };
+        self.arm_inject(when, vcpu, event.irq())
+    }
+
+    /// Injects `irq` into `vcpu` when `when` fires.
+    fn arm_inject(&mut self, when: TriggerWhen, vcpu: usize, irq: Irq) -> Result<(), MachineError> {
         self.m
             .arm(Trigger {
-                when: TriggerWhen::Retired { vcpu: of, count },
-                action: Do::Inject {
-                    vcpu,
-                    irq: event.irq(),
-                },
+                when,
+                action: Do::Inject { vcpu, irq },
             })
             .map(drop)
     }

@@ -134,42 +134,7 @@ enum Cmd {
     },
     /// Explore schedules of scenario files; on each distinct failure write
     /// a replay file. Exit 0 nothing found, 1 failures found, 2 usage.
-    Explore {
-        /// Scenario files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// random, pct[:depth=D] or bounded[:preemptions=K] (default: the
-        /// file's [explore] table).
-        #[arg(long)]
-        strategy: Option<scenarios::explore::Strategy>,
-        /// At most this many schedules (default: the file's).
-        #[arg(long)]
-        runs: Option<u64>,
-        /// At most this much host time, e.g. 60s (default: the file's).
-        #[arg(long, value_parser = scenarios::duration::parse_budget)]
-        time: Option<u64>,
-        /// Seed of the exploration (run i's schedule is a function of it).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Machines at once, one per thread (default: one per core).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Where replay files go.
-        #[arg(long, default_value = "explore-out")]
-        out: PathBuf,
-        /// Write a JUnit XML report here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Explore only share I of N of the schedules (CI matrices).
-        #[arg(long)]
-        partition: Option<Partition>,
-        /// Words added after each scenario's own `cmdline`.
-        #[arg(long)]
-        cmdline: Option<String>,
-        /// No progress bar.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Explore(race::ExploreArgs),
     /// Run a replay file again: print the failure and the digest; exit 0
     /// when both were reproduced exactly, 1 when the run diverged.
     Replay {
@@ -417,31 +382,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
-        Cmd::Explore {
-            files,
-            strategy,
-            runs,
-            time,
-            seed,
-            jobs,
-            out,
-            junit,
-            partition,
-            cmdline,
-            quiet,
-        } => race::explore(&race::ExploreArgs {
-            files,
-            strategy,
-            runs,
-            time,
-            seed,
-            jobs,
-            out,
-            junit,
-            partition,
-            cmdline,
-            quiet,
-        }),
+        Cmd::Explore(args) => race::explore(&args),
         Cmd::Replay { file, timeline } => race::replay(&file, timeline.as_deref()),
         Cmd::Minimise { file, output } => race::minimise(&file, &output),
     };

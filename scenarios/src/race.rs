@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use scenarios::duration::parse_budget;
 use scenarios::explore::Strategy as Family;
 use scenarios::junit::{explore_report, Explored};
 use scenarios::partition::Partition;
@@ -18,17 +19,41 @@ use scenarios::search::{self, Plan};
 use scenarios::{minimise, schedule, suite};
 
 /// `testbed explore`'s flags.
+#[derive(clap::Args)]
 pub struct ExploreArgs {
+    /// Scenario files.
+    #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// random, pct[:depth=D], bounded[:preemptions=K] or sweep (default:
+    /// the file's [explore] table).
+    #[arg(long)]
     pub strategy: Option<Family>,
+    /// At most this many schedules (default: the file's).
+    #[arg(long)]
     pub runs: Option<u64>,
+    /// At most this much host time, e.g. 60s (default: the file's).
+    #[arg(long, value_parser = parse_budget)]
     pub time: Option<u64>,
+    /// Seed of the exploration (run i's schedule is a function of it).
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Machines at once, one per thread (default: one per core).
+    #[arg(long)]
     pub jobs: Option<usize>,
+    /// Where replay files go.
+    #[arg(long, default_value = "explore-out")]
     pub out: PathBuf,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Explore only share I of N of the schedules (CI matrices).
+    #[arg(long)]
     pub partition: Option<Partition>,
+    /// Words added after each scenario's own `cmdline`.
+    #[arg(long)]
     pub cmdline: Option<String>,
+    /// No progress bar.
+    #[arg(long, short)]
     pub quiet: bool,
 }
 
@@ -183,7 +208,7 @@ fn prepared(path: &Path) -> Result<(ReplayFile, scenarios::scenario::Scenario, O
         ExitCode::from(2)
     };
     let file = ReplayFile::read(path).map_err(fail)?;
-    let (s, _, opts) = file.prepare(path).map_err(fail)?;
+    let (s, opts) = file.prepare(path).map_err(fail)?;
     Ok((file, s, opts))
 }
 

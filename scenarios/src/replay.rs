@@ -237,8 +237,9 @@ impl ReplayFile {
     }
 
     /// Loads the scenario and checks that nothing the run depends on
-    /// changed; gives the scenario and the run's options.
-    pub fn prepare(&self, path: &Path) -> Result<(Scenario, Strategy, Options), ReplayError> {
+    /// changed; gives the scenario and the run's options (the schedule in
+    /// `strategy`).
+    pub fn prepare(&self, path: &Path) -> Result<(Scenario, Options), ReplayError> {
         let spath = PathBuf::from(&self.scenario);
         let now = scenario_hash(&spath)?;
         if now != self.scenario_blake3 {
@@ -300,7 +301,7 @@ impl ReplayFile {
             probes: Vec::new(),
             inject,
         };
-        Ok((s, strategy, opts))
+        Ok((s, opts))
     }
 }
 

@@ -559,7 +559,7 @@ pub fn describe(k: &StepKind) -> String {
                     let nth = if *visit == 1 {
                         String::new()
                     } else {
-                        format!(" for the {visit}th time")
+                        format!(" (visit {visit})")
                     };
                     format!("when {who} reaches {symbol}+{offset:#x}{nth}")
                 }

@@ -110,12 +110,17 @@ pub fn windows(s: &Scenario) -> Result<Vec<(u64, u64)>, SearchError> {
         .collect()
 }
 
+/// The step `s`'s schedules fork before.
+fn fork(s: &Scenario) -> usize {
+    s.explore.as_ref().map_or(0, |e| e.fork)
+}
+
 /// The run options of schedule `strategy` of `s`.
 pub fn options(s: &Scenario, strategy: Strategy, windows: &[(u64, u64)]) -> Options {
     Options {
         strategy: Some(strategy),
         windows: windows.to_vec(),
-        fork: s.explore.as_ref().map_or(0, |e| e.fork),
+        fork: fork(s),
         ..Options::default()
     }
 }
@@ -180,7 +185,6 @@ pub fn explore(
             .is_none_or(|p| i % p.count as u64 == p.index as u64 - 1)
     };
     let next = AtomicU64::new(0);
-    let done = AtomicU64::new(0);
     let failing = AtomicU64::new(0);
     let cut = AtomicBool::new(false);
     let found: Mutex<BTreeMap<String, Found>> = Mutex::new(BTreeMap::new());
@@ -201,12 +205,11 @@ pub fn explore(
                 };
                 // The steps before the fork run once; every run goes on
                 // from the machine and the progress there.
-                let fork = options(s, base, &windows).fork;
                 let (prefix, mut tb) = runner::advance(
                     s,
                     tb,
                     runner::Progress::default(),
-                    fork,
+                    fork(s),
                     &Default::default(),
                 );
                 if prefix.ended() {
@@ -264,7 +267,6 @@ pub fn explore(
                     tb = back;
                     let failed = !run.report.passed();
                     if failed {
-                        let opts_inject = inject;
                         failing.fetch_add(1, Ordering::Relaxed);
                         let sig = run.report.failures[0].signature();
                         let mut f = lock(&found);
@@ -274,14 +276,17 @@ pub fn explore(
                                 Found {
                                     index: i,
                                     strategy,
-                                    inject: opts_inject,
+                                    inject,
                                     run,
                                 },
                             );
                         }
                     }
-                    lock(&ran).push(i);
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let n = {
+                        let mut r = lock(&ran);
+                        r.push(i);
+                        r.len() as u64
+                    };
                     progress(n, failing.load(Ordering::Relaxed));
                 }
             });
@@ -300,7 +305,7 @@ pub fn explore(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     ran.sort_unstable();
     Ok(Summary {
-        runs: done.load(Ordering::Relaxed),
+        runs: ran.len() as u64,
         ran,
         failing: failing.load(Ordering::Relaxed),
         distinct,

@@ -224,25 +224,31 @@ impl<W: Write> Shell<W> {
                 Outcome::ok()
             }
             Command::Livepatch(lp) => self.livepatch(lp)?,
-            Command::Guest { domid, call, text } => match self.guest(*domid, call, text) {
-                Err(ShellError::Machine(e)) if domain_crashed(&e, *domid, self.m.console()) => {
-                    self.crashed(*domid, text)?
-                }
-                other => other?,
-            },
-            Command::Hypercall { domid, nr, args } => match self.hypercall(*domid, *nr, args) {
-                Err(ShellError::Machine(e)) if domain_crashed(&e, *domid, self.m.console()) => {
-                    self.crashed(*domid, &format!("hypercall {nr}"))?
-                }
-                other => other?,
-            },
+            Command::Guest { domid, call, text } => {
+                let r = self.guest(*domid, call, text);
+                self.answered(*domid, text, r)?
+            }
+            Command::Hypercall { domid, nr, args } => {
+                let r = self.hypercall(*domid, *nr, args);
+                self.answered(*domid, &format!("hypercall {nr}"), r)?
+            }
         };
         self.out.flush()?;
         Ok(outcome)
     }
 
-    /// A domain that the hypervisor crashed did not answer.
-    fn crashed(&mut self, domid: u32, text: &str) -> Result<Outcome, ShellError> {
+    /// Domain `domid`'s call `text` as it ended: a domain the hypervisor
+    /// crashed did not answer (status 1, the session goes on).
+    fn answered(
+        &mut self,
+        domid: u32,
+        text: &str,
+        r: Result<Outcome, ShellError>,
+    ) -> Result<Outcome, ShellError> {
+        match r {
+            Err(ShellError::Machine(e)) if domain_crashed(&e, domid, self.m.console()) => {}
+            other => return other,
+        }
         writeln!(
             self.out,
             "d{domid}: {text}: no answer: the hypervisor crashed domain {domid} \

@@ -3,14 +3,15 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn testbed(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_testbed"))
-        .args(args)
-        .output()
-        .expect("testbed runs")
+use common::{testbed, tmp};
+
+/// `testbed boot --vcpus 1 --seed 1 EXTRA...`.
+fn boot1(extra: &[&str]) -> Output {
+    let mut args = vec!["boot", "--vcpus", "1", "--seed", "1"];
+    args.extend_from_slice(extra);
+    testbed(&args)
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -32,7 +33,7 @@ fn zero_or_65_vcpus_is_a_usage_error() {
 
 #[test]
 fn unknown_debug_key_is_a_usage_error() {
-    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--keys", "hq"]);
+    let o = boot1(&["--keys", "hq"]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     assert!(err.contains("unknown debug key 'q'"), "{err}");
@@ -40,18 +41,10 @@ fn unknown_debug_key_is_a_usage_error() {
 
 #[test]
 fn bad_duration_is_a_usage_error() {
-    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--time", "5 parsecs"]);
+    let o = boot1(&["--time", "5 parsecs"]);
     assert_eq!(o.status.code(), Some(2));
     // ~585 years of virtual time is refused, not run.
-    let o = testbed(&[
-        "boot",
-        "--vcpus",
-        "1",
-        "--seed",
-        "1",
-        "--time",
-        "18446744073709551615ns",
-    ]);
+    let o = boot1(&["--time", "18446744073709551615ns"]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     assert!(err.contains("at most 1h of virtual time"), "{err}");
@@ -59,7 +52,7 @@ fn bad_duration_is_a_usage_error() {
 
 #[test]
 fn an_unknown_key_is_refused_alike_by_boot_and_by_xl() {
-    let o = testbed(&["boot", "--vcpus", "1", "--seed", "1", "--keys", "Q"]);
+    let o = boot1(&["--keys", "Q"]);
     let (_, boot_err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     let why = boot_err
@@ -71,8 +64,7 @@ fn an_unknown_key_is_refused_alike_by_boot_and_by_xl() {
     for k in ["C (", "h (", "n (", "x ("] {
         assert!(why.contains(k), "{why}");
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-keys");
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tmp("cli-keys");
     let script = dir.join("keys.txt");
     std::fs::write(&script, "xl debug-keys Q\n").expect("script");
     let o = testbed(&[
@@ -91,23 +83,14 @@ fn an_unknown_key_is_refused_alike_by_boot_and_by_xl() {
 
 #[test]
 fn a_truncated_image_is_refused_at_load() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-truncated");
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tmp("cli-truncated");
     let elf = dir.join("mini-xen");
     let src = scenarios::machine::default_image();
     std::fs::copy(&src, &elf).expect("copy elf");
     let mut bin = std::fs::read(src.with_extension("bin")).expect("flat image");
     bin.truncate(bin.len() / 2);
     std::fs::write(dir.join("mini-xen.bin"), bin).expect("write");
-    let o = testbed(&[
-        "boot",
-        "--vcpus",
-        "1",
-        "--seed",
-        "1",
-        "--image",
-        &elf.display().to_string(),
-    ]);
+    let o = boot1(&["--image", &elf.display().to_string()]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("truncated"), "{err}");
@@ -115,15 +98,7 @@ fn a_truncated_image_is_refused_at_load() {
 
 #[test]
 fn missing_image_is_a_clear_error() {
-    let o = testbed(&[
-        "boot",
-        "--vcpus",
-        "1",
-        "--seed",
-        "1",
-        "--image",
-        "/nonexistent/xen",
-    ]);
+    let o = boot1(&["--image", "/nonexistent/xen"]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("/nonexistent/xen"), "{err}");

@@ -148,27 +148,16 @@ fn raw_hypercalls_long_names_and_a_crashed_domain() {
 
 #[test]
 fn keep_going_runs_every_command_and_exits_with_the_worst_status() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shell-keep-going");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let script = dir.join("s.txt");
-    std::fs::write(
-        &script,
+    let script = common::write(
+        &common::tmp("shell-keep-going"),
+        "s.txt",
         "xen-livepatch apply nothing_loaded\nhypercall 1 99\nguest 1 xen_version version\n",
-    )
-    .expect("script");
+    );
     let run = |extra: &[&str]| {
-        let mut args = vec!["shell", "--vcpus", "1", "--seed", "1", "--script"];
-        let s = script.display().to_string();
-        args.push(&s);
+        let mut args = vec!["shell", "--vcpus", "1", "--seed", "1", "--script", &script];
         args.extend_from_slice(extra);
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_testbed"))
-            .args(&args)
-            .output()
-            .expect("testbed runs");
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        )
+        let o = common::testbed(&args);
+        (o.status.code(), common::stdout(&o))
     };
     let (code, out) = run(&[]);
     assert_eq!(code, Some(1), "{out}");
