@@ -77,8 +77,29 @@ pub struct BoardState {
     pub slot_budget: u64,
     /// Instructions of the blocks the current slot has entered.
     pub slot_used: u64,
-    /// The current slot is counted by the engine (exact mode).
+    /// The current slot must end after exactly its budget (it may refuse
+    /// even its first block; the engine then counts the rest).
     pub slot_exact: bool,
+    /// The engine counts the current run (Unicorn's count: every slot
+    /// retires its whole budget, so none may end early by itself).
+    pub counted: bool,
+    /// The last block of the current slot ran inside a range window (a
+    /// coarse slot stops only where it enters one from outside).
+    pub in_range: bool,
+    /// Start, size and instruction count of the last block the current
+    /// slot entered.
+    pub block: (u64, u32, u64),
+    /// `pause` instructions the current slot reached.
+    pub slot_pauses: u32,
+    /// The current slot ended because its next block would have exceeded
+    /// the budget.
+    pub refused: bool,
+    /// The instruction `on_step` counted last, and the slot's count after
+    /// it.
+    pub last_step: (u64, u64),
+    /// The current slot ended at a `pause` of a spinning vCPU (it waits
+    /// for the rest of the slot without running it).
+    pub yielded: bool,
     /// What the detectors watch.
     pub watch: Watch,
     /// A trigger opened the event window (fine rounds until one closes it).
@@ -119,11 +140,43 @@ pub struct Board {
     /// window over a short function would otherwise be run through
     /// within one quantum).
     pub window_ranges: Vec<(u64, u64)>,
+    /// Where instructions are counted one by one by `on_step` (the live
+    /// patch core, `.text.unpatchable`, and the range windows): there a
+    /// slot ends after exactly its budget, and block counts leave these
+    /// instructions out.
+    pub step_ranges: Vec<(u64, u64)>,
     /// Marks made inside the engine's hooks (patch-site stores, trigger
     /// injections) while a timeline is recorded.
     pub marks: Option<Vec<Mark>>,
     /// The rest.
     pub st: BoardState,
+}
+
+impl Board {
+    /// `addr` lies in a range window.
+    pub fn in_range(&self, addr: u64) -> bool {
+        self.window_ranges
+            .iter()
+            .any(|&(s, e)| (s..e).contains(&addr))
+    }
+
+    /// `addr` lies in a step range.
+    pub fn in_step_range(&self, addr: u64) -> bool {
+        in_any(&self.step_ranges, addr)
+    }
+
+    /// `on_step` will end the slot before the instruction at `addr` (code
+    /// hooks that run before it must then leave that instruction alone).
+    fn step_stops_at(&self, addr: u64) -> bool {
+        let st = &self.st;
+        // `on_step` already counted this instruction (its hook ran first).
+        let counted = st.last_step == (addr, st.slot_used);
+        st.slot_used > 0 && st.slot_used >= st.slot_budget && !counted && self.in_step_range(addr)
+    }
+}
+
+fn in_any(ranges: &[(u64, u64)], addr: u64) -> bool {
+    ranges.iter().any(|&(s, e)| (s..e).contains(&addr))
 }
 
 impl Cpu for Board {
@@ -294,18 +347,68 @@ pub fn on_invalid(u: &mut Unicorn<Board>) -> bool {
 
 /// Code hook on every `hlt`.
 pub fn on_hlt(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
-    u.get_data_mut().st.halting_at = Some(addr);
+    let b = u.get_data_mut();
+    if !b.step_stops_at(addr) {
+        b.st.halting_at = Some(addr);
+    }
+}
+
+/// Code hook on the step ranges: counts each instruction there and ends
+/// the slot before the first one past its budget.
+pub fn on_step(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
+    let b = u.get_data_mut();
+    if !b.in_step_range(addr) {
+        // A range that was a window and is no more: its blocks are
+        // counted whole again.
+        return;
+    }
+    let st = &mut b.st;
+    if st.slot_used > 0 && st.slot_used >= st.slot_budget {
+        let _ = u.emu_stop();
+        return;
+    }
+    st.slot_used += 1;
+    st.last_step = (addr, st.slot_used);
 }
 
 /// Instructions between two visits of one `pause` site below which the
 /// vCPU counts as spinning.
 pub const SPIN_DISTANCE: u64 = 512;
 
-/// Code hook on every `pause`: the vCPU is in a spin loop.
+/// Code hook on every `pause`: the vCPU is in a spin loop. A coarse slot
+/// of a vCPU known to spin ends at its second `pause` (as a CPU's
+/// pause-loop exit would): it has looked at what it waits for once in
+/// this slot, and running the rest of the quantum would only repeat it.
+/// The slot is charged in full to the vCPU's clock, so timeouts keep
+/// their virtual length.
 pub fn on_pause(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
-    let st = &mut u.get_data_mut().st;
-    let at = st.vcpus[st.current].retired + st.slot_used;
+    let b = u.get_data_mut();
+    if b.step_stops_at(addr) {
+        return;
+    }
+    let st = &mut b.st;
     st.paused = true;
+    st.slot_pauses += 1;
+    let yield_now = !st.counted
+        && st.slot_pauses > 1
+        && st.vcpus[st.current].spinning
+        && (st.block.0..st.block.0 + u64::from(st.block.1)).contains(&addr);
+    if yield_now {
+        // The engine stops before the `pause`: the block it began is
+        // counted up to there.
+        let (start, _, n) = st.block;
+        let before = if addr == start {
+            0
+        } else {
+            count_insns(&b.ram, &b.step_ranges, start, (addr - start) as u32)
+        };
+        let st = &mut b.st;
+        st.slot_used = st.slot_used + before - n;
+        st.yielded = true;
+        let _ = u.emu_stop();
+        return;
+    }
+    let at = st.vcpus[st.current].retired + st.slot_used;
     let v = &mut st.vcpus[st.current];
     if let Some((site, then)) = v.last_pause {
         if site == addr && at.saturating_sub(then) <= SPIN_DISTANCE {
@@ -317,7 +420,10 @@ pub fn on_pause(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
 
 /// Code hook on every `iretq`: hardware unblocks NMIs at IRET; the frame
 /// at RSP is popped.
-pub fn on_iret(u: &mut Unicorn<Board>, _addr: u64, _size: u32) {
+pub fn on_iret(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
+    if u.get_data().step_stops_at(addr) {
+        return;
+    }
     let rsp = reg(u, RegisterX86::RSP);
     let v = u.get_data_mut().vcpu();
     v.nmi_blocked = false;
@@ -334,6 +440,9 @@ pub fn on_iret(u: &mut Unicorn<Board>, _addr: u64, _size: u32) {
 
 /// Code hook on trigger addresses: "when vCPU A reaches X".
 pub fn on_reach(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
+    if u.get_data().step_stops_at(addr) {
+        return;
+    }
     let st = &mut u.get_data_mut().st;
     let cur = st.current;
     let retired = st.vcpus[cur].retired + st.slot_used;
@@ -445,37 +554,53 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
     let n = match b.block_insns.get(addr, size) {
         Some(n) => n,
         None => {
-            let n = count_insns(&b.ram, addr, size);
+            let n = count_insns(&b.ram, &b.step_ranges, addr, size);
             b.block_insns.insert(addr, size, n);
             n
         }
     };
+    let inside = b.in_range(addr);
     let st = &mut b.st;
-    let entering = || {
-        st.slot_budget > 1
-            && !st.slot_exact
-            && b.window_ranges.iter().any(|&(s, e)| (s..e).contains(&addr))
-    };
-    if st.slot_used > 0 && (st.slot_used + n > st.slot_budget || entering()) {
+    let entering = st.slot_budget > 1 && inside && !st.in_range;
+    // A precise slot refuses even its first block when that would run
+    // past the budget (the rest is then counted by the engine).
+    let over = st.slot_used + n > st.slot_budget;
+    let refuse = over && (st.slot_used > 0 || st.slot_exact) || entering && st.slot_used > 0;
+    if refuse && !st.counted {
         // The engine stops before this block executes.
+        st.refused = over;
         let _ = u.emu_stop();
         return;
     }
+    st.in_range = inside;
+    st.block = (addr, size, n);
     st.slot_used += n;
 }
 
-fn count_insns(ram: &RamBlock, addr: u64, size: u32) -> u64 {
-    let mut code = vec![0u8; size as usize];
-    if ram.read(addr, &mut code).is_err() {
+/// Instructions of the block `[addr, addr + size)` outside the step
+/// ranges (those are counted by `on_step`, one by one).
+fn count_insns(ram: &RamBlock, steps: &[(u64, u64)], addr: u64, size: u32) -> u64 {
+    let end = addr + u64::from(size);
+    if steps.iter().any(|&(s, e)| s <= addr && end <= e) {
+        return 0;
+    }
+    let mut code = [0u8; 4096];
+    let Some(code) = code.get_mut(..size as usize) else {
+        return 1;
+    };
+    if ram.read(addr, code).is_err() {
         return 1;
     }
-    let mut dec = Decoder::with_ip(64, &code, addr, DecoderOptions::NONE);
+    let mut dec = Decoder::with_ip(64, code, addr, DecoderOptions::NONE);
     let mut n = 0;
     while dec.can_decode() {
+        let ip = dec.ip();
         let _ = dec.decode();
-        n += 1;
+        if !in_any(steps, ip) {
+            n += 1;
+        }
     }
-    n.max(1)
+    n
 }
 
 /// Memory-write hook on code ranges: forget instruction counts of blocks
@@ -560,6 +685,9 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
 /// instruction.
 pub fn on_site_exec(u: &mut Unicorn<Board>, addr: u64, size: u32) {
     let b = u.get_data_mut();
+    if b.step_stops_at(addr) {
+        return;
+    }
     let cur = b.st.current;
     let depth = b.st.vcpus[cur].frames.len();
     if let Some(f) =

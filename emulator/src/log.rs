@@ -54,7 +54,13 @@ impl Blob {
     /// The blob for `data`.
     pub fn of(data: &[u8]) -> Blob {
         if data.len() <= INLINE_MAX {
-            Blob::Inline(data.iter().map(|b| format!("{b:02x}")).collect())
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut hex = String::with_capacity(2 * data.len());
+            for &b in data {
+                hex.push(char::from(HEX[usize::from(b >> 4)]));
+                hex.push(char::from(HEX[usize::from(b & 15)]));
+            }
+            Blob::Inline(hex)
         } else {
             Blob::Hash {
                 blake3: blake3::hash(data).to_hex().to_string(),

@@ -199,6 +199,11 @@ pub struct Machine {
     hooked_reach: BTreeSet<u64>,
     hooked_sites: BTreeSet<u64>,
     watch_hooks: Vec<(TriggerId, UcHookId)>,
+    /// Ranges `on_step` is hooked on (hooks stay; a range that is no
+    /// longer a window is skipped by the hook).
+    step_hooked: Vec<(u64, u64)>,
+    /// The step range that is always there: `.text.unpatchable`.
+    core_steps: Option<(u64, u64)>,
     /// The last slot ran with Unicorn's instruction count (its count hook
     /// is installed).
     exact_mode: bool,
@@ -254,6 +259,7 @@ impl Machine {
             text: image.text.clone(),
             symbols: image.symbols.clone(),
             window_ranges: Vec::new(),
+            step_ranges: Vec::new(),
             marks: None,
             st,
         };
@@ -292,6 +298,22 @@ impl Machine {
             engine
                 .add_mem_hook(HookType::MEM_WRITE, start, end - 1, board::on_code_write)
                 .map_err(uc("code write hook"))?;
+        }
+        // Before the site hooks, so that a slot ending at a site leaves
+        // that site's hook alone (Unicorn skips later hooks of a stopped
+        // instruction).
+        let core_steps = match (
+            image.symbols.addr_of("__unpatchable_start"),
+            image.symbols.addr_of("__unpatchable_end"),
+        ) {
+            (Some(s), Some(e)) if s < e => Some((s, e)),
+            _ => None,
+        };
+        if let Some((s, e)) = core_steps {
+            engine
+                .add_code_hook(s, e - 1, board::on_step)
+                .map_err(uc("step hook"))?;
+            engine.get_data_mut().step_ranges = vec![(s, e)];
         }
         for (sites, hook) in [
             (
@@ -355,6 +377,8 @@ impl Machine {
             hooked_sites: BTreeSet::new(),
             watch_hooks: Vec::new(),
             exact_mode: false,
+            step_hooked: core_steps.into_iter().collect(),
+            core_steps,
             stats: Stats::default(),
             log: Vec::new(),
             header,
@@ -490,7 +514,7 @@ impl Machine {
     /// Adds a race window: instruction-granular scheduling while it holds.
     pub fn add_window(&mut self, window: WindowKind) -> WindowId {
         let id = self.windows.add(window);
-        self.engine.get_data_mut().window_ranges = self.windows.ranges();
+        self.sync_ranges();
         self.record(Entry::Window {
             round: self.round_no(),
             id,
@@ -513,7 +537,7 @@ impl Machine {
     /// Removes a window; false if it did not exist.
     pub fn remove_window(&mut self, id: WindowId) -> bool {
         let removed = self.windows.remove(id);
-        self.engine.get_data_mut().window_ranges = self.windows.ranges();
+        self.sync_ranges();
         if removed {
             self.record(Entry::CloseWindow {
                 round: self.round_no(),
@@ -521,6 +545,39 @@ impl Machine {
             });
         }
         removed
+    }
+
+    /// Makes the hooks follow the windows: the range windows, and the step
+    /// ranges (the core's and the range windows', each hooked by `on_step`
+    /// once; a block count cached before a change may be wrong after it).
+    fn sync_ranges(&mut self) {
+        let ranges = self.windows.ranges();
+        let mut steps: Vec<(u64, u64)> = self.core_steps.into_iter().collect();
+        for &r in &ranges {
+            if !steps.contains(&r) {
+                steps.push(r);
+            }
+        }
+        for &(start, end) in &steps {
+            if self.step_hooked.contains(&(start, end)) || end <= start {
+                continue;
+            }
+            // Blocks translated before the hook would not call it.
+            let hooked = self
+                .engine
+                .add_code_hook(start, end - 1, board::on_step)
+                .and_then(|_| self.engine.ctl_remove_cache(start, end));
+            if hooked.is_ok() {
+                self.step_hooked.push((start, end));
+            }
+        }
+        steps.retain(|r| self.step_hooked.contains(r));
+        let b = self.engine.get_data_mut();
+        b.window_ranges = ranges;
+        if b.step_ranges != steps {
+            b.step_ranges = steps;
+            b.block_insns.clear();
+        }
     }
 
     /// Single-steps while any vCPU's RIP lies in `[start, end)`.
@@ -932,6 +989,7 @@ impl Machine {
         let racing = eligible.iter().filter(|&&v| !st.vcpus[v].spinning).count();
         let all_spin = racing < 2 && racing < eligible.len();
         let fine = in_window && !all_spin;
+        let st_event_window = st.event_window;
         let quantum = if in_window && all_spin {
             self.backoff = (self.backoff * 2).clamp(64, self.cfg.quantum);
             self.backoff
@@ -987,7 +1045,10 @@ impl Machine {
             } else {
                 choice.insns.clamp(1, quantum)
             };
-            let mut exact = fine;
+            // Fine rounds are exact in the step ranges by themselves;
+            // elsewhere a vCPU runs a block, unless every instruction is
+            // asked for (an `Always` window, the event window).
+            let mut exact = fine && (st_event_window || self.windows.always());
             let (retired, cycles) = {
                 let s = &self.engine.get_data().st.vcpus[v];
                 (s.retired, s.cycles)
@@ -1099,7 +1160,7 @@ impl Machine {
             // A held vCPU only takes an NMI or MCE, one step at a time
             // until its handler returns.
             if held || s.held_handler_depth.is_some() {
-                (held, true, 1)
+                (held, exact, 1)
             } else {
                 (false, exact, q)
             }
@@ -1134,26 +1195,39 @@ impl Machine {
             st.halting_at = None;
             st.slot_used = 0;
             st.paused = false;
-            // In exact mode the block hook is only a backstop.
             st.slot_budget = q;
             st.slot_exact = exact;
+            st.slot_pauses = 0;
+            st.yielded = false;
+            st.refused = false;
+            st.last_step = (0, 0);
+            st.block = (0, 0, 0);
         }
-        // Unicorn counts instructions with a code hook it adds on a counted
-        // run (blocks translated before do not call it: flush) and removes,
-        // flushing every translation, on an uncounted one. Counting every
-        // coarse slot too would keep them, at a hook call per instruction:
-        // measured slower.
-        if exact && !self.exact_mode {
-            self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
-        }
-        self.exact_mode = exact;
         let rip = board::reg(&self.engine, RegisterX86::RIP);
-        let count = if exact { q as usize } else { 0 };
-        let result = self.engine.emu_start(rip, 0, 0, count);
-        let retired = if exact {
-            q
+        let inside = self.engine.get_data().in_range(rip);
+        self.engine.get_data_mut().st.in_range = inside;
+        let everywhere = self.windows.always() || self.engine.get_data().st.event_window;
+        let (result, retired) = if exact && everywhere {
+            // Every instruction everywhere: the engine counts.
+            self.engine.get_data_mut().st.slot_used = 0;
+            let r = self.counted(rip, q)?;
+            (r, q)
         } else {
-            self.engine.get_data().st.slot_used
+            // Blocks and step ranges count; a precise slot whose next block
+            // would run past its budget outside the step ranges has the
+            // engine count the rest.
+            let r = self.engine.emu_start(rip, 0, 0, 0);
+            // An uncounted run drops the engine's count hook.
+            self.exact_mode = false;
+            let st = &self.engine.get_data().st;
+            let used = st.slot_used;
+            let rest = q.saturating_sub(used);
+            if r.is_ok() && exact && st.refused && st.stop.is_none() && rest > 0 {
+                let rip = board::reg(&self.engine, RegisterX86::RIP);
+                (self.counted(rip, rest)?, q)
+            } else {
+                (r, used)
+            }
         };
         self.stats.slots += 1;
         self.stats.instructions += retired;
@@ -1191,6 +1265,7 @@ impl Machine {
         let st = &mut self.engine.get_data_mut().st;
         let halting = st.halting_at;
         let paused = st.paused;
+        let yielded = st.yielded;
         let fired = std::mem::take(&mut st.fired);
         let s = &mut st.vcpus[v];
         if halting.is_some_and(|a| parked.rip == a + 1) {
@@ -1198,7 +1273,7 @@ impl Machine {
             s.halted_if = rflags & (1 << 9) != 0;
         }
         // A vCPU that halted idles for the rest of its slot.
-        s.cycles += if s.halted { q } else { retired };
+        s.cycles += if s.halted || yielded { q } else { retired };
         s.retired += retired;
         if !paused
             && s.last_pause
@@ -1216,6 +1291,28 @@ impl Machine {
         self.log_fired(fired);
         self.sites_opened()?;
         Ok(end)
+    }
+
+    /// Runs exactly `n` instructions from `rip`, counted by the engine.
+    /// Unicorn counts with a code hook it adds on a counted run (blocks
+    /// translated before do not call it: flush) and removes, flushing
+    /// every translation, on the next uncounted one; so counted runs are
+    /// kept for what the step ranges cannot do.
+    fn counted(
+        &mut self,
+        rip: u64,
+        n: u64,
+    ) -> Result<Result<(), unicorn_engine::uc_error>, MachineError> {
+        if !self.exact_mode {
+            self.engine.ctl_flush_tb().map_err(uc("flush tb"))?;
+            self.exact_mode = true;
+        }
+        let st = &mut self.engine.get_data_mut().st;
+        st.counted = true;
+        st.slot_budget = st.slot_used + n;
+        let r = self.engine.emu_start(rip, 0, 0, n as usize);
+        self.engine.get_data_mut().st.counted = false;
+        Ok(r)
     }
 
     /// Patch sites whose write began in the last slot: hook their bytes
@@ -1394,7 +1491,7 @@ impl Machine {
         self.engine.get_data_mut().block_insns.clear();
         self.sched = snap.sched.clone_box();
         self.windows = snap.windows.clone();
-        self.engine.get_data_mut().window_ranges = self.windows.ranges();
+        self.sync_ranges();
         self.backoff = snap.backoff;
         self.trace = snap.trace;
         self.last_progress = snap.last_progress;

@@ -53,6 +53,11 @@ impl Windows {
         self.open.is_empty()
     }
 
+    /// Whether an `Always` window is open (every instruction is a step).
+    pub fn always(&self) -> bool {
+        self.open.iter().any(|(_, k)| *k == WindowKind::Always)
+    }
+
     /// The address ranges of the range windows.
     pub fn ranges(&self) -> Vec<(u64, u64)> {
         self.open
@@ -66,7 +71,7 @@ impl Windows {
 
     /// Whether a round is fine when the vCPUs are at `rips`.
     pub fn covers(&self, mut rips: impl Iterator<Item = u64>) -> bool {
-        if self.open.iter().any(|(_, k)| *k == WindowKind::Always) {
+        if self.always() {
             return true;
         }
         rips.any(|rip| {

@@ -176,8 +176,8 @@ pub struct Options {
     /// take effect: the steps before it run under the machine's seed (an
     /// exploration runs them once and forks every schedule from there).
     pub fork: usize,
-    /// A run that passes keeps no schedule log and no digest (hashing
-    /// RAM is most of a short run's cost; explore keeps only failures).
+    /// The run keeps no schedule log and no digest (hashing RAM is most
+    /// of a short run's cost; explore runs a failure it keeps again, whole).
     pub lean: bool,
     /// Probes armed at the fork; [`Run::probes`] says where they fired.
     pub probes: Vec<Probe>,
@@ -365,7 +365,7 @@ pub fn run_from(s: &Scenario, mut tb: Testbed, mut p: Progress, opts: &Options) 
             p.crash = e.crash().cloned().map(Box::new);
         }
     }
-    let log = if opts.lean && p.failures.is_empty() && probe_ids.is_empty() {
+    let log = if opts.lean && probe_ids.is_empty() {
         None
     } else {
         tb.schedule_log().ok()

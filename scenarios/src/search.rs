@@ -269,8 +269,27 @@ pub fn explore(
                     if failed {
                         failing.fetch_add(1, Ordering::Relaxed);
                         let sig = run.report.failures[0].signature();
+                        let keep = |f: &BTreeMap<String, Found>| {
+                            f.get(&sig).is_none_or(|old| old.index > i)
+                        };
+                        if !keep(&lock(&found)) {
+                            progress_ran(&ran, &failing, &progress, i);
+                            continue;
+                        }
+                        // Kept: run it again with its log and digest (the
+                        // run is a function of its schedule).
+                        if let Err(e) = tb.restore(&snap) {
+                            *lock(&boot_error) = Some(e.to_string());
+                            return;
+                        }
+                        let whole = Options {
+                            lean: false,
+                            ..opts
+                        };
+                        let (run, back) = runner::run_from(s, tb, prefix.clone(), &whole);
+                        tb = back;
                         let mut f = lock(&found);
-                        if f.get(&sig).is_none_or(|old| old.index > i) {
+                        if keep(&f) {
                             f.insert(
                                 sig,
                                 Found {
@@ -282,12 +301,7 @@ pub fn explore(
                             );
                         }
                     }
-                    let n = {
-                        let mut r = lock(&ran);
-                        r.push(i);
-                        r.len() as u64
-                    };
-                    progress(n, failing.load(Ordering::Relaxed));
+                    progress_ran(&ran, &failing, &progress, i);
                 }
             });
         }
@@ -315,6 +329,21 @@ pub fn explore(
         cut_short: cut.load(Ordering::Relaxed),
         sweep_window,
     })
+}
+
+/// Counts run `i` as done and updates the progress.
+fn progress_ran(
+    ran: &Mutex<Vec<u64>>,
+    failing: &AtomicU64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    i: u64,
+) {
+    let n = {
+        let mut r = lock(ran);
+        r.push(i);
+        r.len() as u64
+    };
+    progress(n, failing.load(Ordering::Relaxed));
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
