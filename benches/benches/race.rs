@@ -1,8 +1,14 @@
 //! The race engine's throughput: schedules explored per second from one
-//! snapshot ("restore → APPLY `xen_hello_world` on 4 vCPUs → one NMI on
-//! another vCPU when the patch writer starts → run to APPLIED → detectors
-//! checked"), and the cost of the restore alone after such a run. The
-//! dirty pages and the virtual time of one run are printed once.
+//! snapshot, "restore → APPLY `xen_hello_world` on 4 vCPUs → one NMI →
+//! run to APPLIED → detectors checked", with the NMI
+//! - on another vCPU when the patch writer starts, the schedule drawn by
+//!   the Random strategy in a window over `.text.unpatchable` (every
+//!   round there instruction by instruction);
+//! - at a chosen instruction of the writer, on a chosen vCPU (the sweep
+//!   family's schedules: `testbed explore --strategy sweep`);
+//!
+//! and the cost of the restore alone after such a run. The dirty pages
+//! and the virtual time of one run are printed once.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -63,6 +69,59 @@ fn one_schedule(m: &mut Machine, snap: &Snapshot, seed: u64) -> u64 {
     m.now() - t0
 }
 
+/// The writer's vCPU and its retired count when it reaches the writer,
+/// from one probe run (without the window).
+fn writer_start(m: &mut Machine, snap: &Snapshot) -> (usize, u64) {
+    m.restore(snap).expect("restore");
+    let writer = m.symbol("arch_livepatch_apply").expect("writer");
+    let id = m
+        .arm(Trigger {
+            when: When::Reach {
+                vcpu: None,
+                addr: writer,
+                visit: Visit::Nth(1),
+            },
+            action: Do::Note,
+        })
+        .expect("arm");
+    Client::new(m)
+        .action_and_settle(HELLO, Action::Apply, 0, 0)
+        .expect("apply");
+    let log = m.schedule_log().expect("log");
+    log.entries
+        .iter()
+        .find_map(|e| match e {
+            emulator::log::Entry::Fired { fired, .. } if fired.trigger == id => {
+                Some((fired.vcpu, fired.retired))
+            }
+            _ => None,
+        })
+        .expect("the writer ran")
+}
+
+/// One sweep-style schedule: NMI into vCPU `i % 4` when the writer has
+/// retired `i / 4` instructions past its start.
+fn one_point(m: &mut Machine, snap: &Snapshot, (of, start): (usize, u64), i: u64) {
+    m.restore(snap).expect("restore");
+    m.arm(Trigger {
+        when: When::Retired {
+            vcpu: of,
+            count: start + i / 4,
+        },
+        action: Do::Inject {
+            vcpu: (i % 4) as usize,
+            irq: Irq::Nmi,
+        },
+    })
+    .expect("arm");
+    let (rc, st) = Client::new(m)
+        .action_and_settle(HELLO, Action::Apply, 0, 0)
+        .expect("apply");
+    assert_eq!(rc, 0);
+    assert!(matches!(st, Some(Ok(s)) if s.state == STATE_APPLIED));
+    m.check_events().expect("detectors");
+}
+
 fn explore(c: &mut Criterion) {
     let (mut m, snap) = prepared();
     let before = m.stats();
@@ -91,6 +150,22 @@ fn explore(c: &mut Criterion) {
             one_schedule(&mut m, &snap, seed)
         })
     });
+    {
+        let img = Image::load(&Image::default_path()).expect("image");
+        let mut m = Machine::new(img, Config::new(4, 1)).expect("machine");
+        m.run_for(5_000_000).expect("boot");
+        let rc = Client::new(&mut m).upload(HELLO, &hello()).expect("upload");
+        assert_eq!(rc, 0);
+        let snap = m.snapshot().expect("snapshot");
+        let writer = writer_start(&mut m, &snap);
+        let mut i = 0;
+        g.bench_function("explore_apply_hello_4_vcpus_nmi_at_writer_insn", |b| {
+            b.iter(|| {
+                i = (i + 1) % 2_400;
+                one_point(&mut m, &snap, writer, i)
+            })
+        });
+    }
     g.bench_function("restore_after_apply_run", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

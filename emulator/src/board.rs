@@ -14,9 +14,9 @@ use crate::detect::{Finding, Watch};
 use crate::engine::{Calibration, EngineError, SavedContext};
 use crate::image::SymbolTable;
 use crate::platform::*;
-use crate::ram::RamBlock;
+use crate::ram::{RamBlock, PAGE_SIZE};
 use crate::timeline::{Mark, MarkKind};
-use crate::trigger::{Action, Fired, Triggers};
+use crate::trigger::{Access, Action, Fired, Triggers};
 use crate::vcpu::VcpuState;
 
 /// Why a hook stopped the engine.
@@ -145,6 +145,12 @@ pub struct Board {
     /// slot ends after exactly its budget, and block counts leave these
     /// instructions out.
     pub step_ranges: Vec<(u64, u64)>,
+    /// The pages that are read-only to the engine (text and the live-patch
+    /// area): stores into them go through `on_code_write`.
+    pub code_pages: Vec<(u64, u64)>,
+    /// Code pages stored into in the current slot whose translations
+    /// are dropped after it.
+    pub stale: Vec<u64>,
     /// Marks made inside the engine's hooks (patch-site stores, trigger
     /// injections) while a timeline is recorded.
     pub marks: Option<Vec<Mark>>,
@@ -339,6 +345,30 @@ fn reset_fault_state(u: &mut Unicorn<Board>) -> Result<u32, EngineError> {
     })
 }
 
+/// Drops the engine's translations of `[start, end)`, between slots.
+/// Unicorn finds them through the current page tables, and a lookup of a
+/// page not mapped for execution (a payload being loaded, a freed one)
+/// faults inside Unicorn: it swallows the fault but keeps it as the CPU's
+/// previous exception, so that the guest's next real fault would be
+/// escalated (to #DF, then to a silent triple-fault stop). So that state
+/// is reset after the lookup.
+pub fn drop_translations(u: &mut Unicorn<Board>, start: u64, end: u64) -> Result<(), EngineError> {
+    u.ctl_remove_cache(start, end)
+        .map_err(|err| EngineError::Unicorn {
+            what: "remove cache",
+            err,
+        })?;
+    let calib = u.get_data().calib;
+    deliver::with_scratch(u, |u, scratch| {
+        scratch.save(u)?;
+        if scratch.read_i32(calib.old_exception) != -1 {
+            scratch.write_i32(calib.old_exception, -1);
+            scratch.restore(u)?;
+        }
+        Ok(())
+    })
+}
+
 /// `ud2` and other invalid opcodes: #UD through the IDT.
 pub fn on_invalid(u: &mut Unicorn<Board>) -> bool {
     on_interrupt(u, u32::from(TRAP_INVALID_OP));
@@ -453,12 +483,20 @@ pub fn on_reach(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
 /// Memory hook on watched ranges (watchpoints).
 pub fn on_watch(u: &mut Unicorn<Board>, kind: MemType, addr: u64, size: usize, _v: i64) -> bool {
     let write = matches!(kind, MemType::WRITE);
-    let st = &mut u.get_data_mut().st;
+    let b = u.get_data_mut();
+    let st = &mut b.st;
     let cur = st.current;
     let retired = st.vcpus[cur].retired + st.slot_used;
+    let seen = Access {
+        vcpu: cur,
+        addr,
+        len: size as u64,
+        write,
+        retired,
+    };
     let actions = st
         .triggers
-        .accessed(cur, addr, size as u64, write, retired, &mut st.fired);
+        .accessed(seen, &b.code_pages, false, &mut st.fired);
     run_actions(u, actions);
     true
 }
@@ -603,43 +641,67 @@ fn count_insns(ram: &RamBlock, steps: &[(u64, u64)], addr: u64, size: u32) -> u6
     n
 }
 
-/// Memory-write hook on code ranges: forget instruction counts of blocks
-/// whose bytes may change, and follow patch-site writes: stores into the
-/// image's text, or into the text of a loaded payload with CR0.WP clear
-/// (the patcher stacking onto it; the loader's own writes into a payload
-/// not yet published are not sites). The hook covers the whole live-patch
-/// area, so it also sees stores into payloads' RW data (a replacement
-/// counting its calls, a hook's state): those change no code and keep the
-/// decode cache, or every such store would make the next blocks decode
-/// again.
+/// Hook on stores into code pages, which are read-only to the engine (a
+/// write hook would send every load and store through Unicorn's slow
+/// path): does the store, forgets instruction counts of blocks whose bytes
+/// may change, drops their translations, and follows patch-site writes:
+/// stores into the image's text, or into the text of a loaded payload with
+/// CR0.WP clear (the patcher stacking onto it; the loader's own writes
+/// into a payload not yet published are not sites). The live-patch area
+/// is one range, so the hook also sees stores into payloads' RW data (a
+/// replacement counting its calls, a hook's state): those change no code
+/// and keep the decode cache, or every such store would make the next
+/// blocks decode again.
 pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize, v: i64) -> bool {
-    let b = u.get_data_mut();
-    if (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&addr)
-        && b.st.watch.in_payload_data(&b.ram, addr)
-    {
-        b.code_writes.data += 1;
+    if size > 1 && !addr.is_multiple_of(size as u64) {
+        // Unaligned: the engine stores it again byte by byte, each byte
+        // through this hook.
         return true;
+    }
+    let n = size.min(8);
+    let bytes = (v as u64).to_le_bytes();
+    let bytes = &bytes[..n];
+    let b = u.get_data_mut();
+    let st = &mut b.st;
+    let cur = st.current;
+    let retired = st.vcpus[cur].retired + st.slot_used;
+    let seen = Access {
+        vcpu: cur,
+        addr,
+        len: n as u64,
+        write: true,
+        retired,
+    };
+    let actions = st
+        .triggers
+        .accessed(seen, &b.code_pages, true, &mut st.fired);
+    run_actions(u, actions);
+    let b = u.get_data_mut();
+    let in_lp = (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&addr);
+    let in_text = in_any(&b.text, addr);
+    if in_lp && b.st.watch.in_payload_data(&b.ram, addr) || !in_lp && !in_text {
+        // Data (a payload's, or what shares a page with the text).
+        b.code_writes.data += u64::from(in_lp);
+        return store(u, addr, bytes, Invalidate::None);
     }
     b.block_insns.clear();
     b.code_writes.flushes += 1;
-    if !u.get_data().st.watch.enabled {
-        return true;
-    }
-    let in_text = u
-        .get_data()
-        .text
-        .iter()
-        .any(|&(s, e)| (s..e).contains(&addr));
-    let patching = in_text || {
-        let wp_clear = reg(u, RegisterX86::CR0) & (1 << 16) == 0;
-        let b = u.get_data_mut();
-        wp_clear && b.st.watch.in_live_payload_text(&b.ram, addr)
+    let live = in_lp && b.st.watch.in_live_payload_text(&b.ram, addr);
+    // Text that may be fetched now is mapped for execution, so its
+    // translations can be found at once; the rest of the area (a payload
+    // being loaded over freed memory) after the slot.
+    let drop = if in_text || live {
+        Invalidate::Now
+    } else {
+        Invalidate::AfterSlot
     };
+    if !u.get_data().st.watch.enabled {
+        return store(u, addr, bytes, drop);
+    }
+    let patching = in_text || live && reg(u, RegisterX86::CR0) & (1 << 16) == 0;
     if patching {
         let b = u.get_data_mut();
         let cur = b.st.current;
-        let bytes = (v as u64).to_le_bytes();
-        let n = size.min(8);
         if let Some(w) = &mut b.marks {
             w.push(Mark {
                 at: b.st.now,
@@ -649,7 +711,7 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
         }
         let before = b.st.watch.opened.len();
         let depth = b.st.vcpus[cur].frames.len();
-        b.st.watch.site_write(&b.ram, cur, depth, addr, &bytes[..n]);
+        b.st.watch.site_write(&b.ram, cur, depth, addr, bytes);
         if b.st.watch.opened.len() > before {
             // A site opens: every stack, as it is at this store.
             let current = crate::vcpu::Parked {
@@ -672,8 +734,45 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
                 );
                 if let Some(f) = f {
                     stop(u, Stop::Detected(f));
-                    return true;
+                    break;
                 }
+            }
+        }
+    }
+    store(u, addr, bytes, drop)
+}
+
+/// When the translations of stored-to code are dropped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Invalidate {
+    /// Not code.
+    None,
+    /// In the hook: code mapped for execution.
+    Now,
+    /// Between slots (`Board::stale`).
+    AfterSlot,
+}
+
+/// Does a store the engine refused (code is read-only to it) and drops
+/// the translations of the bytes (the engine's own self-modifying-code
+/// check only sees the stores it does itself). Unicorn finds translations
+/// through the current page tables, and a lookup that faults inside a
+/// hook leaves the fault pending: pages not mapped for execution wait for
+/// the end of the slot.
+fn store(u: &mut Unicorn<Board>, addr: u64, bytes: &[u8], drop: Invalidate) -> bool {
+    let b = u.get_data_mut();
+    if b.ram.write(addr, bytes).is_err() {
+        return false;
+    }
+    match drop {
+        Invalidate::None => {}
+        Invalidate::Now => {
+            let _ = u.ctl_remove_cache(addr, addr + bytes.len() as u64);
+        }
+        Invalidate::AfterSlot => {
+            let page = addr & !(PAGE_SIZE as u64 - 1);
+            if b.stale.last() != Some(&page) {
+                b.stale.push(page);
             }
         }
     }

@@ -216,6 +216,28 @@ pub struct Machine {
     timeline: Option<Timeline>,
 }
 
+/// The parts of `[start, end)` outside every range of `covered`.
+fn uncovered((start, end): (u64, u64), covered: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut parts = vec![(start, end)];
+    for &(cs, ce) in covered {
+        parts = parts
+            .into_iter()
+            .flat_map(|(s, e)| {
+                if ce <= s || e <= cs {
+                    vec![(s, e)]
+                } else {
+                    [(s, cs.max(s)), (ce.min(e), e)]
+                        .into_iter()
+                        .filter(|(a, b)| a < b)
+                        .collect()
+                }
+            })
+            .collect();
+    }
+    parts.retain(|(s, e)| s < e);
+    parts
+}
+
 impl Machine {
     /// Builds a machine and loads `image`; nothing runs yet.
     pub fn new(image: Image, cfg: Config) -> Result<Machine, MachineError> {
@@ -260,6 +282,8 @@ impl Machine {
             symbols: image.symbols.clone(),
             window_ranges: Vec::new(),
             step_ranges: Vec::new(),
+            stale: Vec::new(),
+            code_pages: Vec::new(),
             marks: None,
             st,
         };
@@ -289,14 +313,29 @@ impl Machine {
         engine
             .add_block_hook(1, 0, board::on_block)
             .map_err(uc("block hook"))?;
-        let code_ranges = image
-            .text
-            .iter()
-            .copied()
-            .chain([(LIVEPATCH_BASE, LIVEPATCH_BASE + LIVEPATCH_SIZE)]);
-        for (start, end) in code_ranges {
+        // Code is read-only to the engine and a store into it calls the
+        // hook, which makes it: a write hook would send every load and
+        // store of all code through Unicorn's slow path. One hook per
+        // page, so each store is seen once.
+        let page = PAGE_SIZE as u64;
+        let mut code_pages: Vec<(u64, u64)> = Vec::new();
+        let mut ranges: Vec<(u64, u64)> = image.text.clone();
+        ranges.push((LIVEPATCH_BASE, LIVEPATCH_BASE + LIVEPATCH_SIZE));
+        ranges.sort_unstable();
+        for (start, end) in ranges {
+            let (from, to) = (start / page * page, end.div_ceil(page) * page);
+            match code_pages.last_mut() {
+                Some(last) if from <= last.1 => last.1 = last.1.max(to),
+                _ => code_pages.push((from, to)),
+            }
+        }
+        engine.get_data_mut().code_pages = code_pages.clone();
+        for (from, to) in code_pages {
             engine
-                .add_mem_hook(HookType::MEM_WRITE, start, end - 1, board::on_code_write)
+                .mem_protect(from, to - from, Prot::READ | Prot::EXEC)
+                .map_err(uc("protect code"))?;
+            engine
+                .add_mem_hook(HookType::MEM_WRITE_PROT, from, to - 1, board::on_code_write)
                 .map_err(uc("code write hook"))?;
         }
         // Before the site hooks, so that a slot ending at a site leaves
@@ -558,20 +597,21 @@ impl Machine {
                 steps.push(r);
             }
         }
-        for &(start, end) in &steps {
-            if self.step_hooked.contains(&(start, end)) || end <= start {
-                continue;
-            }
-            // Blocks translated before the hook would not call it.
-            let hooked = self
-                .engine
-                .add_code_hook(start, end - 1, board::on_step)
-                .and_then(|_| self.engine.ctl_remove_cache(start, end));
-            if hooked.is_ok() {
-                self.step_hooked.push((start, end));
+        // Hooks cover disjoint pieces, so that each instruction is counted
+        // once however the windows overlap.
+        for &r in &steps {
+            for (start, end) in uncovered(r, &self.step_hooked) {
+                // Blocks translated before the hook would not call it.
+                let hooked = self
+                    .engine
+                    .add_code_hook(start, end - 1, board::on_step)
+                    .and_then(|_| self.engine.ctl_remove_cache(start, end));
+                if hooked.is_ok() {
+                    self.step_hooked.push((start, end));
+                }
             }
         }
-        steps.retain(|r| self.step_hooked.contains(r));
+        steps.retain(|&r| uncovered(r, &self.step_hooked).is_empty());
         let b = self.engine.get_data_mut();
         b.window_ranges = ranges;
         if b.step_ranges != steps {
@@ -613,7 +653,13 @@ impl Machine {
             }
             When::Access {
                 start, end, write, ..
-            } => {
+            } if !crate::trigger::served_by_code(
+                &self.engine.get_data().code_pages,
+                start,
+                end,
+                write,
+            ) =>
+            {
                 let kind = if write {
                     HookType::MEM_WRITE
                 } else {
@@ -1229,6 +1275,10 @@ impl Machine {
                 (r, used)
             }
         };
+        let stale = std::mem::take(&mut self.engine.get_data_mut().stale);
+        for page in stale {
+            board::drop_translations(&mut self.engine, page, page + PAGE_SIZE as u64)?;
+        }
         self.stats.slots += 1;
         self.stats.instructions += retired;
         let stop = self.engine.get_data_mut().st.stop.take();
@@ -1326,9 +1376,7 @@ impl Machine {
                 self.engine
                     .add_code_hook(from, to, board::on_site_exec)
                     .map_err(uc("site hook"))?;
-                self.engine
-                    .ctl_remove_cache(from, to + 1)
-                    .map_err(uc("remove cache"))?;
+                board::drop_translations(&mut self.engine, from, to + 1)?;
             }
         }
         Ok(())
@@ -1480,9 +1528,7 @@ impl Machine {
         };
         self.engine.get_data_mut().ram.restore_from(&snap.ram)?;
         for a in code {
-            self.engine
-                .ctl_remove_cache(a, a + PAGE_SIZE as u64)
-                .map_err(uc("remove cache"))?;
+            board::drop_translations(&mut self.engine, a, a + PAGE_SIZE as u64)?;
         }
         for (c, bytes) in self.contexts.iter_mut().zip(&snap.contexts) {
             c.bytes_mut().copy_from_slice(bytes);
@@ -1677,3 +1723,21 @@ const DIGEST_REGS: [RegisterX86; 22] = [
     RegisterX86::CR3,
     RegisterX86::CR4,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::uncovered;
+
+    #[test]
+    fn uncovered_parts_leave_out_every_covered_range() {
+        let hooked = [(0x100, 0x200), (0x300, 0x380)];
+        assert_eq!(uncovered((0x120, 0x180), &hooked), []);
+        assert_eq!(uncovered((0x100, 0x200), &hooked), []);
+        assert_eq!(
+            uncovered((0x80, 0x400), &hooked),
+            [(0x80, 0x100), (0x200, 0x300), (0x380, 0x400)]
+        );
+        assert_eq!(uncovered((0x1f0, 0x310), &hooked), [(0x200, 0x300)]);
+        assert_eq!(uncovered((0x400, 0x500), &hooked), [(0x400, 0x500)]);
+    }
+}

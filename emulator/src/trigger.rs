@@ -210,16 +210,23 @@ impl Triggers {
         out
     }
 
-    /// `vcpu` accesses `[addr, addr + len)`.
+    /// An access, as seen by a watch hook (`by_code` false) or by the hook
+    /// on stores into the read-only code pages `code` (true), which serves
+    /// the write watches inside them.
     pub fn accessed(
         &mut self,
-        vcpu: usize,
-        addr: u64,
-        len: u64,
-        is_write: bool,
-        retired: u64,
+        seen: Access,
+        code: &[(u64, u64)],
+        by_code: bool,
         fired: &mut Vec<Fired>,
     ) -> Vec<Action> {
+        let Access {
+            vcpu,
+            addr,
+            len,
+            write: is_write,
+            retired,
+        } = seen;
         let mut out = Vec::new();
         for a in self.armed.iter_mut().filter(|a| !a.spent) {
             if let When::Access {
@@ -232,6 +239,7 @@ impl Triggers {
             {
                 let overlaps = addr < end && addr + len > start;
                 if overlaps
+                    && served_by_code(code, start, end, write) == by_code
                     && write == is_write
                     && who.is_none_or(|w| w == vcpu)
                     && Self::visit(a, visit)
@@ -369,9 +377,56 @@ mod tests {
             action: Action::Break,
         });
         let mut fired = Vec::new();
-        assert_eq!(t.accessed(0, 0xfc, 8, true, 0, &mut fired).len(), 1);
-        assert!(t.accessed(0, 0xf8, 8, true, 0, &mut fired).is_empty());
-        assert!(t.accessed(0, 0x100, 1, false, 0, &mut fired).is_empty());
-        assert_eq!(fired.len(), 1);
+        let at = |addr, len, write| Access {
+            vcpu: 0,
+            addr,
+            len,
+            write,
+            retired: 0,
+        };
+        assert_eq!(
+            t.accessed(at(0xfc, 8, true), &[], false, &mut fired).len(),
+            1
+        );
+        assert!(t
+            .accessed(at(0xf8, 8, true), &[], false, &mut fired)
+            .is_empty());
+        assert!(t
+            .accessed(at(0x100, 1, false), &[], false, &mut fired)
+            .is_empty());
+        // Inside code pages, only the code hook sees it.
+        let code = [(0, 0x1000)];
+        assert!(t
+            .accessed(at(0x100, 8, true), &code, false, &mut fired)
+            .is_empty());
+        assert_eq!(
+            t.accessed(at(0x100, 8, true), &code, true, &mut fired)
+                .len(),
+            1
+        );
+        assert_eq!(fired.len(), 2);
     }
+}
+
+/// A load or store a hook saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Who.
+    pub vcpu: usize,
+    /// First byte.
+    pub addr: u64,
+    /// Bytes.
+    pub len: u64,
+    /// A store.
+    pub write: bool,
+    /// The vCPU's retired count then.
+    pub retired: u64,
+}
+
+/// Whether a watch of `[start, end)` is served by the hook on stores into
+/// the read-only code pages `code` (a write watch inside them) rather than
+/// by a watch hook of its own (which would send every load and store
+/// through Unicorn's slow path).
+pub fn served_by_code(code: &[(u64, u64)], start: u64, end: u64, write: bool) -> bool {
+    write && code.iter().any(|&(s, e)| s <= start && end <= e)
 }
