@@ -245,10 +245,10 @@ fn specs() -> Vec<Spec> {
             ],
         },
         // Machines of their own, compared with the unpatched row above:
-        // xen_hello_world's replacement takes a #GP on purpose and
-        // xen_hooks WARN()s (ud2) in its pre-apply hook, and once the
-        // machine has single-stepped through a hypercall, a faulting
-        // instruction stalls it (README, callpath); before, it does not.
+        // above, xen_hello_world was stacked on and replaced (with data of
+        // its own it cannot apply again), and xen_hooks replaces the same
+        // function. (Its replacement's #GP and xen_hooks' WARN() no longer
+        // stall a machine that single-stepped before: ARCHITECTURE.md.)
         Spec {
             path: "XENVER_extraversion",
             function: "xen_extra_version",
