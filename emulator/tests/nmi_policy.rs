@@ -517,3 +517,89 @@ fn apply_latency_per_policy() {
         }
     }
 }
+
+/// vCPU 1 has arrived in the rendezvous when an NMI comes in; its handler
+/// calls `nmi_watchdog_tick`, the function `xen_nmi_mce` patches, and is
+/// held there while the master checks stacks and writes. mini-xen's walk
+/// starts from where each CPU arrived, so a handler running since cannot
+/// be on it: under `none` (nothing keeps the handler out of patchable
+/// code) the testbed's stack-hazard detector finds the handler's RIP
+/// inside the function, over the NMI frame on vCPU 1's IST stack; under
+/// `safe` the NMI is latched in the window and handled after it.
+#[test]
+fn an_nmi_handler_over_the_patched_function_is_a_stack_hazard() {
+    for policy in [Policy::None, Policy::Safe] {
+        let mut m = boot_with(4, 11, policy.cmdline());
+        m.run_for(5 * MS)
+            .unwrap_or_else(|e| panic!("{e}\n{}", console(&m)));
+        let rc = Client::new(&mut m)
+            .upload(PAYLOAD, &payload(PAYLOAD))
+            .expect("upload");
+        assert_eq!(rc, 0, "{}", console(&m));
+        let check = m.symbol("livepatch_stack_check").expect("check");
+        let tick = m.symbol("nmi_watchdog_tick").expect("tick");
+        let reach = |vcpu, addr| When::Reach {
+            vcpu: Some(vcpu),
+            addr,
+            visit: Visit::Nth(1),
+        };
+        for (when, action) in [
+            // Every CPU has arrived when the master checks: NMI into
+            // vCPU 1, and the master waits a little so that it runs.
+            (
+                reach(MASTER, check),
+                Do::Inject {
+                    vcpu: 1,
+                    irq: Irq::Nmi,
+                },
+            ),
+            (
+                reach(MASTER, check),
+                Do::Hold {
+                    vcpu: MASTER,
+                    ns: MS / 20,
+                },
+            ),
+            (
+                reach(1, tick),
+                Do::Hold {
+                    vcpu: 1,
+                    ns: 2 * MS,
+                },
+            ),
+        ] {
+            m.arm(Trigger { when, action }).expect("arm");
+        }
+        let r = settle(&mut m, Action::Apply);
+        match (policy, r) {
+            (Policy::None, Err(MachineError::Crash(c))) => match c.reason {
+                CrashReason::Detected(emulator::detect::Finding::StackHazard {
+                    site,
+                    holder,
+                    addr,
+                    interrupted,
+                    start,
+                    ..
+                }) => {
+                    assert_eq!((site, start, holder), (tick, tick, 1));
+                    // The handler's own RIP (a vCPU's current RIP counts as
+                    // interrupted: it was stopped there).
+                    assert!(interrupted);
+                    assert!((tick..tick + 0x40).contains(&addr), "{addr:#x}");
+                    let frames = &m.vcpu(1).expect("vCPU 1").frames;
+                    assert!(
+                        frames.iter().any(|f| f.vector == 2),
+                        "the NMI frame is there: {frames:?}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            },
+            (Policy::Safe, Ok(rs)) => {
+                assert_eq!(rs, (0, STATE_APPLIED), "{}", console(&m));
+                m.run_for(5 * MS).expect("after");
+                m.check_events().expect("the latched NMI was handled");
+            }
+            (p, r) => panic!("{p:?}: {r:?}\n{}", console(&m)),
+        }
+    }
+}
