@@ -1516,19 +1516,35 @@ impl Machine {
                 found: snap.contexts.len(),
             });
         }
-        // Code pages the run wrote lose their translations; the others
-        // keep theirs (their bytes did not change).
-        let code: Vec<u64> = {
-            let b = self.engine.get_data();
-            b.ram
-                .dirty_pages()
-                .map(|p| (p * PAGE_SIZE) as u64)
+        // Code whose bytes the restore changes loses its translations (the
+        // patch sites, a payload loaded over freed memory); the rest keeps
+        // them. Only the dirty pages can differ from the baseline; from
+        // another snapshot, any code page can.
+        let changed: Vec<(u64, u64)> = {
+            let ram = &self.engine.get_data().ram;
+            let pages: Vec<u64> = if ram.is_baseline(&snap.ram) {
+                ram.dirty_pages().map(|p| (p * PAGE_SIZE) as u64).collect()
+            } else {
+                (0..RAM_SIZE / PAGE_SIZE as u64)
+                    .map(|p| p * PAGE_SIZE as u64)
+                    .collect()
+            };
+            let (now, then) = (ram.contents(), snap.ram.as_bytes());
+            pages
+                .into_iter()
                 .filter(|&a| self.code_page(a))
+                .filter_map(|a| {
+                    let page = a as usize..a as usize + PAGE_SIZE;
+                    let (x, y) = (now.get(page.clone())?, then.get(page)?);
+                    let first = x.iter().zip(y).position(|(p, q)| p != q)?;
+                    let last = x.iter().zip(y).rposition(|(p, q)| p != q)?;
+                    Some((a + first as u64, a + last as u64 + 1))
+                })
                 .collect()
         };
         self.engine.get_data_mut().ram.restore_from(&snap.ram)?;
-        for a in code {
-            board::drop_translations(&mut self.engine, a, a + PAGE_SIZE as u64)?;
+        for (from, to) in changed {
+            board::drop_translations(&mut self.engine, from, to)?;
         }
         for (c, bytes) in self.contexts.iter_mut().zip(&snap.contexts) {
             c.bytes_mut().copy_from_slice(bytes);

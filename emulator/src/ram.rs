@@ -494,7 +494,9 @@ impl RamBlock {
         Ok(())
     }
 
-    fn is_baseline(&self, snap: &RamSnapshot) -> bool {
+    /// Whether [`RamBlock::restore_from`] `snap` copies only the dirty
+    /// pages (`snap` is the baseline).
+    pub fn is_baseline(&self, snap: &RamSnapshot) -> bool {
         self.slot.is_some() && self.baseline != 0 && self.baseline == snap.version
     }
 

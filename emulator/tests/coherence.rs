@@ -63,3 +63,31 @@ fn a_code_write_by_one_vcpu_is_seen_by_the_others() {
         );
     }
 }
+
+/// A restore from a snapshot that is not the latest copies all of RAM, and
+/// code it changes back must lose its translations too (not only the
+/// pages written since the latest): after a restore to before the patch,
+/// CPU 1 must run the old `f` again (returning 1, so that CPU 0 patches
+/// again); a stale translation would return 2 forever.
+#[test]
+fn restoring_an_older_snapshot_brings_its_code_back() {
+    let img = common::asm_image("cross_modify_restore", CROSS_MODIFY);
+    let cfg = Config {
+        detectors: false,
+        ..Config::new(2, 1)
+    };
+    let mut m = Machine::new(img, cfg).expect("machine");
+    let before = m.snapshot().expect("snapshot");
+    let patched = |m: &Machine| m.ram().read_u64(0x9008) == Ok(1);
+    assert!(m.run_until(50_000_000, patched).expect("run"));
+    m.run_for(1_000_000).expect("run");
+    assert_eq!(m.ram().read_u64(0x9000), Ok(2));
+    // The latest snapshot is now this one: the older one is a full copy.
+    let _after = m.snapshot().expect("snapshot");
+    m.run_for(1_000_000).expect("run");
+    m.restore(&before).expect("restore");
+    assert!(
+        m.run_until(50_000_000, patched).expect("run"),
+        "CPU 1 ran the patched f from before the restore"
+    );
+}
