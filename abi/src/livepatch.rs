@@ -449,6 +449,33 @@ pub const MAX_REGIONS: usize = 32;
 /// `LIVEPATCH_REGION_NAME`.
 pub const REGION_NAME: usize = 48;
 
+/// `struct livepatch_region_symbol`: one of a payload's symbols.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LivepatchRegionSymbol {
+    /// Address of the NUL-terminated name.
+    pub name: u64,
+    pub value: u64,
+    /// 0: up to the next symbol.
+    pub size: u64,
+    /// Bit 0: exported.
+    pub flags: u64,
+}
+
+impl LivepatchRegionSymbol {
+    /// Decodes one entry from its little-endian bytes.
+    pub fn from_bytes(b: &[u8]) -> LivepatchRegionSymbol {
+        use crate::hypercall::le_u64;
+        use std::mem::offset_of;
+        LivepatchRegionSymbol {
+            name: le_u64(b, offset_of!(Self, name)),
+            value: le_u64(b, offset_of!(Self, value)),
+            size: le_u64(b, offset_of!(Self, size)),
+            flags: le_u64(b, offset_of!(Self, flags)),
+        }
+    }
+}
+
 /// `struct livepatch_region`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -458,7 +485,9 @@ pub struct LivepatchRegion {
     pub mem_start: u64,
     pub mem_end: u64,
     pub state: u32,
-    pub pad: u32,
+    pub nsyms: u32,
+    /// Address of `nsyms` [`LivepatchRegionSymbol`]s (0 when FREED).
+    pub symtab: u64,
     pub name: [u8; REGION_NAME],
 }
 
@@ -485,7 +514,8 @@ impl LivepatchRegion {
             mem_start: le_u64(b, offset_of!(Self, mem_start)),
             mem_end: le_u64(b, offset_of!(Self, mem_end)),
             state: le_u32(b, offset_of!(Self, state)),
-            pad: 0,
+            nsyms: le_u32(b, offset_of!(Self, nsyms)),
+            symtab: le_u64(b, offset_of!(Self, symtab)),
             name,
         }
     }
@@ -975,8 +1005,14 @@ mod tests {
                         "mem_start",
                         "mem_end",
                         "state",
+                        "nsyms",
+                        "symtab",
                         "name",
                     ],
+                ),
+                (
+                    "struct livepatch_region_symbol",
+                    &["name", "value", "size", "flags"],
                 ),
                 ("struct livepatch_regions", &["gen", "slot"]),
             ],
@@ -1004,8 +1040,36 @@ mod tests {
                 offset_of!(LivepatchRegion, state),
             ),
             (
+                "struct livepatch_region.nsyms",
+                offset_of!(LivepatchRegion, nsyms),
+            ),
+            (
+                "struct livepatch_region.symtab",
+                offset_of!(LivepatchRegion, symtab),
+            ),
+            (
                 "struct livepatch_region.name",
                 offset_of!(LivepatchRegion, name),
+            ),
+            (
+                "struct livepatch_region_symbol",
+                size_of::<LivepatchRegionSymbol>(),
+            ),
+            (
+                "struct livepatch_region_symbol.name",
+                offset_of!(LivepatchRegionSymbol, name),
+            ),
+            (
+                "struct livepatch_region_symbol.value",
+                offset_of!(LivepatchRegionSymbol, value),
+            ),
+            (
+                "struct livepatch_region_symbol.size",
+                offset_of!(LivepatchRegionSymbol, size),
+            ),
+            (
+                "struct livepatch_region_symbol.flags",
+                offset_of!(LivepatchRegionSymbol, flags),
             ),
             ("struct livepatch_regions", size_of::<LivepatchRegions>()),
             (

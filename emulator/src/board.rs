@@ -3,7 +3,7 @@
 //! exceptions routed to the guest IDT, `hlt`/`iretq`/`pause` sites,
 //! triggers, and the detectors' eyes on code writes and payload execution.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use iced_x86::{Decoder, DecoderOptions};
 use unicorn_engine::{MemType, RegisterX86, Unicorn};
@@ -148,9 +148,15 @@ pub struct Board {
     /// The pages that are read-only to the engine (text and the live-patch
     /// area): stores into them go through `on_code_write`.
     pub code_pages: Vec<(u64, u64)>,
-    /// Code pages stored into in the current slot whose translations
-    /// are dropped after it.
-    pub stale: Vec<u64>,
+    /// Pages of the live-patch area whose translations may be stale (a
+    /// payload loaded or restored over freed memory). Unicorn finds
+    /// translations through the page tables, and such a page is not
+    /// mapped for execution while it is written, so they are dropped when
+    /// a block there is about to run (the page is mapped then): the block
+    /// hook stops the slot first (`refetch`).
+    pub stale: BTreeSet<u64>,
+    /// Stale pages a block was about to run from in the current slot.
+    pub refetch: Vec<u64>,
     /// Marks made inside the engine's hooks (patch-site stores, trigger
     /// injections) while a timeline is recorded.
     pub marks: Option<Vec<Mark>>,
@@ -573,6 +579,21 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
             stop(u, Stop::Detected(f));
             return;
         }
+        if !b.stale.is_empty() {
+            let page = |a: u64| a & !(PAGE_SIZE as u64 - 1);
+            let last = page(addr + u64::from(size).max(1) - 1);
+            let hit: Vec<u64> = [page(addr), last]
+                .into_iter()
+                .filter(|p| b.stale.contains(p))
+                .collect();
+            if !hit.is_empty() {
+                // This translation may be of older bytes: stop before it
+                // runs; it is dropped and made again.
+                b.refetch.extend(hit);
+                let _ = u.emu_stop();
+                return;
+            }
+        }
     }
     let b = u.get_data_mut();
     if b.st.watch.writing() {
@@ -693,7 +714,7 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
     let drop = if in_text || live {
         Invalidate::Now
     } else {
-        Invalidate::AfterSlot
+        Invalidate::BeforeRun
     };
     if !u.get_data().st.watch.enabled {
         return store(u, addr, bytes, drop);
@@ -749,16 +770,15 @@ enum Invalidate {
     None,
     /// In the hook: code mapped for execution.
     Now,
-    /// Between slots (`Board::stale`).
-    AfterSlot,
+    /// Before it runs (`Board::stale`).
+    BeforeRun,
 }
 
 /// Does a store the engine refused (code is read-only to it) and drops
 /// the translations of the bytes (the engine's own self-modifying-code
 /// check only sees the stores it does itself). Unicorn finds translations
-/// through the current page tables, and a lookup that faults inside a
-/// hook leaves the fault pending: pages not mapped for execution wait for
-/// the end of the slot.
+/// through the current page tables: pages not mapped for execution wait
+/// until code there is about to run (`Board::stale`).
 fn store(u: &mut Unicorn<Board>, addr: u64, bytes: &[u8], drop: Invalidate) -> bool {
     let b = u.get_data_mut();
     if b.ram.write(addr, bytes).is_err() {
@@ -769,11 +789,8 @@ fn store(u: &mut Unicorn<Board>, addr: u64, bytes: &[u8], drop: Invalidate) -> b
         Invalidate::Now => {
             let _ = u.ctl_remove_cache(addr, addr + bytes.len() as u64);
         }
-        Invalidate::AfterSlot => {
-            let page = addr & !(PAGE_SIZE as u64 - 1);
-            if b.stale.last() != Some(&page) {
-                b.stale.push(page);
-            }
+        Invalidate::BeforeRun => {
+            b.stale.insert(addr & !(PAGE_SIZE as u64 - 1));
         }
     }
     true

@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use crate::image::SymbolTable;
 use crate::livepatch::{
-    LivepatchRegion, MAX_REGIONS, REGIONS_SLOT_OFFSET, REGION_APPLIED, REGION_BUSY, REGION_FREE,
-    REGION_FREED, REGION_LOADED,
+    LivepatchRegion, LivepatchRegionSymbol, MAX_REGIONS, REGIONS_SLOT_OFFSET, REGION_APPLIED,
+    REGION_BUSY, REGION_FREE, REGION_FREED, REGION_LOADED,
 };
 use crate::platform::RAM_SIZE;
 use crate::ram::RamBlock as Ram;
@@ -420,6 +420,49 @@ impl Watch {
             })
             .copied()
     }
+}
+
+/// The function of payload `r` that holds `addr`, from the symbols the
+/// hypervisor publishes with the slot: (name, offset, size), as the
+/// loader's own lookup finds it (the closest symbol at or below `addr` in
+/// the text; without a size, up to the next one).
+pub fn payload_function(ram: &Ram, r: &LivepatchRegion, addr: u64) -> Option<(String, u64, u64)> {
+    /// More would be a table the loader never wrote.
+    const MAX_SYMBOLS: u32 = 1 << 16;
+    if r.state == REGION_FREED || r.symtab == 0 || r.nsyms > MAX_SYMBOLS {
+        return None;
+    }
+    let size = std::mem::size_of::<LivepatchRegionSymbol>();
+    let mut raw = vec![0u8; size * r.nsyms as usize];
+    ram.read(r.symtab, &mut raw).ok()?;
+    let syms: Vec<LivepatchRegionSymbol> = raw
+        .chunks_exact(size)
+        .map(LivepatchRegionSymbol::from_bytes)
+        .filter(|s| (r.text_start..r.text_end).contains(&s.value))
+        .collect();
+    let best = syms
+        .iter()
+        .filter(|s| s.value <= addr)
+        .max_by_key(|s| (s.value, s.size))?;
+    let next = syms
+        .iter()
+        .map(|s| s.value)
+        .filter(|&v| v > addr)
+        .min()
+        .unwrap_or(r.text_end);
+    let len = if best.size != 0 {
+        best.size
+    } else {
+        next - best.value
+    };
+    if addr >= best.value + len {
+        return None;
+    }
+    let mut name = [0u8; 64];
+    ram.read(best.name, &mut name).ok()?;
+    let end = name.iter().position(|&c| c == 0)?;
+    let name = std::str::from_utf8(&name[..end]).ok()?;
+    Some((name.to_string(), addr - best.value, len))
 }
 
 /// A code address held by a vCPU.

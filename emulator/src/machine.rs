@@ -282,7 +282,8 @@ impl Machine {
             symbols: image.symbols.clone(),
             window_ranges: Vec::new(),
             step_ranges: Vec::new(),
-            stale: Vec::new(),
+            stale: BTreeSet::new(),
+            refetch: Vec::new(),
             code_pages: Vec::new(),
             marks: None,
             st,
@@ -1262,9 +1263,7 @@ impl Machine {
             // Blocks and step ranges count; a precise slot whose next block
             // would run past its budget outside the step ranges has the
             // engine count the rest.
-            let r = self.engine.emu_start(rip, 0, 0, 0);
-            // An uncounted run drops the engine's count hook.
-            self.exact_mode = false;
+            let r = self.uncounted(rip)?;
             let st = &self.engine.get_data().st;
             let used = st.slot_used;
             let rest = q.saturating_sub(used);
@@ -1275,10 +1274,6 @@ impl Machine {
                 (r, used)
             }
         };
-        let stale = std::mem::take(&mut self.engine.get_data_mut().stale);
-        for page in stale {
-            board::drop_translations(&mut self.engine, page, page + PAGE_SIZE as u64)?;
-        }
         self.stats.slots += 1;
         self.stats.instructions += retired;
         let stop = self.engine.get_data_mut().st.stop.take();
@@ -1360,9 +1355,64 @@ impl Machine {
         let st = &mut self.engine.get_data_mut().st;
         st.counted = true;
         st.slot_budget = st.slot_used + n;
-        let r = self.engine.emu_start(rip, 0, 0, n as usize);
-        self.engine.get_data_mut().st.counted = false;
-        Ok(r)
+        let mut rip = rip;
+        loop {
+            let rest = {
+                let st = &self.engine.get_data().st;
+                st.slot_budget.saturating_sub(st.slot_used)
+            };
+            if rest == 0 {
+                // Stopped before a stale block once the count was reached
+                // (every block entered so far ran whole).
+                self.engine.get_data_mut().st.counted = false;
+                return Ok(Ok(()));
+            }
+            let r = self.engine.emu_start(rip, 0, 0, rest as usize);
+            if !self.refetched(&r)? {
+                self.engine.get_data_mut().st.counted = false;
+                return Ok(r);
+            }
+            rip = board::reg(&self.engine, RegisterX86::RIP);
+        }
+    }
+
+    /// Runs uncounted from `rip` (blocks and step ranges count).
+    fn uncounted(
+        &mut self,
+        rip: u64,
+    ) -> Result<Result<(), unicorn_engine::uc_error>, MachineError> {
+        let mut rip = rip;
+        loop {
+            let r = self.engine.emu_start(rip, 0, 0, 0);
+            // An uncounted run drops the engine's count hook.
+            self.exact_mode = false;
+            if !self.refetched(&r)? {
+                return Ok(r);
+            }
+            rip = board::reg(&self.engine, RegisterX86::RIP);
+        }
+    }
+
+    /// After a run: if the block hook stopped it before a block from a
+    /// stale page, drops that page's translations (the vCPU fetches from
+    /// it, so it is mapped now) and says so: the slot goes on from there,
+    /// as if nothing had stopped it (the schedule must not depend on which
+    /// translations happened to exist).
+    fn refetched(
+        &mut self,
+        r: &Result<(), unicorn_engine::uc_error>,
+    ) -> Result<bool, MachineError> {
+        let b = self.engine.get_data_mut();
+        if b.refetch.is_empty() {
+            return Ok(false);
+        }
+        let again = r.is_ok() && b.st.stop.is_none();
+        let pages = std::mem::take(&mut b.refetch);
+        for page in pages {
+            board::drop_translations(&mut self.engine, page, page + PAGE_SIZE as u64)?;
+            self.engine.get_data_mut().stale.remove(&page);
+        }
+        Ok(again)
     }
 
     /// Patch sites whose write began in the last slot: hook their bytes
@@ -1457,6 +1507,14 @@ impl Machine {
         MachineError::Crash(Box::new(crash))
     }
 
+    /// Names a code address as reports do: `symbol+off/size` in the
+    /// hypervisor, `function+off/size [payload]` in a loaded payload's text
+    /// (from the symbols mini-xen publishes with its region), else the
+    /// address.
+    pub fn describe(&mut self, addr: u64) -> String {
+        report::describe(&mut self.engine, &self.image, addr)
+    }
+
     /// Reads a u64 of hypervisor data at `symbol + index * 8`.
     pub fn read_symbol_u64(&self, symbol: &str, index: u64) -> Result<u64, MachineError> {
         let a = self.symbol_or_err(symbol)?;
@@ -1543,8 +1601,15 @@ impl Machine {
                 .collect()
         };
         self.engine.get_data_mut().ram.restore_from(&snap.ram)?;
+        let lp = LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE;
         for (from, to) in changed {
-            board::drop_translations(&mut self.engine, from, to)?;
+            if lp.contains(&from) {
+                // Maybe not mapped for execution now: before it runs.
+                let page = from & !(PAGE_SIZE as u64 - 1);
+                self.engine.get_data_mut().stale.insert(page);
+            } else {
+                board::drop_translations(&mut self.engine, from, to)?;
+            }
         }
         for (c, bytes) in self.contexts.iter_mut().zip(&snap.contexts) {
             c.bytes_mut().copy_from_slice(bytes);

@@ -2,7 +2,8 @@
 //! or a detector's finding), when (virtual time, retired instructions,
 //! schedule-log position), registers, the chain of interrupt frames and
 //! what each interrupted, a symbolised backtrace walked through frame
-//! pointers (payload addresses named `payload+off [payload]`), and the
+//! pointers (payload addresses named `function+off/size [payload]` from the
+//! symbols the hypervisor publishes, else `payload+off [payload]`), and the
 //! disassembly around RIP when its page is mapped.
 
 use std::fmt;
@@ -233,15 +234,21 @@ pub fn regs_from_engine(u: &Unicorn<Board>) -> CpuUserRegs {
 
 /// Names an address: a hypervisor symbol, or a payload and the offset
 /// into its text.
-fn describe(u: &mut Unicorn<Board>, image: &Image, addr: u64) -> String {
+pub(crate) fn describe(u: &mut Unicorn<Board>, image: &Image, addr: u64) -> String {
     if image.symbols.lookup(addr).is_some() {
         return image.symbols.describe(addr);
     }
     let b = u.get_data_mut();
     match b.st.watch.payload_at(&b.ram, addr) {
         Some(r) => {
-            let name = r.name();
-            format!("{name}+{:#x} [{name}]", addr.wrapping_sub(r.text_start))
+            let payload = r.name();
+            match crate::detect::payload_function(&b.ram, &r, addr) {
+                Some((f, off, size)) => format!("{f}+{off:#x}/{size:#x} [{payload}]"),
+                None => format!(
+                    "{payload}+{:#x} [{payload}]",
+                    addr.wrapping_sub(r.text_start)
+                ),
+            }
         }
         None => format!("{addr:#x}"),
     }
@@ -304,7 +311,12 @@ pub fn build(
         Some((s, _)) => Some(s.name.clone()),
         None => {
             let b = u.get_data_mut();
-            b.st.watch.payload_at(&b.ram, regs.rip).map(|r| r.name())
+            b.st.watch.payload_at(&b.ram, regs.rip).map(|r| {
+                match crate::detect::payload_function(&b.ram, &r, regs.rip) {
+                    Some((f, _, _)) => f,
+                    None => r.name(),
+                }
+            })
         }
     };
     Crash {

@@ -86,6 +86,19 @@ fn hello_apply_revert(vcpus: usize) {
     for d in 0..3 {
         assert_eq!(extraversion(&mut m, d), "Hello World");
     }
+    // Reports name payload code by function and payload: the jmp at the
+    // old entry leads to the replacement.
+    let old = m.symbol("xen_extra_version").expect("symbol");
+    let mut jmp = [0u8; 5];
+    m.ram().read(old, &mut jmp).expect("ram");
+    assert_eq!(jmp[0], 0xe9, "a jmp rel32 at the old entry");
+    let rel = i32::from_le_bytes([jmp[1], jmp[2], jmp[3], jmp[4]]);
+    let new = (old + 5).wrapping_add_signed(i64::from(rel));
+    let at = m.describe(new + 0x14);
+    assert!(
+        at.starts_with("xen_hello_world+0x14/") && at.ends_with(" [xen_hello_world]"),
+        "{at}"
+    );
     let st = act_and_wait(&mut m, "xen_hello_world", Action::Revert);
     assert_eq!(
         st,

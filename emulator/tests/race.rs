@@ -447,9 +447,10 @@ livepatch_regions:
     .quad 0
     .quad 0x1000000, 0x1000010, 0x1000000, 0x1001000
     .long 0, 0
+    .quad 0
     .ascii "toy"
     .fill 45, 1, 0
-    .fill 31 * 88, 1, 0
+    .fill 31 * 96, 1, 0
 "#;
 
 #[test]

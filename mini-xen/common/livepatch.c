@@ -116,6 +116,18 @@ static __unpatchable void publish_region(const struct payload *data,
     struct livepatch_region *r = &livepatch_regions.slot[data->region_slot];
     unsigned int i;
 
+    /* The public symbol layout is the loader's own. */
+    BUILD_BUG_ON(sizeof(struct livepatch_symbol) !=
+                 sizeof(struct livepatch_region_symbol));
+    BUILD_BUG_ON(offsetof(struct livepatch_symbol, name) !=
+                 offsetof(struct livepatch_region_symbol, name));
+    BUILD_BUG_ON(offsetof(struct livepatch_symbol, value) !=
+                 offsetof(struct livepatch_region_symbol, value));
+    BUILD_BUG_ON(offsetof(struct livepatch_symbol, size) !=
+                 offsetof(struct livepatch_region_symbol, size));
+    BUILD_BUG_ON(offsetof(struct livepatch_symbol, new_symbol) !=
+                 offsetof(struct livepatch_region_symbol, flags));
+
     /* A FREED slot keeps the range it had: the pages are gone. */
     if ( state != LIVEPATCH_REGION_FREED )
     {
@@ -123,6 +135,13 @@ static __unpatchable void publish_region(const struct payload *data,
         r->text_end = r->text_start + data->text_size;
         r->mem_start = r->text_start;
         r->mem_end = r->mem_start + ((unsigned long)data->pages << PAGE_SHIFT);
+        r->symtab = (unsigned long)data->symtab;
+        r->nsyms = data->nsyms;
+    }
+    else
+    {
+        r->symtab = 0;
+        r->nsyms = 0;
     }
     for ( i = 0; i + 1 < sizeof(r->name) && data->name[i]; i++ )
         r->name[i] = data->name[i];

@@ -204,11 +204,24 @@ struct livepatch_func {
 #define LIVEPATCH_MAX_REGIONS     32
 #define LIVEPATCH_REGION_NAME     48
 
+/*
+ * A payload's symbols, for the names in the testbed's reports: `symtab`
+ * points to `nsyms` of these (hypervisor memory), each naming a
+ * NUL-terminated string; valid while the slot is not FREED (then 0).
+ */
+struct livepatch_region_symbol {
+    uint64_t name;                      /* address of the string */
+    uint64_t value;
+    uint64_t size;                      /* 0: up to the next symbol */
+    uint64_t flags;                     /* bit 0: exported */
+};
+
 struct livepatch_region {
     uint64_t text_start, text_end;      /* [start, end) */
     uint64_t mem_start, mem_end;        /* the whole allocation */
     uint32_t state;                     /* LIVEPATCH_REGION_* */
-    uint32_t pad;
+    uint32_t nsyms;
+    uint64_t symtab;                    /* struct livepatch_region_symbol[] */
     char name[LIVEPATCH_REGION_NAME];   /* NUL-terminated, truncated */
 };
 
