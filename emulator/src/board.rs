@@ -708,10 +708,12 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
     b.block_insns.clear();
     b.code_writes.flushes += 1;
     let live = in_lp && b.st.watch.in_live_payload_text(&b.ram, addr);
-    // Text that may be fetched now is mapped for execution, so its
-    // translations can be found at once; the rest of the area (a payload
-    // being loaded over freed memory) after the slot.
-    let drop = if in_text || live {
+    // The image's text is always mapped for execution, so its translations
+    // can be found at once; the live-patch area's only once a vCPU is
+    // about to run code there (a payload being loaded over freed memory is
+    // not executable; a lookup that faults inside a hook would leave the
+    // fault pending).
+    let drop = if in_text {
         Invalidate::Now
     } else {
         Invalidate::BeforeRun
@@ -768,7 +770,7 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
 enum Invalidate {
     /// Not code.
     None,
-    /// In the hook: code mapped for execution.
+    /// In the hook: the image's text, always mapped for execution.
     Now,
     /// Before it runs (`Board::stale`).
     BeforeRun,
