@@ -28,13 +28,29 @@ fn hello() -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", p.display()))
 }
 
-/// 4 vCPUs, booted, hello uploaded, a window over `.text.unpatchable`.
-fn prepared() -> (Machine, Snapshot) {
+/// 4 vCPUs, booted, hello uploaded.
+fn uploaded() -> Machine {
     let img = Image::load(&Image::default_path()).expect("run `make image` first");
     let mut m = Machine::new(img, Config::new(4, 1)).expect("machine");
     m.run_for(5_000_000).expect("boot");
     let rc = Client::new(&mut m).upload(HELLO, &hello()).expect("upload");
     assert_eq!(rc, 0);
+    m
+}
+
+/// Applies hello to the end and checks the detectors.
+fn apply_checked(m: &mut Machine) {
+    let (rc, st) = Client::new(m)
+        .action_and_settle(HELLO, Action::Apply, 0, 0)
+        .expect("apply");
+    assert_eq!(rc, 0);
+    assert!(matches!(st, Some(Ok(s)) if s.state == STATE_APPLIED));
+    m.check_events().expect("detectors");
+}
+
+/// [`uploaded`], and a window over `.text.unpatchable`.
+fn prepared() -> (Machine, Snapshot) {
+    let mut m = uploaded();
     let start = m.symbol("__unpatchable_start").expect("start");
     let end = m.symbol("__unpatchable_end").expect("end");
     m.add_window(WindowKind::Range { start, end });
@@ -60,12 +76,7 @@ fn one_schedule(m: &mut Machine, snap: &Snapshot, seed: u64) -> u64 {
     })
     .expect("arm");
     let t0 = m.now();
-    let (rc, st) = Client::new(m)
-        .action_and_settle(HELLO, Action::Apply, 0, 0)
-        .expect("apply");
-    assert_eq!(rc, 0);
-    assert!(matches!(st, Some(Ok(s)) if s.state == STATE_APPLIED));
-    m.check_events().expect("detectors");
+    apply_checked(m);
     m.now() - t0
 }
 
@@ -114,12 +125,7 @@ fn one_point(m: &mut Machine, snap: &Snapshot, (of, start): (usize, u64), i: u64
         },
     })
     .expect("arm");
-    let (rc, st) = Client::new(m)
-        .action_and_settle(HELLO, Action::Apply, 0, 0)
-        .expect("apply");
-    assert_eq!(rc, 0);
-    assert!(matches!(st, Some(Ok(s)) if s.state == STATE_APPLIED));
-    m.check_events().expect("detectors");
+    apply_checked(m);
 }
 
 fn explore(c: &mut Criterion) {
@@ -151,11 +157,7 @@ fn explore(c: &mut Criterion) {
         })
     });
     {
-        let img = Image::load(&Image::default_path()).expect("image");
-        let mut m = Machine::new(img, Config::new(4, 1)).expect("machine");
-        m.run_for(5_000_000).expect("boot");
-        let rc = Client::new(&mut m).upload(HELLO, &hello()).expect("upload");
-        assert_eq!(rc, 0);
+        let mut m = uploaded();
         let snap = m.snapshot().expect("snapshot");
         let writer = writer_start(&mut m, &snap);
         let mut i = 0;

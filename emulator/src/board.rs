@@ -167,9 +167,12 @@ pub struct Board {
 impl Board {
     /// `addr` lies in a range window.
     pub fn in_range(&self, addr: u64) -> bool {
-        self.window_ranges
-            .iter()
-            .any(|&(s, e)| (s..e).contains(&addr))
+        in_any(&self.window_ranges, addr)
+    }
+
+    /// `addr` lies in a code page (read-only to the engine).
+    pub fn in_code_page(&self, addr: u64) -> bool {
+        in_any(&self.code_pages, addr)
     }
 
     /// `addr` lies in a step range.
@@ -189,6 +192,11 @@ impl Board {
 
 fn in_any(ranges: &[(u64, u64)], addr: u64) -> bool {
     ranges.iter().any(|&(s, e)| (s..e).contains(&addr))
+}
+
+/// `addr` lies in the live-patch area (payload allocations).
+pub fn in_livepatch_area(addr: u64) -> bool {
+    (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&addr)
 }
 
 impl Cpu for Board {
@@ -303,7 +311,7 @@ pub fn on_interrupt(u: &mut Unicorn<Board>, intno: u32) {
         // A fetch from a freed payload's unmapped pages faults before any
         // block hook sees it: the payload table names it.
         let rip = reg(u, RegisterX86::RIP);
-        if (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&rip) {
+        if in_livepatch_area(rip) {
             let b = u.get_data_mut();
             if let Some(f) = b.st.watch.payload_exec(&b.ram, rip) {
                 stop(u, Stop::Detected(f));
@@ -489,22 +497,27 @@ pub fn on_reach(u: &mut Unicorn<Board>, addr: u64, _size: u32) {
 /// Memory hook on watched ranges (watchpoints).
 pub fn on_watch(u: &mut Unicorn<Board>, kind: MemType, addr: u64, size: usize, _v: i64) -> bool {
     let write = matches!(kind, MemType::WRITE);
+    accessed(u, addr, size as u64, write, false);
+    true
+}
+
+/// Fires the watch triggers an access matches: seen by a watch hook, or
+/// (`by_code`) by the hook on stores into code pages.
+fn accessed(u: &mut Unicorn<Board>, addr: u64, len: u64, write: bool, by_code: bool) {
     let b = u.get_data_mut();
     let st = &mut b.st;
     let cur = st.current;
-    let retired = st.vcpus[cur].retired + st.slot_used;
     let seen = Access {
         vcpu: cur,
         addr,
-        len: size as u64,
+        len,
         write,
-        retired,
+        retired: st.vcpus[cur].retired + st.slot_used,
     };
     let actions = st
         .triggers
-        .accessed(seen, &b.code_pages, false, &mut st.fired);
+        .accessed(seen, &b.code_pages, by_code, &mut st.fired);
     run_actions(u, actions);
-    true
 }
 
 fn run_actions(u: &mut Unicorn<Board>, actions: Vec<Action>) {
@@ -573,7 +586,7 @@ pub fn reg(u: &Unicorn<Board>, r: RegisterX86) -> u64 {
 /// and ends the slot before a block that would exceed it; execution in the
 /// payload area is checked against the payload table.
 pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
-    if (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&addr) {
+    if in_livepatch_area(addr) {
         let b = u.get_data_mut();
         if let Some(f) = b.st.watch.payload_exec(&b.ram, addr) {
             stop(u, Stop::Detected(f));
@@ -682,23 +695,9 @@ pub fn on_code_write(u: &mut Unicorn<Board>, _k: MemType, addr: u64, size: usize
     let n = size.min(8);
     let bytes = (v as u64).to_le_bytes();
     let bytes = &bytes[..n];
+    accessed(u, addr, n as u64, true, true);
     let b = u.get_data_mut();
-    let st = &mut b.st;
-    let cur = st.current;
-    let retired = st.vcpus[cur].retired + st.slot_used;
-    let seen = Access {
-        vcpu: cur,
-        addr,
-        len: n as u64,
-        write: true,
-        retired,
-    };
-    let actions = st
-        .triggers
-        .accessed(seen, &b.code_pages, true, &mut st.fired);
-    run_actions(u, actions);
-    let b = u.get_data_mut();
-    let in_lp = (LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE).contains(&addr);
+    let in_lp = in_livepatch_area(addr);
     let in_text = in_any(&b.text, addr);
     if in_lp && b.st.watch.in_payload_data(&b.ram, addr) || !in_lp && !in_text {
         // Data (a payload's, or what shares a page with the text).

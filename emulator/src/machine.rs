@@ -1036,7 +1036,7 @@ impl Machine {
         let racing = eligible.iter().filter(|&&v| !st.vcpus[v].spinning).count();
         let all_spin = racing < 2 && racing < eligible.len();
         let fine = in_window && !all_spin;
-        let st_event_window = st.event_window;
+        let every = self.every_instruction();
         let quantum = if in_window && all_spin {
             self.backoff = (self.backoff * 2).clamp(64, self.cfg.quantum);
             self.backoff
@@ -1095,7 +1095,7 @@ impl Machine {
             // Fine rounds are exact in the step ranges by themselves;
             // elsewhere a vCPU runs a block, unless every instruction is
             // asked for (an `Always` window, the event window).
-            let mut exact = fine && (st_event_window || self.windows.always());
+            let mut exact = fine && every;
             let (retired, cycles) = {
                 let s = &self.engine.get_data().st.vcpus[v];
                 (s.retired, s.cycles)
@@ -1253,8 +1253,7 @@ impl Machine {
         let rip = board::reg(&self.engine, RegisterX86::RIP);
         let inside = self.engine.get_data().in_range(rip);
         self.engine.get_data_mut().st.in_range = inside;
-        let everywhere = self.windows.always() || self.engine.get_data().st.event_window;
-        let (result, retired) = if exact && everywhere {
+        let (result, retired) = if exact && self.every_instruction() {
             // Every instruction everywhere: the engine counts.
             self.engine.get_data_mut().st.slot_used = 0;
             let r = self.counted(rip, q)?;
@@ -1336,6 +1335,12 @@ impl Machine {
         self.log_fired(fired);
         self.sites_opened()?;
         Ok(end)
+    }
+
+    /// Every instruction is a step (an `Always` window, the event window):
+    /// exact slots are counted by the engine everywhere.
+    fn every_instruction(&self) -> bool {
+        self.windows.always() || self.engine.get_data().st.event_window
     }
 
     /// Runs exactly `n` instructions from `rip`, counted by the engine.
@@ -1601,9 +1606,8 @@ impl Machine {
                 .collect()
         };
         self.engine.get_data_mut().ram.restore_from(&snap.ram)?;
-        let lp = LIVEPATCH_BASE..LIVEPATCH_BASE + LIVEPATCH_SIZE;
         for (from, to) in changed {
-            if lp.contains(&from) {
+            if board::in_livepatch_area(from) {
                 // Maybe not mapped for execution now: before it runs.
                 let page = from & !(PAGE_SIZE as u64 - 1);
                 self.engine.get_data_mut().stale.insert(page);
@@ -1632,15 +1636,10 @@ impl Machine {
         Ok(())
     }
 
-    /// Whether the page at `a` may hold code: image text, the payload area.
+    /// Whether the page at `a` may hold code: image text, the payload area
+    /// (the pages that are read-only to the engine).
     fn code_page(&self, a: u64) -> bool {
-        let end = a + PAGE_SIZE as u64;
-        let lp = (LIVEPATCH_BASE, LIVEPATCH_BASE + LIVEPATCH_SIZE);
-        self.image
-            .text
-            .iter()
-            .chain(std::iter::once(&lp))
-            .any(|&(s, e)| a < e && end > s)
+        self.engine.get_data().in_code_page(a)
     }
 
     /// A hash of the whole run so far: the schedule, every vCPU's registers

@@ -109,7 +109,8 @@ fn read(m: &Machine, sym: &str, v: usize) -> u64 {
     m.read_symbol_u64(sym, v as u64).expect(sym)
 }
 
-fn bench(vcpus: usize, policy: Policy, action: Action) -> Bench {
+/// Booted under `policy`, the payload uploaded.
+fn uploaded(vcpus: usize, policy: Policy) -> Machine {
     let mut m = boot_with(vcpus, 11, policy.cmdline());
     m.run_for(5 * MS)
         .unwrap_or_else(|e| panic!("{e}\n{}", console(&m)));
@@ -117,6 +118,11 @@ fn bench(vcpus: usize, policy: Policy, action: Action) -> Bench {
         .upload(PAYLOAD, &payload(PAYLOAD))
         .expect("upload");
     assert_eq!(rc, 0, "{}", console(&m));
+    m
+}
+
+fn bench(vcpus: usize, policy: Policy, action: Action) -> Bench {
+    let mut m = uploaded(vcpus, policy);
     if action == Action::Revert {
         assert_eq!(
             settle(&mut m, Action::Apply).expect("apply"),
@@ -529,13 +535,7 @@ fn apply_latency_per_policy() {
 #[test]
 fn an_nmi_handler_over_the_patched_function_is_a_stack_hazard() {
     for policy in [Policy::None, Policy::Safe] {
-        let mut m = boot_with(4, 11, policy.cmdline());
-        m.run_for(5 * MS)
-            .unwrap_or_else(|e| panic!("{e}\n{}", console(&m)));
-        let rc = Client::new(&mut m)
-            .upload(PAYLOAD, &payload(PAYLOAD))
-            .expect("upload");
-        assert_eq!(rc, 0, "{}", console(&m));
+        let mut m = uploaded(4, policy);
         let check = m.symbol("livepatch_stack_check").expect("check");
         let tick = m.symbol("nmi_watchdog_tick").expect("tick");
         let reach = |vcpu, addr| When::Reach {

@@ -195,6 +195,15 @@ fn specs() -> Vec<Spec> {
     // struct xen_memory_write_word { offset, value }: an aligned offset.
     let mut ww = 0u64.to_le_bytes().to_vec();
     ww.extend_from_slice(&0x5eedu64.to_le_bytes());
+    // XENVER_extraversion, as each payload that replaces it sees it.
+    let extraversion = |script| Spec {
+        path: "XENVER_extraversion",
+        function: "xen_extra_version",
+        op: nr::XEN_VERSION,
+        args: [XENVER_EXTRAVERSION, buf, 0],
+        data: Vec::new(),
+        script,
+    };
     vec![
         Spec {
             path: "XENVER_callpath",
@@ -220,54 +229,36 @@ fn specs() -> Vec<Spec> {
                 Measure("reverted"),
             ],
         },
-        Spec {
-            path: "XENVER_extraversion",
-            function: "xen_extra_version",
-            op: nr::XEN_VERSION,
-            args: [XENVER_EXTRAVERSION, buf, 0],
-            data: Vec::new(),
-            script: vec![
-                Measure("unpatched"),
-                // Under xen_bye_world, which is what the calls reach;
-                // measured alone below.
-                Load("test/xen_hello_world"),
-                Load("test/xen_bye_world"),
-                Measure("stacked (+ xen_bye_world)"),
-                Upload("test/xen_replace_world"),
-                Replace("xen_replace_world"),
-                Measure("REPLACE (xen_replace_world)"),
-                Revert("xen_replace_world"),
-                Measure("reverted"),
-                Load("patches/lp-extraversion"),
-                Measure("shipped (lp-extraversion)"),
-                Revert("lp-extraversion"),
-                Measure("reverted"),
-            ],
-        },
+        extraversion(vec![
+            Measure("unpatched"),
+            // Under xen_bye_world, which is what the calls reach;
+            // measured alone below.
+            Load("test/xen_hello_world"),
+            Load("test/xen_bye_world"),
+            Measure("stacked (+ xen_bye_world)"),
+            Upload("test/xen_replace_world"),
+            Replace("xen_replace_world"),
+            Measure("REPLACE (xen_replace_world)"),
+            Revert("xen_replace_world"),
+            Measure("reverted"),
+            Load("patches/lp-extraversion"),
+            Measure("shipped (lp-extraversion)"),
+            Revert("lp-extraversion"),
+            Measure("reverted"),
+        ]),
         // Machines of their own, compared with the unpatched row above:
         // above, xen_hello_world was stacked on and replaced (with data of
         // its own it cannot apply again), and xen_hooks replaces the same
         // function. (Its replacement's #GP and xen_hooks' WARN() no longer
         // stall a machine that single-stepped before: ARCHITECTURE.md.)
-        Spec {
-            path: "XENVER_extraversion",
-            function: "xen_extra_version",
-            op: nr::XEN_VERSION,
-            args: [XENVER_EXTRAVERSION, buf, 0],
-            data: Vec::new(),
-            script: vec![
-                Load("test/xen_hello_world"),
-                Measure("replaced (xen_hello_world)"),
-            ],
-        },
-        Spec {
-            path: "XENVER_extraversion",
-            function: "xen_extra_version",
-            op: nr::XEN_VERSION,
-            args: [XENVER_EXTRAVERSION, buf, 0],
-            data: Vec::new(),
-            script: vec![Load("test/xen_hooks"), Measure("replaced (xen_hooks)")],
-        },
+        extraversion(vec![
+            Load("test/xen_hello_world"),
+            Measure("replaced (xen_hello_world)"),
+        ]),
+        extraversion(vec![
+            Load("test/xen_hooks"),
+            Measure("replaced (xen_hooks)"),
+        ]),
         Spec {
             path: "XENVER_version",
             function: "xen_minor_version",
