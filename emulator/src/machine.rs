@@ -1255,7 +1255,6 @@ impl Machine {
         self.engine.get_data_mut().st.in_range = inside;
         let (result, retired) = if exact && self.every_instruction() {
             // Every instruction everywhere: the engine counts.
-            self.engine.get_data_mut().st.slot_used = 0;
             let r = self.counted(rip, q)?;
             (r, q)
         } else {
