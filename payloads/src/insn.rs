@@ -1,8 +1,22 @@
-//! x86-64 instruction helpers (iced-x86): instruction boundaries for
+//! x86-64 instruction helpers (yaxpeax-x86): instruction boundaries for
 //! PC-relative relocation targets, and the instruction a change report
-//! names.
+//! names. (yaxpeax decodes from static tables: no start-up cost, where
+//! iced-x86 builds its decoder tables on first use, which took two thirds
+//! of a small diff's instructions.)
 
-use iced_x86::{Decoder, DecoderOptions, Instruction, OpKind};
+use yaxpeax_arch::{DecodeError as _, LengthedInstruction};
+use yaxpeax_x86::long_mode::{InstDecoder, Instruction, Opcode, Operand, RegSpec};
+
+/// One step of a linear decode: the instruction at the start of `bytes`
+/// and its length, or `None` when the bytes end inside it. Bytes that are
+/// no instruction count as a one-byte unit, as a linear sweep must go on.
+fn step(dec: &InstDecoder, bytes: &[u8]) -> Option<(Option<Instruction>, u64)> {
+    match dec.decode_slice(bytes) {
+        Ok(insn) => Some((Some(insn), insn.len().to_const().max(1))),
+        Err(e) if e.data_exhausted() => None,
+        Err(_) => Some((None, 1)),
+    }
+}
 
 /// Instruction boundaries of one code section, decoded once.
 #[derive(Debug, Clone, Default)]
@@ -14,22 +28,19 @@ pub struct InsnMap {
 impl InsnMap {
     /// Decode `code` linearly from offset 0.
     pub fn decode(code: &[u8]) -> Self {
+        let dec = InstDecoder::default();
         let mut spans = Vec::new();
-        let Ok(mut dec) = Decoder::try_with_ip(64, code, 0, DecoderOptions::NONE) else {
-            return InsnMap { spans };
-        };
-        let mut insn = Instruction::default();
-        while dec.can_decode() {
-            let start = dec.position();
-            dec.decode_out(&mut insn);
-            let end = dec.position();
-            if end <= start {
+        let mut pos = 0usize;
+        while let Some(rest) = code.get(pos..).filter(|r| !r.is_empty()) {
+            let Some((_, len)) = step(&dec, rest) else {
                 break;
-            }
-            let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(end)) else {
+            };
+            let next = pos.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+            let (Ok(s), Ok(e)) = (u32::try_from(pos), u32::try_from(next)) else {
                 break;
             };
             spans.push((s, e));
+            pos = next;
         }
         InsnMap { spans }
     }
@@ -54,6 +65,44 @@ pub fn field_to_insn_end(map: &InsnMap, field: u64) -> Option<u64> {
         .map(|(_, end)| end.saturating_sub(field))
 }
 
+/// Whether `op` is a relative branch's displacement (the branch's operand
+/// is an immediate only for the IP-relative forms).
+fn is_relative_branch(op: Opcode) -> bool {
+    op.is_jcc()
+        || matches!(
+            op,
+            Opcode::JMP
+                | Opcode::CALL
+                | Opcode::LOOP
+                | Opcode::LOOPZ
+                | Opcode::LOOPNZ
+                | Opcode::JRCXZ
+                | Opcode::JECXZ
+                | Opcode::XBEGIN
+        )
+}
+
+/// Where the PC-relative branch or memory operand of `insn` (at `ip`, of
+/// length `len`) points, if it has one.
+fn pc_relative_target(insn: &Instruction, ip: u64, len: u64) -> Option<u64> {
+    let next = ip.wrapping_add(len);
+    let branch = is_relative_branch(insn.opcode());
+    (0..insn.operand_count()).find_map(|i| match insn.operand(i) {
+        Operand::Disp { base, disp } if base == RegSpec::rip() => {
+            Some(next.wrapping_add_signed(i64::from(disp)))
+        }
+        Operand::Disp { base, disp } if base == RegSpec::eip() => {
+            Some(next.wrapping_add_signed(i64::from(disp)) & 0xffff_ffff)
+        }
+        Operand::ImmediateI8 { imm } if branch => Some(next.wrapping_add_signed(i64::from(imm))),
+        Operand::ImmediateI16 { imm } if branch => {
+            Some(next.wrapping_add_signed(i64::from(imm)) & 0xffff)
+        }
+        Operand::ImmediateI32 { imm } if branch => Some(next.wrapping_add_signed(i64::from(imm))),
+        _ => None,
+    })
+}
+
 /// Within `code[start..end]` (a piece of a section that is copied alone),
 /// find a PC-relative branch or memory reference that leaves the piece and
 /// carries no relocation (the assembler resolved it against the rest of the
@@ -67,48 +116,37 @@ pub fn unrelocated_escape(
     has_reloc: impl Fn(u64, u64) -> bool,
 ) -> Option<(u64, u64)> {
     let piece = code.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)?;
-    let mut dec = Decoder::try_with_ip(64, piece, start, DecoderOptions::NONE).ok()?;
-    let mut insn = Instruction::default();
-    while dec.can_decode() {
-        dec.decode_out(&mut insn);
-        let (a, b) = (insn.ip(), insn.next_ip());
-        let target = if insn.is_ip_rel_memory_operand() {
-            Some(insn.ip_rel_memory_address())
-        } else if insn.op_count() > 0
-            && matches!(
-                insn.op0_kind(),
-                OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
-            )
-        {
-            Some(insn.near_branch_target())
-        } else {
-            None
-        };
-        if let Some(t) = target {
+    let dec = InstDecoder::default();
+    let mut pos = 0u64;
+    while let Some(rest) = piece
+        .get(usize::try_from(pos).ok()?..)
+        .filter(|r| !r.is_empty())
+    {
+        let (insn, len) = step(&dec, rest)?;
+        let a = start + pos;
+        let b = a.saturating_add(len);
+        if let Some(t) = insn.and_then(|i| pc_relative_target(&i, a, len)) {
             if (t < start || t >= end) && !has_reloc(a, b) {
                 return Some((a, t));
             }
         }
+        pos = pos.saturating_add(len);
     }
     None
 }
 
 /// The instruction of `code` that contains `off`, for change reports:
-/// `+0xc: lea (8d 04 7f)`, its offset, mnemonic and bytes. (No operand
-/// formatting: iced's formatters build their tables on first use, which
-/// costs more than diffing a whole small object.)
+/// `+0xc: lea (8d 04 7f)`, its offset, mnemonic and bytes.
 pub fn describe_at(code: &[u8], off: u64) -> Option<String> {
     let map = InsnMap::decode(code);
     let (start, end) = map.containing(off)?;
     let bytes = code.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)?;
-    let mut dec = Decoder::try_with_ip(64, bytes, start, DecoderOptions::NONE).ok()?;
-    let insn = dec.decode();
+    let mnemonic = match InstDecoder::default().decode_slice(bytes) {
+        Ok(insn) => insn.opcode().to_string(),
+        Err(_) => "(bad)".to_owned(),
+    };
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!(
-        "+{start:#x}: {} ({})",
-        format!("{:?}", insn.mnemonic()).to_lowercase(),
-        hex.join(" ")
-    ))
+    Some(format!("+{start:#x}: {mnemonic} ({})", hex.join(" ")))
 }
 
 #[cfg(test)]

@@ -486,6 +486,16 @@ fn determinism_run_twice() {
     let b = std::fs::read(&pair.out).unwrap();
     assert_eq!(a, b, "output must be byte-identical");
     assert_eq!(first.stdout, second.stdout);
+    // A run over an existing output writes a new file: a hard link to the
+    // old one (a copy kept elsewhere) is left as it was.
+    let kept = pair.out.with_extension("kept");
+    let _ = std::fs::remove_file(&kept);
+    std::fs::hard_link(&pair.out, &kept).unwrap();
+    std::fs::write(&kept, b"old output").unwrap();
+    let third = cdo(&pair, &[]);
+    assert_eq!(third.code, 0, "{}{}", third.stdout, third.stderr);
+    assert_eq!(std::fs::read(&pair.out).unwrap(), a);
+    assert_eq!(std::fs::read(&kept).unwrap(), b"old output");
     let lib1 = diff(&pair).unwrap();
     let lib2 = diff(&pair).unwrap();
     assert_eq!(lib1.object_bytes, lib2.object_bytes);

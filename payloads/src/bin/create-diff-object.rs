@@ -128,6 +128,19 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
             print_report(&out.report, cli.report);
             match out.object_bytes {
                 Some(bytes) => {
+                    // A new file, not the old one truncated: ext4 writes a
+                    // truncated file's blocks back when it is closed
+                    // (`auto_da_alloc`), which costs a rebuild more than
+                    // the diff itself.
+                    match std::fs::remove_file(&cli.output) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(fail(format!(
+                                "ERROR: {obj}: cannot replace {}: {e}",
+                                cli.output.display()
+                            )));
+                        }
+                        _ => {}
+                    }
                     std::fs::write(&cli.output, bytes).map_err(|e| {
                         fail(format!(
                             "ERROR: {obj}: cannot write {}: {e}",
