@@ -9,6 +9,8 @@ use object::elf;
 use object::read::elf::{FileHeader, Rela as _, SectionHeader as _, Sym as _};
 use object::LittleEndian as LE;
 
+use crate::strtab::Strtab;
+
 /// Index of a section in its object (ELF section header index).
 pub type SecIdx = usize;
 /// Index of a symbol in its object's `.symtab`.
@@ -369,7 +371,13 @@ impl<'a> ElfObject<'a> {
                 what: format!("section table: {e}"),
             })?;
 
-        let mut sections = read_sections(&table, endian, data, file)?;
+        let names = Strtab::of_section_names(header, &table, endian, data).map_err(|e| {
+            ElfError::Malformed {
+                file: fname(),
+                what: format!("section names: {e}"),
+            }
+        })?;
+        let mut sections = read_sections(&table, names, endian, data, file)?;
         let symbols = read_symbols(&table, endian, data, &sections, file)?;
         read_groups_and_relocs(&table, endian, data, &mut sections, symbols.len(), file)?;
         Ok(ElfObject {
@@ -393,6 +401,7 @@ type Table<'a> = object::read::elf::SectionTable<'a, elf::FileHeader64<LE>>;
 /// The section headers, names and contents.
 fn read_sections<'a>(
     table: &Table<'a>,
+    names: Strtab<'a>,
     endian: LE,
     data: &'a [u8],
     file: &str,
@@ -400,8 +409,8 @@ fn read_sections<'a>(
     let fname = || file.to_string();
     let mut sections: Vec<Section<'a>> = Vec::with_capacity(table.len());
     for (i, sh) in table.iter().enumerate() {
-        let name_bytes = table
-            .section_name(endian, sh)
+        let name_bytes = names
+            .get(sh.sh_name(endian))
             .map_err(|e| ElfError::BadSection {
                 file: fname(),
                 index: i,
@@ -468,9 +477,16 @@ fn read_symbols<'a>(
     }
     let mut symbols: Vec<Symbol<'a>> = Vec::with_capacity(symtab.len());
     let mut current_file: Option<&'a str> = None;
+    let strings =
+        Strtab::of_section(table, endian, data, symtab.string_section()).map_err(|e| {
+            ElfError::Malformed {
+                file: fname(),
+                what: format!("symbol names: {e}"),
+            }
+        })?;
     for (i, sym) in symtab.iter().enumerate() {
-        let name_bytes = symtab
-            .symbol_name(endian, sym)
+        let name_bytes = strings
+            .get(sym.st_name(endian))
             .map_err(|e| ElfError::BadSymbol {
                 file: fname(),
                 index: i,

@@ -38,6 +38,7 @@ pub mod parallel;
 pub mod report;
 pub mod sign;
 pub mod special;
+pub mod strtab;
 pub mod symtab;
 
 use analysis::{Analysis, AnalysisError, SecKind};

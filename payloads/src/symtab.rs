@@ -12,6 +12,7 @@ use object::read::elf::{FileHeader, Sym as _};
 use object::LittleEndian as LE;
 
 use crate::names::{copy_base, mangle_local};
+use crate::strtab::Strtab;
 
 /// Errors reading the hypervisor symbol table.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +63,8 @@ pub enum LocalLookup {
 pub struct XenSymbols {
     globals: HashMap<String, XenSym>,
     weaks: HashMap<String, XenSym>,
-    locals: HashMap<String, Vec<XenSym>>,
+    /// The first static of each run-time name, and how many share it.
+    locals: HashMap<String, (XenSym, usize)>,
     /// Run-time name -> the lower payload's copy that replaces it.
     copies: HashMap<String, String>,
 }
@@ -81,12 +83,10 @@ impl XenSymbols {
         }
         match bind {
             elf::STB_LOCAL => {
-                // Nearly every static name is unique: one slot, not the
-                // four a first push would allocate.
                 self.locals
                     .entry(mangle_local(file, name))
-                    .or_insert_with(|| Vec::with_capacity(1))
-                    .push(sym);
+                    .and_modify(|(_, n)| *n += 1)
+                    .or_insert((sym, 1));
             }
             elf::STB_WEAK => {
                 if !self.weaks.contains_key(name) {
@@ -125,7 +125,7 @@ impl XenSymbols {
         if local {
             self.locals
                 .entry(runtime_name.to_string())
-                .or_insert_with(|| vec![sym]);
+                .or_insert((sym, 1));
         } else {
             self.globals.entry(runtime_name.to_string()).or_insert(sym);
         }
@@ -169,11 +169,18 @@ impl XenSymbols {
                 "no .symtab (the hypervisor ELF must not be stripped)".into()
             ));
         }
-        let mut out = XenSymbols::default();
+        // Sized up front: growing the tables rehashed every name.
+        let mut out = XenSymbols {
+            globals: HashMap::with_capacity_and_hasher(symtab.len() / 2, Default::default()),
+            locals: HashMap::with_capacity_and_hasher(symtab.len() / 2, Default::default()),
+            ..XenSymbols::default()
+        };
         let mut current_file: Option<String> = None;
+        let strings = Strtab::of_section(&sections, endian, data, symtab.string_section())
+            .map_err(|e| bad(format!("symbol names: {e}")))?;
         for sym in symtab.iter() {
-            let name = symtab
-                .symbol_name(endian, sym)
+            let name = strings
+                .get(sym.st_name(endian))
                 .map_err(|e| bad(format!("symbol name: {e}")))?;
             let Ok(name) = std::str::from_utf8(name) else {
                 continue;
@@ -216,14 +223,10 @@ impl XenSymbols {
 
     /// Static symbol `name` of source file `file`.
     pub fn lookup_local(&self, file: Option<&str>, name: &str) -> LocalLookup {
-        match self
-            .locals
-            .get(&mangle_local(file, name))
-            .map(Vec::as_slice)
-        {
-            None | Some([]) => LocalLookup::Missing,
-            Some([one]) => LocalLookup::Found(*one),
-            Some(many) => LocalLookup::Ambiguous(many.len()),
+        match self.locals.get(&mangle_local(file, name)) {
+            None => LocalLookup::Missing,
+            Some(&(one, 1)) => LocalLookup::Found(one),
+            Some(&(_, n)) => LocalLookup::Ambiguous(n),
         }
     }
 
