@@ -7,17 +7,22 @@
 /// Slots in the table (a power of two).
 const SLOTS: usize = 1 << 13;
 
+/// 16 bytes, four to a cache line: a TCG block is at most a page (`size`
+/// fits 16 bits), and its instruction count fits 32.
 #[derive(Clone, Copy, Default)]
 struct Slot {
     addr: u64,
-    size: u32,
-    generation: u32,
-    insns: u64,
+    insns: u32,
+    size: u16,
+    generation: u16,
 }
 
 /// The table.
 pub struct BlockCounts {
-    generation: u32,
+    generation: u16,
+    /// The block found last: a loop runs the same block again and again,
+    /// and a hit here costs no hash and no load from the table.
+    last: Slot,
     slots: Vec<Slot>,
 }
 
@@ -26,6 +31,7 @@ impl Default for BlockCounts {
         BlockCounts {
             // Generation 0 marks empty slots.
             generation: 1,
+            last: Slot::default(),
             slots: vec![Slot::default(); SLOTS],
         }
     }
@@ -38,27 +44,43 @@ fn index(addr: u64) -> usize {
 
 impl BlockCounts {
     /// The count of the block at `addr` of `size` bytes, if known.
-    pub fn get(&self, addr: u64, size: u32) -> Option<u64> {
-        let s = &self.slots[index(addr)];
-        (s.generation == self.generation && s.addr == addr && s.size == size).then_some(s.insns)
+    pub fn get(&mut self, addr: u64, size: u32) -> Option<u64> {
+        let hit = |s: &Slot| {
+            s.generation == self.generation && s.addr == addr && u32::from(s.size) == size
+        };
+        if hit(&self.last) {
+            return Some(u64::from(self.last.insns));
+        }
+        let s = self.slots[index(addr)];
+        hit(&s).then(|| {
+            self.last = s;
+            u64::from(s.insns)
+        })
     }
 
     /// Remembers a count (replacing whatever shared its slot).
     pub fn insert(&mut self, addr: u64, size: u32, insns: u64) {
-        self.slots[index(addr)] = Slot {
+        // A block too large for a slot is counted again each time.
+        let (Ok(size), Ok(insns)) = (u16::try_from(size), u32::try_from(insns)) else {
+            return;
+        };
+        let s = Slot {
             addr,
+            insns,
             size,
             generation: self.generation,
-            insns,
         };
+        self.slots[index(addr)] = s;
+        self.last = s;
     }
 
     /// Forgets every count.
     pub fn clear(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            // After 2^32 clears, empty the table for real once.
+            // After 2^16 clears, empty the table for real once.
             self.slots.fill(Slot::default());
+            self.last = Slot::default();
             self.generation = 1;
         }
     }
@@ -79,5 +101,13 @@ mod tests {
         assert_eq!(b.get(0x1000, 12), None);
         b.insert(0x1000, 12, 4);
         assert_eq!(b.get(0x1000, 12), Some(4));
+        // A generation that wraps does not bring old counts back.
+        for _ in 0..=u16::MAX {
+            b.clear();
+        }
+        assert_eq!(b.get(0x1000, 12), None);
+        // Counts that do not fit a slot are not kept.
+        b.insert(0x2000, 1 << 16, 5);
+        assert_eq!(b.get(0x2000, 1 << 16), None);
     }
 }

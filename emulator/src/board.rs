@@ -6,7 +6,11 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use iced_x86::{Decoder, DecoderOptions};
-use unicorn_engine::{MemType, RegisterX86, Unicorn};
+use std::ffi::{c_int, c_void};
+
+use unicorn_engine::{
+    uc_emu_stop, uc_engine, uc_error, uc_hook, uc_hook_add, HookType, MemType, RegisterX86, Unicorn,
+};
 
 use crate::blocks::BlockCounts;
 use crate::deliver::{self, Cpu, DeliveryError, Kind};
@@ -582,15 +586,19 @@ pub fn reg(u: &Unicorn<Board>, r: RegisterX86) -> u64 {
     u.reg_read(r).unwrap_or(0)
 }
 
-/// Block hook: accounts the block's instructions against the slot budget
-/// and ends the slot before a block that would exceed it; execution in the
-/// payload area is checked against the payload table.
-pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
+/// The checks a block in the live-patch area, or any block while a patch
+/// site is being written, gets before it runs. True when the engine must
+/// stop before the block.
+#[cold]
+#[inline(never)]
+fn checked_block(b: &mut Board, addr: u64, size: u32) -> bool {
+    let detected = |b: &mut Board, f: Finding| {
+        b.st.stop.get_or_insert(Stop::Detected(f));
+        true
+    };
     if in_livepatch_area(addr) {
-        let b = u.get_data_mut();
         if let Some(f) = b.st.watch.payload_exec(&b.ram, addr) {
-            stop(u, Stop::Detected(f));
-            return;
+            return detected(b, f);
         }
         if !b.stale.is_empty() {
             let page = |a: u64| a & !(PAGE_SIZE as u64 - 1);
@@ -603,12 +611,10 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
                 // This translation may be of older bytes: stop before it
                 // runs; it is dropped and made again.
                 b.refetch.extend(hit);
-                let _ = u.emu_stop();
-                return;
+                return true;
             }
         }
     }
-    let b = u.get_data_mut();
     if b.st.watch.writing() {
         // A site opened in this slot has no code hook yet (hooks are
         // added between slots): a block entering it is a fetch of it.
@@ -618,11 +624,39 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
             b.st.watch
                 .site_exec(&b.ram, cur, depth, addr, u64::from(size))
         {
-            stop(u, Stop::Detected(f));
-            return;
+            return detected(b, f);
         }
     }
-    let b = u.get_data_mut();
+    false
+}
+
+/// Block hook: accounts the block's instructions against the slot budget
+/// and ends the slot before a block that would exceed it; execution in the
+/// payload area is checked against the payload table. Registered with the
+/// engine directly ([`Board::hook_blocks`]), without the binding's
+/// per-call wrapper: it runs for every block executed.
+///
+/// # Safety
+///
+/// `data` is the engine's own [`Board`], and the engine is running (this
+/// is called from inside `emu_start`, where nothing else borrows it).
+unsafe extern "C" fn on_block(uc: *mut uc_engine, addr: u64, size: u32, data: *mut c_void) {
+    // SAFETY: the caller's contract: `data` is the live Board of the
+    // engine `uc`, borrowed by nothing else while this hook runs.
+    let b = unsafe { &mut *data.cast::<Board>() };
+    if block(b, addr, size) {
+        // SAFETY: `uc` is the running engine that called this hook.
+        let _ = unsafe { uc_emu_stop(uc) };
+    }
+}
+
+/// [`on_block`]'s work: true when the engine must stop before the block.
+fn block(b: &mut Board, addr: u64, size: u32) -> bool {
+    // Most blocks are neither in the live-patch area nor run while a patch
+    // site is being written: they only charge the slot.
+    if (in_livepatch_area(addr) || b.st.watch.writing()) && checked_block(b, addr, size) {
+        return true;
+    }
     let n = match b.block_insns.get(addr, size) {
         Some(n) => n,
         None => {
@@ -641,12 +675,39 @@ pub fn on_block(u: &mut Unicorn<Board>, addr: u64, size: u32) {
     if refuse && !st.counted {
         // The engine stops before this block executes.
         st.refused = over;
-        let _ = u.emu_stop();
-        return;
+        return true;
     }
     st.in_range = inside;
     st.block = (addr, size, n);
     st.slot_used += n;
+    false
+}
+
+impl Board {
+    /// Registers [`on_block`] on `engine` for every block (`begin > end`:
+    /// all code), with the engine's Board as its data.
+    pub fn hook_blocks(engine: &mut Unicorn<Board>) -> Result<(), uc_error> {
+        let handle = engine.get_handle();
+        let board: *mut Board = engine.get_data_mut();
+        let mut id: uc_hook = 0;
+        let callback: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) = on_block;
+        // SAFETY: `handle` is the open engine; `callback` has the block
+        // hook's C signature; `board` points into the engine's data, which
+        // lives (at one address: the binding keeps it behind an `Rc`) until
+        // the engine is closed, and the hook is dropped with the engine.
+        let err = unsafe {
+            uc_hook_add(
+                handle,
+                &mut id,
+                HookType::BLOCK.0 as c_int,
+                callback as *mut c_void,
+                board.cast(),
+                1,
+                0,
+            )
+        };
+        err.into()
+    }
 }
 
 /// Instructions of the block `[addr, addr + size)` outside the step

@@ -220,6 +220,9 @@ pub struct Watch {
     /// Sites whose write began during the current slot, for the machine to
     /// hook and to check stacks against.
     pub opened: Vec<u64>,
+    /// Some site's write has begun and not ended (what `writing` asks on
+    /// every block, kept instead of searched for).
+    open: bool,
     regions_gen: Option<u64>,
     regions: Vec<LivepatchRegion>,
 }
@@ -278,11 +281,12 @@ impl Watch {
             s.written |= 1 << off;
             s.depth = depth;
         }
+        self.open = self.sites.iter().any(Site::in_progress);
     }
 
     /// Whether some site's write has begun and not ended.
     pub fn writing(&self) -> bool {
-        self.enabled && self.sites.iter().any(Site::in_progress)
+        self.enabled && self.open
     }
 
     /// vCPU `vcpu`, with `depth` interrupt frames, is about to execute
@@ -298,6 +302,8 @@ impl Watch {
         if !self.enabled {
             return None;
         }
+        let mut closed = false;
+        let mut found = None;
         for s in &mut self.sites {
             let overlaps = addr < s.start + PATCH_LEN as u64 && addr + size > s.start;
             if !overlaps {
@@ -307,24 +313,30 @@ impl Watch {
                 // The writer's own flow goes on: its write has ended.
                 s.written = FULL;
                 let _ = ram.read(s.start, &mut s.new);
+                closed = true;
             }
             if s.in_progress() {
-                return Some(Finding::TornPatchSite {
+                found = Some(Finding::TornPatchSite {
                     site: s.start,
                     written: s.written.count_ones() as u8,
                     writer: s.writer,
                     fetch: addr,
                 });
+                break;
             }
             let mut cur = [0u8; PATCH_LEN];
             if ram.read(s.start, &mut cur).is_ok() && cur != s.old && cur != s.new {
-                return Some(Finding::ForeignBytes {
+                found = Some(Finding::ForeignBytes {
                     site: s.start,
                     bytes: cur,
                 });
+                break;
             }
         }
-        None
+        if closed {
+            self.open = self.sites.iter().any(Site::in_progress);
+        }
+        found
     }
 
     fn refresh_regions(&mut self, ram: &Ram) {

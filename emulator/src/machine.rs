@@ -310,10 +310,8 @@ impl Machine {
         engine
             .add_insn_out_hook(board::on_out)
             .map_err(uc("out hook"))?;
-        // Every block, for block-granular quanta (`begin > end`: all code).
-        engine
-            .add_block_hook(1, 0, board::on_block)
-            .map_err(uc("block hook"))?;
+        // Every block, for block-granular quanta.
+        Board::hook_blocks(&mut engine).map_err(uc("block hook"))?;
         // Code is read-only to the engine and a store into it calls the
         // hook, which makes it: a write hook would send every load and
         // store of all code through Unicorn's slow path. One hook per
