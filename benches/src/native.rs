@@ -16,6 +16,7 @@
 //! | `JmpNear` / `JmpFar` | `call f` | `jmp rel32` to a replacement in the same mapping / about 2 GiB away |
 //! | `Ftrace` | `call f` | `call tramp`: save registers, hash lookup, return into the replacement (`native/ftrace_tramp.S`) |
 //! | `Indirect` | `call *slot(%rip)` | the replacement (the pointer was patched) |
+//! | `DirectJmp` | `jmp` over two bytes, then `call f` | the original: the control, one more taken branch and nothing else |
 
 use std::ptr::NonNull;
 
@@ -51,16 +52,21 @@ pub enum Variant {
     Ftrace,
     /// An indirect call through a function pointer.
     Indirect,
+    /// A direct call of the original after a taken `jmp` in the caller:
+    /// what one more taken branch costs by itself, to compare `JmpNear`
+    /// with.
+    DirectJmp,
 }
 
 impl Variant {
     /// Every variant, baseline first.
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 6] = [
         Variant::Direct,
         Variant::JmpNear,
         Variant::JmpFar,
         Variant::Ftrace,
         Variant::Indirect,
+        Variant::DirectJmp,
     ];
 
     /// Its name in the benchmark ids.
@@ -71,13 +77,14 @@ impl Variant {
             Variant::JmpFar => "jmp-far",
             Variant::Ftrace => "ftrace",
             Variant::Indirect => "indirect",
+            Variant::DirectJmp => "direct+jmp",
         }
     }
 
     /// What the leaf adds to `3x`: 1 for the original, 2 for a replacement.
     pub fn addend(self) -> u64 {
         match self {
-            Variant::Direct => 1,
+            Variant::Direct | Variant::DirectJmp => 1,
             _ => 2,
         }
     }
@@ -116,6 +123,8 @@ const PROLOGUE: [u8; 9] = [0x53, 0x41, 0x54, 0x48, 0x89, 0xfb, 0x45, 0x31, 0xe4]
 const ARG: [u8; 3] = [0x48, 0x89, 0xdf];
 /// `add %rax, %r12`.
 const SUM: [u8; 3] = [0x49, 0x01, 0xc4];
+/// `jmp .+4; int3; int3`: a taken branch over two bytes never run.
+const JMP_OVER: [u8; 4] = [0xeb, 0x02, 0xcc, 0xcc];
 /// `dec %rbx`.
 const DEC: [u8; 3] = [0x48, 0xff, 0xcb];
 /// `mov %r12, %rax; pop %r12; pop %rbx; ret`.
@@ -295,7 +304,7 @@ impl CallPath {
             // The patch, written over the original's entry.
             let entry = main.addr(orig);
             match variant {
-                Variant::Direct | Variant::Indirect => {}
+                Variant::Direct | Variant::Indirect | Variant::DirectJmp => {}
                 Variant::JmpNear | Variant::JmpFar => {
                     let mut jmp = [0xe9, 0, 0, 0, 0];
                     jmp[1..].copy_from_slice(&rel32(entry + 5, repl)?);
@@ -400,6 +409,9 @@ fn driver(
     let base = main.addr(DRIVER);
     let mut c = PROLOGUE.to_vec();
     let site = |c: &mut Vec<u8>, f: usize| -> Result<(), NativeError> {
+        if variant == Variant::DirectJmp {
+            c.extend_from_slice(&JMP_OVER);
+        }
         c.extend_from_slice(&ARG);
         let at = base + c.len() as u64;
         if variant == Variant::Indirect {
