@@ -493,6 +493,21 @@ mod tests {
     }
 
     #[test]
+    fn the_control_takes_one_jmp_before_its_direct_call() {
+        let p = CallPath::new(Variant::DirectJmp, false).expect("build");
+        let code = p.driver_code(64);
+        let mut d = Decoder::with_ip(64, code, p.driver_addr(), DecoderOptions::NONE);
+        let insns: Vec<_> = std::iter::from_fn(|| d.can_decode().then(|| d.decode()))
+            .take(9)
+            .collect();
+        let m: Vec<_> = insns.iter().map(|i| i.mnemonic()).collect();
+        use Mnemonic::*;
+        assert_eq!(m[4..], [Jmp, Int3, Int3, Mov, Call]);
+        // The jmp lands on the argument move, past the two int3.
+        assert_eq!(insns[4].near_branch_target(), insns[7].ip());
+    }
+
+    #[test]
     fn far_replacements_are_near_the_rel32_limit() {
         let p = CallPath::new(Variant::JmpFar, true).expect("build");
         let far = p._far.as_ref().expect("far mapping");
