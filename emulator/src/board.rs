@@ -6,16 +6,12 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use iced_x86::{Decoder, DecoderOptions};
-use std::ffi::{c_int, c_void};
-
-use unicorn_engine::{
-    uc_emu_stop, uc_engine, uc_error, uc_hook, uc_hook_add, HookType, MemType, RegisterX86, Unicorn,
-};
+use unicorn_engine::{MemType, RegisterX86, Unicorn};
 
 use crate::blocks::BlockCounts;
 use crate::deliver::{self, Cpu, DeliveryError, Kind};
 use crate::detect::{Finding, Watch};
-use crate::engine::{Calibration, EngineError, SavedContext};
+use crate::engine::{self, Calibration, EngineError, SavedContext};
 use crate::image::SymbolTable;
 use crate::platform::*;
 use crate::ram::{RamBlock, PAGE_SIZE};
@@ -631,27 +627,11 @@ fn checked_block(b: &mut Board, addr: u64, size: u32) -> bool {
 }
 
 /// Block hook: accounts the block's instructions against the slot budget
-/// and ends the slot before a block that would exceed it; execution in the
-/// payload area is checked against the payload table. Registered with the
-/// engine directly ([`Board::hook_blocks`]), without the binding's
-/// per-call wrapper: it runs for every block executed.
-///
-/// # Safety
-///
-/// `data` is the engine's own [`Board`], and the engine is running (this
-/// is called from inside `emu_start`, where nothing else borrows it).
-unsafe extern "C" fn on_block(uc: *mut uc_engine, addr: u64, size: u32, data: *mut c_void) {
-    // SAFETY: the caller's contract: `data` is the live Board of the
-    // engine `uc`, borrowed by nothing else while this hook runs.
-    let b = unsafe { &mut *data.cast::<Board>() };
-    if block(b, addr, size) {
-        // SAFETY: `uc` is the running engine that called this hook.
-        let _ = unsafe { uc_emu_stop(uc) };
-    }
-}
-
-/// [`on_block`]'s work: true when the engine must stop before the block.
-fn block(b: &mut Board, addr: u64, size: u32) -> bool {
+/// and ends the slot before a block that would exceed it (returns true to
+/// stop the engine before the block); execution in the payload area is
+/// checked against the payload table. The engine calls it directly
+/// ([`engine::add_block_hook`]): it runs for every block executed.
+fn on_block(b: &mut Board, addr: u64, size: u32) -> bool {
     // Most blocks are neither in the live-patch area nor run while a patch
     // site is being written: they only charge the slot.
     if (in_livepatch_area(addr) || b.st.watch.writing()) && checked_block(b, addr, size) {
@@ -683,31 +663,8 @@ fn block(b: &mut Board, addr: u64, size: u32) -> bool {
     false
 }
 
-impl Board {
-    /// Registers [`on_block`] on `engine` for every block (`begin > end`:
-    /// all code), with the engine's Board as its data.
-    pub fn hook_blocks(engine: &mut Unicorn<Board>) -> Result<(), uc_error> {
-        let handle = engine.get_handle();
-        let board: *mut Board = engine.get_data_mut();
-        let mut id: uc_hook = 0;
-        let callback: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) = on_block;
-        // SAFETY: `handle` is the open engine; `callback` has the block
-        // hook's C signature; `board` points into the engine's data, which
-        // lives (at one address: the binding keeps it behind an `Rc`) until
-        // the engine is closed, and the hook is dropped with the engine.
-        let err = unsafe {
-            uc_hook_add(
-                handle,
-                &mut id,
-                HookType::BLOCK.0 as c_int,
-                callback as *mut c_void,
-                board.cast(),
-                1,
-                0,
-            )
-        };
-        err.into()
-    }
+impl engine::BlockHooked for Board {
+    const HOOK: engine::BlockHook<Board> = on_block;
 }
 
 /// Instructions of the block `[addr, addr + size)` outside the step

@@ -1,14 +1,75 @@
 //! The only module that calls Unicorn's C API directly: raw register reads
 //! the Rust binding gets wrong, saved CPU contexts as plain bytes (for
-//! vCPU switching and snapshots), and the calibration of two fields of
-//! QEMU's CPU state that the API does not expose.
+//! vCPU switching and snapshots), the calibration of two fields of QEMU's
+//! CPU state that the API does not expose, and a block hook without the
+//! binding's per-call wrapper (it runs for every block executed).
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 
 use unicorn_engine::{
     uc_context, uc_context_alloc, uc_context_free, uc_context_restore, uc_context_save,
-    uc_context_size, uc_error, uc_reg_read, uc_x86_mmr, Arch, Mode, Prot, RegisterX86, Unicorn,
+    uc_context_size, uc_emu_stop, uc_engine, uc_error, uc_hook, uc_hook_add, uc_reg_read,
+    uc_x86_mmr, Arch, HookType, Mode, Prot, RegisterX86, Unicorn,
 };
+
+/// A block hook as the engine calls it: the block's address and size, and
+/// the engine's data. It returns true to stop the engine before the block.
+pub type BlockHook<D> = fn(&mut D, u64, u32) -> bool;
+
+/// The C side of [`add_block_hook`]: the engine calls it with the data
+/// pointer it was given, which is the engine's own data.
+///
+/// # Safety
+///
+/// `data` points to the live `D` of the running engine `uc`, which nothing
+/// else borrows while a hook runs (the engine runs one hook at a time, and
+/// the caller of `emu_start` holds no reference into the data).
+unsafe extern "C" fn block_trampoline<D: BlockHooked>(
+    uc: *mut uc_engine,
+    addr: u64,
+    size: u32,
+    data: *mut c_void,
+) {
+    // SAFETY: the caller's contract above.
+    let d = unsafe { &mut *data.cast::<D>() };
+    if D::HOOK(d, addr, size) {
+        // SAFETY: `uc` is the running engine that called this hook.
+        let _ = unsafe { uc_emu_stop(uc) };
+    }
+}
+
+/// Engine data with a block hook of its own.
+pub trait BlockHooked: Sized {
+    /// The hook.
+    const HOOK: BlockHook<Self>;
+}
+
+/// Registers `D`'s block hook on `engine` for every block, called by the
+/// engine directly with its data: no wrapper object per call, as the
+/// binding's closures have.
+pub fn add_block_hook<D: BlockHooked>(engine: &mut Unicorn<D>) -> Result<(), EngineError> {
+    let handle = engine.get_handle();
+    let data: *mut D = engine.get_data_mut();
+    let mut id: uc_hook = 0;
+    let callback: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) =
+        block_trampoline::<D>;
+    // SAFETY: `handle` is the open engine; `callback` has the C signature
+    // of a block hook; `data` points into the engine's data, which the
+    // binding keeps at one address (behind an `Rc`) until the engine is
+    // closed, and the hook goes with the engine. `begin > end`: all code.
+    let err = unsafe {
+        uc_hook_add(
+            handle,
+            &mut id,
+            HookType::BLOCK.0 as c_int,
+            callback as *mut c_void,
+            data.cast(),
+            1,
+            0,
+        )
+    };
+    Result::from(err).map_err(uc("block hook"))
+}
 
 /// Errors of the engine layer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -10,7 +10,7 @@ use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, UcHookId, Unicorn}
 use crate::board::{self, Board, BoardState, Stop};
 use crate::deliver;
 use crate::detect::{Finding, Watch, PATCH_LEN};
-use crate::engine::{calibrate, uc, EngineError, SavedContext};
+use crate::engine::{add_block_hook, calibrate, uc, EngineError, SavedContext};
 use crate::image::Image;
 use crate::livepatch::REGIONS_SYMBOL;
 use crate::log::{Blob, Divergence, Entry, Header, ScheduleLog, LOG_VERSION};
@@ -311,7 +311,7 @@ impl Machine {
             .add_insn_out_hook(board::on_out)
             .map_err(uc("out hook"))?;
         // Every block, for block-granular quanta.
-        Board::hook_blocks(&mut engine).map_err(uc("block hook"))?;
+        add_block_hook(&mut engine)?;
         // Code is read-only to the engine and a store into it calls the
         // hook, which makes it: a write hook would send every load and
         // store of all code through Unicorn's slow path. One hook per
