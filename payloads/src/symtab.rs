@@ -5,7 +5,10 @@
 //! symbol in the hypervisor's symbol table (the same string GCC put into the
 //! object's `STT_FILE`).
 
-use rustc_hash::FxHashMap as HashMap;
+use std::hash::BuildHasher as _;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 
 use object::elf;
 use object::read::elf::{FileHeader, Sym as _};
@@ -58,13 +61,92 @@ pub enum LocalLookup {
     Ambiguous(usize),
 }
 
+/// Names kept in one string, values found by the name's hash: one
+/// allocation for all of XEN-SYMS's names instead of one per symbol.
+#[derive(Debug, Clone)]
+struct NameTable<V> {
+    text: String,
+    /// (start, length) of the name in `text`, and its value.
+    entries: HashTable<(usize, usize, V)>,
+}
+
+impl<V> Default for NameTable<V> {
+    fn default() -> Self {
+        NameTable::with_capacity(0)
+    }
+}
+
+fn hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name)
+}
+
+impl<V> NameTable<V> {
+    fn with_capacity(n: usize) -> Self {
+        NameTable {
+            text: String::new(),
+            entries: HashTable::with_capacity(n),
+        }
+    }
+
+    fn name(&self, start: usize, len: usize) -> &str {
+        &self.text[start..start + len]
+    }
+
+    fn get(&self, name: &str) -> Option<&V> {
+        self.entries
+            .find(hash(name), |&(s, l, _)| self.name(s, l) == name)
+            .map(|(_, _, v)| v)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The value of the name `parts` spell, `new()` if it has none, or
+    /// `old(value)` if it has.
+    fn upsert(&mut self, parts: &[&str], new: impl FnOnce() -> V, old: impl FnOnce(&mut V)) {
+        let start = self.text.len();
+        for p in parts {
+            self.text.push_str(p);
+        }
+        let len = self.text.len() - start;
+        let h = hash(&self.text[start..]);
+        let text = &self.text;
+        let found = self
+            .entries
+            .find_mut(h, |&(s, l, _)| text[s..s + l] == text[start..]);
+        match found {
+            Some((_, _, v)) => {
+                old(v);
+                self.text.truncate(start);
+            }
+            None => {
+                self.entries
+                    .insert_unique(h, (start, len, new()), |&(s, l, _)| hash(&text[s..s + l]));
+            }
+        }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|&(s, l, _)| self.name(s, l))
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// The hypervisor's symbols, indexed for lookup.
 #[derive(Debug, Clone, Default)]
 pub struct XenSymbols {
-    globals: HashMap<String, XenSym>,
-    weaks: HashMap<String, XenSym>,
+    globals: NameTable<XenSym>,
+    weaks: NameTable<XenSym>,
     /// The first static of each run-time name, and how many share it.
-    locals: HashMap<String, (XenSym, usize)>,
+    locals: NameTable<(XenSym, usize)>,
     /// Run-time name -> the lower payload's copy that replaces it.
     copies: HashMap<String, String>,
 }
@@ -83,21 +165,15 @@ impl XenSymbols {
         }
         match bind {
             elf::STB_LOCAL => {
-                self.locals
-                    .entry(mangle_local(file, name))
-                    .and_modify(|(_, n)| *n += 1)
-                    .or_insert((sym, 1));
+                // The run-time name, `file#name` (as `mangle_local`).
+                let parts = match file {
+                    Some(f) if !f.is_empty() => [f, "#", name],
+                    _ => [name, "", ""],
+                };
+                self.locals.upsert(&parts, || (sym, 1), |(_, n)| *n += 1);
             }
-            elf::STB_WEAK => {
-                if !self.weaks.contains_key(name) {
-                    self.weaks.insert(name.to_string(), sym);
-                }
-            }
-            _ => {
-                if !self.globals.contains_key(name) {
-                    self.globals.insert(name.to_string(), sym);
-                }
-            }
+            elf::STB_WEAK => self.weaks.upsert(&[name], || sym, |_| {}),
+            _ => self.globals.upsert(&[name], || sym, |_| {}),
         }
     }
 
@@ -123,11 +199,9 @@ impl XenSymbols {
             }
         }
         if local {
-            self.locals
-                .entry(runtime_name.to_string())
-                .or_insert((sym, 1));
+            self.locals.upsert(&[runtime_name], || (sym, 1), |_| {});
         } else {
-            self.globals.entry(runtime_name.to_string()).or_insert(sym);
+            self.globals.upsert(&[runtime_name], || sym, |_| {});
         }
     }
 
@@ -171,8 +245,8 @@ impl XenSymbols {
         }
         // Sized up front: growing the tables rehashed every name.
         let mut out = XenSymbols {
-            globals: HashMap::with_capacity_and_hasher(symtab.len() / 2, Default::default()),
-            locals: HashMap::with_capacity_and_hasher(symtab.len() / 2, Default::default()),
+            globals: NameTable::with_capacity(symtab.len() / 2),
+            locals: NameTable::with_capacity(symtab.len() / 2),
             ..XenSymbols::default()
         };
         let mut current_file: Option<String> = None;
@@ -239,16 +313,58 @@ impl XenSymbols {
 
     /// Number of distinct names.
     pub fn len(&self) -> usize {
-        let weaks = self.weaks.keys().filter(|k| !self.globals.contains_key(*k));
+        let weaks = self.weaks.names().filter(|k| !self.globals.contains_key(k));
         let locals = self
             .locals
-            .keys()
-            .filter(|k| !self.globals.contains_key(*k) && !self.weaks.contains_key(*k));
+            .names()
+            .filter(|k| !self.globals.contains_key(k) && !self.weaks.contains_key(k));
         self.globals.len() + weaks.count() + locals.count()
     }
 
     /// No symbols at all.
     pub fn is_empty(&self) -> bool {
         self.globals.is_empty() && self.weaks.is_empty() && self.locals.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(addr: u64) -> XenSym {
+        XenSym {
+            addr,
+            size: 8,
+            kind: elf::STT_FUNC,
+            in_payload: false,
+        }
+    }
+
+    #[test]
+    fn first_global_wins_weaks_back_them_up_and_statics_count_their_twins() {
+        let mut t = XenSymbols::empty();
+        t.insert("f", None, elf::STB_GLOBAL, sym(1));
+        t.insert("f", None, elf::STB_GLOBAL, sym(2));
+        t.insert("w", None, elf::STB_WEAK, sym(3));
+        t.insert("f", None, elf::STB_WEAK, sym(4));
+        t.insert("s", Some("a.c"), elf::STB_LOCAL, sym(5));
+        t.insert("s", Some("a.c"), elf::STB_LOCAL, sym(6));
+        t.insert("s", Some("b.c"), elf::STB_LOCAL, sym(7));
+        t.insert("n", None, elf::STB_LOCAL, sym(8));
+        assert_eq!(t.lookup_global("f"), Some(sym(1)));
+        assert_eq!(t.lookup_strong("w"), None);
+        assert_eq!(t.lookup_global("w"), Some(sym(3)));
+        assert_eq!(t.lookup_local(Some("a.c"), "s"), LocalLookup::Ambiguous(2));
+        assert_eq!(t.lookup_local(Some("b.c"), "s"), LocalLookup::Found(sym(7)));
+        assert_eq!(t.lookup_local(None, "n"), LocalLookup::Found(sym(8)));
+        assert_eq!(t.lookup_local(Some("c.c"), "s"), LocalLookup::Missing);
+        assert!(t.contains("a.c#s") && t.contains("w") && !t.contains("s"));
+        // f, w, a.c#s, b.c#s, n.
+        assert_eq!(t.len(), 5);
+        t.insert_payload_symbol("b.c#s", true, elf::STT_FUNC, 4);
+        assert_eq!(t.lookup_local(Some("b.c"), "s"), LocalLookup::Found(sym(7)));
+        t.insert_payload_symbol("g", false, elf::STT_OBJECT, 4);
+        assert!(t.lookup_global("g").is_some_and(|s| s.in_payload));
+        assert_eq!(t.len(), 6);
     }
 }
