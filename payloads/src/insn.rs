@@ -88,10 +88,14 @@ fn pc_relative_target(insn: &Instruction, ip: u64, len: u64) -> Option<u64> {
     let next = ip.wrapping_add(len);
     let branch = is_relative_branch(insn.opcode());
     (0..insn.operand_count()).find_map(|i| match insn.operand(i) {
-        Operand::Disp { base, disp } if base == RegSpec::rip() => {
+        Operand::Disp { base, disp } | Operand::DispMasked { base, disp, .. }
+            if base == RegSpec::rip() =>
+        {
             Some(next.wrapping_add_signed(i64::from(disp)))
         }
-        Operand::Disp { base, disp } if base == RegSpec::eip() => {
+        Operand::Disp { base, disp } | Operand::DispMasked { base, disp, .. }
+            if base == RegSpec::eip() =>
+        {
             Some(next.wrapping_add_signed(i64::from(disp)) & 0xffff_ffff)
         }
         Operand::ImmediateI8 { imm } if branch => Some(next.wrapping_add_signed(i64::from(imm))),
@@ -167,6 +171,26 @@ mod tests {
             describe_at(&code, 7).as_deref(),
             Some("+0x5: mov (c7 05 00 00 00 00 01 00 00 00)")
         );
+    }
+
+    #[test]
+    fn rip_relative_operands_are_found_in_every_encoding() {
+        // lea 0x10(%rip), %rax ; vmovdqu64 0x20(%rip), %zmm0{%k1} ; ret
+        let code = [
+            0x48, 0x8d, 0x05, 0x10, 0, 0, 0, 0x62, 0xf1, 0xfe, 0x49, 0x6f, 0x05, 0x20, 0, 0, 0,
+            0xc3,
+        ];
+        // Both point past the 18-byte piece, and carry no relocation.
+        assert_eq!(
+            unrelocated_escape(&code, 0, 18, |_, _| false),
+            Some((0, 7 + 0x10))
+        );
+        assert_eq!(
+            unrelocated_escape(&code, 7, 18, |_, _| false),
+            Some((7, 17 + 0x20))
+        );
+        let map = InsnMap::decode(&code);
+        assert_eq!(map.containing(13), Some((7, 17)));
     }
 
     #[test]
