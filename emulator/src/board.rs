@@ -14,7 +14,7 @@ use crate::detect::{Finding, Watch};
 use crate::engine::{self, Calibration, EngineError, SavedContext};
 use crate::image::SymbolTable;
 use crate::platform::*;
-use crate::ram::{RamBlock, PAGE_SIZE};
+use crate::ram::{page_base, RamBlock};
 use crate::timeline::{Mark, MarkKind};
 use crate::trigger::{Access, Action, Fired, Triggers};
 use crate::vcpu::VcpuState;
@@ -368,10 +368,7 @@ fn reset_fault_state(u: &mut Unicorn<Board>) -> Result<u32, EngineError> {
 /// is reset after the lookup.
 pub fn drop_translations(u: &mut Unicorn<Board>, start: u64, end: u64) -> Result<(), EngineError> {
     u.ctl_remove_cache(start, end)
-        .map_err(|err| EngineError::Unicorn {
-            what: "remove cache",
-            err,
-        })?;
+        .map_err(engine::uc("remove cache"))?;
     let calib = u.get_data().calib;
     deliver::with_scratch(u, |u, scratch| {
         scratch.save(u)?;
@@ -597,9 +594,8 @@ fn checked_block(b: &mut Board, addr: u64, size: u32) -> bool {
             return detected(b, f);
         }
         if !b.stale.is_empty() {
-            let page = |a: u64| a & !(PAGE_SIZE as u64 - 1);
-            let last = page(addr + u64::from(size).max(1) - 1);
-            let hit: Vec<u64> = [page(addr), last]
+            let last = page_base(addr + u64::from(size).max(1) - 1);
+            let hit: Vec<u64> = [page_base(addr), last]
                 .into_iter()
                 .filter(|p| b.stale.contains(p))
                 .collect();
@@ -809,7 +805,7 @@ fn store(u: &mut Unicorn<Board>, addr: u64, bytes: &[u8], drop: Invalidate) -> b
             let _ = u.ctl_remove_cache(addr, addr + bytes.len() as u64);
         }
         Invalidate::BeforeRun => {
-            b.stale.insert(addr & !(PAGE_SIZE as u64 - 1));
+            b.stale.insert(page_base(addr));
         }
     }
     true

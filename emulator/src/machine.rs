@@ -15,7 +15,7 @@ use crate::image::Image;
 use crate::livepatch::REGIONS_SYMBOL;
 use crate::log::{Blob, Divergence, Entry, Header, ScheduleLog, LOG_VERSION};
 use crate::platform::*;
-use crate::ram::{RamBlock, RamError, RamSnapshot, PAGE_SIZE};
+use crate::ram::{page_base, RamBlock, RamError, RamSnapshot, PAGE_SIZE};
 use crate::report::{self, Crash, CrashReason, Deadlock};
 use crate::sched::{SchedError, Scheduler, Strategy, View};
 use crate::timeline::{MarkKind, Phase, Timeline};
@@ -1357,25 +1357,15 @@ impl Machine {
         let st = &mut self.engine.get_data_mut().st;
         st.counted = true;
         st.slot_budget = st.slot_used + n;
-        let mut rip = rip;
-        loop {
-            let rest = {
-                let st = &self.engine.get_data().st;
-                st.slot_budget.saturating_sub(st.slot_used)
-            };
-            if rest == 0 {
-                // Stopped before a stale block once the count was reached
-                // (every block entered so far ran whole).
-                self.engine.get_data_mut().st.counted = false;
-                return Ok(Ok(()));
-            }
-            let r = self.engine.emu_start(rip, 0, 0, rest as usize);
-            if !self.refetched(&r)? {
-                self.engine.get_data_mut().st.counted = false;
-                return Ok(r);
-            }
-            rip = board::reg(&self.engine, RegisterX86::RIP);
-        }
+        let r = self.run_refetching(rip, |m| {
+            let st = &m.engine.get_data().st;
+            // Nothing left: stopped before a stale block once the count
+            // was reached (every block entered so far ran whole).
+            let rest = st.slot_budget.saturating_sub(st.slot_used);
+            (rest > 0).then_some(rest as usize)
+        })?;
+        self.engine.get_data_mut().st.counted = false;
+        Ok(r)
     }
 
     /// Runs uncounted from `rip` (blocks and step ranges count).
@@ -1383,11 +1373,28 @@ impl Machine {
         &mut self,
         rip: u64,
     ) -> Result<Result<(), unicorn_engine::uc_error>, MachineError> {
+        self.run_refetching(rip, |_| Some(0))
+    }
+
+    /// Runs from `rip`, and on from where it stopped each time the block
+    /// hook stopped it before a stale block. `count` gives each run's
+    /// instruction count for the engine (0: uncounted), or `None` when
+    /// nothing is left to run.
+    fn run_refetching(
+        &mut self,
+        rip: u64,
+        count: impl Fn(&Machine) -> Option<usize>,
+    ) -> Result<Result<(), unicorn_engine::uc_error>, MachineError> {
         let mut rip = rip;
         loop {
-            let r = self.engine.emu_start(rip, 0, 0, 0);
-            // An uncounted run drops the engine's count hook.
-            self.exact_mode = false;
+            let Some(n) = count(self) else {
+                return Ok(Ok(()));
+            };
+            let r = self.engine.emu_start(rip, 0, 0, n);
+            if n == 0 {
+                // An uncounted run drops the engine's count hook.
+                self.exact_mode = false;
+            }
             if !self.refetched(&r)? {
                 return Ok(r);
             }
@@ -1606,8 +1613,7 @@ impl Machine {
         for (from, to) in changed {
             if board::in_livepatch_area(from) {
                 // Maybe not mapped for execution now: before it runs.
-                let page = from & !(PAGE_SIZE as u64 - 1);
-                self.engine.get_data_mut().stale.insert(page);
+                self.engine.get_data_mut().stale.insert(page_base(from));
             } else {
                 board::drop_translations(&mut self.engine, from, to)?;
             }

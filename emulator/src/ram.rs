@@ -91,6 +91,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Granularity of dirty tracking (the host page size, checked at runtime).
 pub const PAGE_SIZE: usize = 4096;
 
+/// The guest-physical address of the page that holds `addr`.
+pub fn page_base(addr: u64) -> u64 {
+    addr & !(PAGE_SIZE as u64 - 1)
+}
+
 /// Errors of RAM accesses from the host side.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RamError {
