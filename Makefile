@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_VCPUS ?= 4
 APT_PACKAGES := cmake libclang-dev gcc make binutils patch
 
-.PHONY: all prereqs sign-tool dev-key image test-payloads build patch-payloads demo race-demo scenarios test bench nmi-sweep lint fmt clean
+.PHONY: all prereqs rust sign-tool dev-key image test-payloads build patch-payloads demo race-demo scenarios test bench nmi-sweep lint fmt clean
 
 all: build
 
@@ -26,9 +26,18 @@ prereqs:
 image: prereqs
 	$(MAKE) -C mini-xen
 
+# Every Rust target (the tools, the tests, the examples) in one cargo run,
+# with the one feature set that `cargo test` resolves (dev-dependencies
+# included). Building the tools alone, or one package alone, resolves other
+# features for two dozen shared crates (serde, libc, memchr, ...), and the
+# tests would compile those and everything above them again: one clean
+# build instead of three, and `make test` and `make scenarios` only run
+# what this compiled.
+rust: prereqs
+	$(CARGO) build --release --workspace --bins --tests --examples
+
 # livepatch-sign signs the test payloads.
-sign-tool: prereqs
-	$(CARGO) build --release -p payloads --bin livepatch-sign
+sign-tool: rust
 
 # A fresh development key pair (mini-xen/keys/README.md): the public key
 # is built into the next image, the secret one signs test payloads.
@@ -41,8 +50,7 @@ dev-key: sign-tool
 test-payloads: image sign-tool
 	$(MAKE) -C mini-xen tests
 
-build: image test-payloads
-	$(CARGO) build --release --bins
+build: image test-payloads rust
 
 # Payloads livepatch-build makes from payloads/patches/NAME.patch, signed
 # with the development key, into payloads/build/patches/NAME/NAME.livepatch;
@@ -108,7 +116,7 @@ bench: patch-payloads
 # livepatch-nmi= policy on 1, 2, 4 and 8 vCPUs (emulator/tests/nmi_policy.rs;
 # make test runs a strided subset).
 nmi-sweep: build
-	$(CARGO) test --release -p emulator --test nmi_policy -- --ignored --nocapture
+	$(CARGO) test --release --workspace --test nmi_policy -- --ignored --nocapture
 
 lint:
 	$(CARGO) fmt --all --check
@@ -128,4 +136,4 @@ RUNS ?= 100000
 SEED ?= 1
 .PHONY: fuzz-loader
 fuzz-loader: build
-	$(CARGO) run --release -p loaderfuzz --bin fuzz-loader -- --runs $(RUNS) --seed $(SEED)
+	./target/release/fuzz-loader --runs $(RUNS) --seed $(SEED)

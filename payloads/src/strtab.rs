@@ -55,6 +55,16 @@ impl<'a> Strtab<'a> {
         Strtab::of_section(table, endian, data, SectionIndex(index as usize))
     }
 
+    /// The table's size in bytes: what all its names take, NULs included.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The table holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The NUL-terminated name at `off`, without its NUL.
     pub fn get(&self, off: u32) -> Result<&'a [u8], StrtabError> {
         let rest = self.0.get(off as usize..).ok_or(StrtabError::Offset(off))?;

@@ -72,7 +72,7 @@ struct NameTable<V> {
 
 impl<V> Default for NameTable<V> {
     fn default() -> Self {
-        NameTable::with_capacity(0)
+        NameTable::with_capacity(0, 0)
     }
 }
 
@@ -81,9 +81,10 @@ fn hash(name: &str) -> u64 {
 }
 
 impl<V> NameTable<V> {
-    fn with_capacity(n: usize) -> Self {
+    /// Room for `n` names of `bytes` bytes in all.
+    fn with_capacity(n: usize, bytes: usize) -> Self {
         NameTable {
-            text: String::new(),
+            text: String::with_capacity(bytes),
             entries: HashTable::with_capacity(n),
         }
     }
@@ -243,15 +244,17 @@ impl XenSymbols {
                 "no .symtab (the hypervisor ELF must not be stripped)".into()
             ));
         }
-        // Sized up front: growing the tables rehashed every name.
+        let strings = Strtab::of_section(&sections, endian, data, symtab.string_section())
+            .map_err(|e| bad(format!("symbol names: {e}")))?;
+        // Sized up front: growing the tables rehashed every name and copied
+        // the names again at each doubling. The string table bounds the
+        // names of each table (a static's file prefix aside).
         let mut out = XenSymbols {
-            globals: NameTable::with_capacity(symtab.len() / 2),
-            locals: NameTable::with_capacity(symtab.len() / 2),
+            globals: NameTable::with_capacity(symtab.len() / 2, strings.len()),
+            locals: NameTable::with_capacity(symtab.len() / 2, strings.len()),
             ..XenSymbols::default()
         };
         let mut current_file: Option<String> = None;
-        let strings = Strtab::of_section(&sections, endian, data, symtab.string_section())
-            .map_err(|e| bad(format!("symbol names: {e}")))?;
         for sym in symtab.iter() {
             let name = strings
                 .get(sym.st_name(endian))

@@ -521,6 +521,33 @@ fn json_report() {
     assert!(run.stdout.contains("\"funcs\":[{\"name\":\"jf\""));
 }
 
+/// A report that cannot be printed is an error with its reason, not a
+/// panic, and no payload object is written.
+#[test]
+fn unprintable_report_is_an_error() {
+    let pair = build(
+        "unprintable_report",
+        "int uf(int x) { return x * 17 + 1; }\n",
+        "int uf(int x) { return x * 19 + 1; }\n",
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_create-diff-object"))
+        .args([&pair.orig, &pair.patched, &pair.xen, &pair.out])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot print the report: No space left on device"),
+        "{stderr}"
+    );
+    assert!(!pair.out.exists());
+}
+
 #[test]
 fn many_sections_use_extended_numbering() {
     let mut orig = String::from("int changed_fn(int x, int y) { return x * y + x * 3 + 12345; }\n");

@@ -85,7 +85,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(code) => return ExitCode::from(code),
     };
     let jobs = cli.cpus.unwrap_or_else(|| {
         std::thread::available_parallelism()

@@ -57,7 +57,7 @@ fn run(cli: Cli) -> Result<(), sign::SignError> {
 fn main() -> ExitCode {
     let cli: Cli = match cli::parse_args() {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(code) => return ExitCode::from(code),
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
