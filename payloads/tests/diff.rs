@@ -710,3 +710,61 @@ fn many_output_sections_use_extended_numbering() {
     assert_eq!(v.funcs().len(), 1);
     assert_links(&pair.out);
 }
+
+/// create-diff-object is a static PIE wherever the C compiler has the
+/// static archives (payloads/build.rs), and the other tools do without
+/// libgcc_s.so.1 wherever it has libgcc_eh.a.
+#[test]
+fn the_tools_are_linked_as_build_rs_says() {
+    use object::read::elf::{Dyn as _, FileHeader as _, ProgramHeader as _};
+    let has = |file: &str| {
+        let out = std::process::Command::new("cc")
+            .arg(format!("-print-file-name={file}"))
+            .output()
+            .unwrap();
+        std::path::Path::new(String::from_utf8_lossy(&out.stdout).trim()).is_absolute()
+    };
+    // (interpreter, libraries needed) of a binary.
+    let linkage = |path: &str| {
+        let data = std::fs::read(path).unwrap();
+        let header = elf::FileHeader64::<object::LittleEndian>::parse(&*data).unwrap();
+        let endian = object::LittleEndian;
+        let mut interp = false;
+        let mut needed = Vec::new();
+        for ph in header.program_headers(endian, &*data).unwrap() {
+            interp |= ph.p_type(endian) == elf::PT_INTERP;
+            if let Some(dynamic) = ph.dynamic(endian, &*data).unwrap() {
+                let sections = header.sections(endian, &*data).unwrap();
+                let (_, dynsym) = sections.dynamic(endian, &*data).unwrap().unwrap();
+                let strings = sections.strings(endian, &*data, dynsym).unwrap();
+                for d in dynamic
+                    .iter()
+                    .filter(|d| d.tag32(endian) == Some(elf::DT_NEEDED))
+                {
+                    let name = d.string(endian, strings).unwrap();
+                    needed.push(String::from_utf8_lossy(name).into_owned());
+                }
+            }
+        }
+        (interp, needed)
+    };
+    let statically = env!("PAYLOADS_STATIC_CDO") == "1";
+    assert_eq!(statically, has("libc.a") && has("libgcc_eh.a"));
+    let (interp, needed) = linkage(env!("CARGO_BIN_EXE_create-diff-object"));
+    if statically {
+        assert!(!interp && needed.is_empty(), "{needed:?}");
+    }
+    for tool in [
+        env!("CARGO_BIN_EXE_livepatch-build"),
+        env!("CARGO_BIN_EXE_livepatch-sign"),
+    ] {
+        let (interp, needed) = linkage(tool);
+        assert!(interp, "{tool}");
+        if has("libgcc_eh.a") {
+            assert!(
+                !needed.iter().any(|n| n.starts_with("libgcc_s")),
+                "{needed:?}"
+            );
+        }
+    }
+}
