@@ -20,6 +20,7 @@
 //! `PAYLOADS_STATIC_CDO` tells the tests which way create-diff-object was
 //! linked.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -55,8 +56,9 @@ fn main() {
 /// Write the scripts and pass them on; true when create-diff-object is
 /// linked statically.
 fn link(out: &Path) -> bool {
+    let mut found = Archives::default();
     let unwind = out.join("unwind");
-    match archives(&["libgcc_eh.a"]) {
+    match found.all(&["libgcc_eh.a"]) {
         Some(eh) if write_script(&unwind, "gcc_s", &eh) => {
             println!("cargo:rustc-link-search=native={}", unwind.display());
         }
@@ -64,7 +66,9 @@ fn link(out: &Path) -> bool {
     }
     let whole = out.join("static");
     for (lib, files) in STATIC_LIBS {
-        let written = archives(files).is_some_and(|a| write_script(&whole, lib, &a));
+        let written = found
+            .all(files)
+            .is_some_and(|a| write_script(&whole, lib, &a));
         if !written {
             println!("cargo:warning=no static lib{lib}: create-diff-object is linked dynamically");
             return false;
@@ -88,9 +92,19 @@ fn write_script(dir: &Path, lib: &str, archives: &[PathBuf]) -> bool {
         && std::fs::write(dir.join(format!("lib{lib}.so")), script).is_ok()
 }
 
-/// Where the C compiler keeps each of `files`, if it has them all.
-fn archives(files: &[&str]) -> Option<Vec<PathBuf>> {
-    files.iter().map(|f| compiler_file(f)).collect()
+/// The C compiler's archives, each asked for once (libgcc_eh.a is in
+/// three groups).
+#[derive(Default)]
+struct Archives(HashMap<&'static str, Option<PathBuf>>);
+
+impl Archives {
+    /// Where the C compiler keeps each of `files`, if it has them all.
+    fn all(&mut self, files: &[&'static str]) -> Option<Vec<PathBuf>> {
+        files
+            .iter()
+            .map(|&f| self.0.entry(f).or_insert_with(|| compiler_file(f)).clone())
+            .collect()
+    }
 }
 
 fn compiler_file(name: &str) -> Option<PathBuf> {

@@ -56,13 +56,8 @@ impl<'a> Strtab<'a> {
     }
 
     /// The table's size in bytes: what all its names take, NULs included.
-    pub fn len(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.0.len()
-    }
-
-    /// The table holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// The NUL-terminated name at `off`, without its NUL.

@@ -250,8 +250,8 @@ impl XenSymbols {
         // the names again at each doubling. The string table bounds the
         // names of each table (a static's file prefix aside).
         let mut out = XenSymbols {
-            globals: NameTable::with_capacity(symtab.len() / 2, strings.len()),
-            locals: NameTable::with_capacity(symtab.len() / 2, strings.len()),
+            globals: NameTable::with_capacity(symtab.len() / 2, strings.size()),
+            locals: NameTable::with_capacity(symtab.len() / 2, strings.size()),
             ..XenSymbols::default()
         };
         let mut current_file: Option<String> = None;

@@ -193,8 +193,9 @@ fn run(cli: &Cli) -> Result<u8, (u8, String)> {
 /// (ARCHITECTURE.md, "Building payloads"). Without it a stack overflow is
 /// a plain SIGSEGV, and a closed pipe on standard output ends the process
 /// as it ends a C tool. Nothing is left buffered at the end: the report,
-/// the one thing printed on standard output, is flushed when printed. `std::env::args` still
-/// works: std takes the arguments from glibc's initialisers.
+/// the one thing printed on standard output, is flushed when printed.
+/// `std::env::args` still works: std takes the arguments from glibc's
+/// initialisers.
 #[allow(unsafe_code)]
 // SAFETY: the only `main` symbol in the program (std defines none under
 // `#![no_main]`), with the C signature the start-up code calls.
